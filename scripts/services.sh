@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Local services for virtgate: Redis and libvirtd (QEMU driver, TCG), on loopback only.
+#
+#   scripts/services.sh up      install what is missing (Debian packages), start, wait until ready
+#   scripts/services.sh status  say what answers; exit 1 if something does not
+#   scripts/services.sh down    stop what this script started (never a service it found running)
+#
+# Idempotent: a service that already answers is left exactly as it is.
+# Environment: VIRTGATE_SERVICES_DIR (state, configs, logs; default /var/lib/virtgate-services),
+# REDIS_PORT (6379), LIBVIRT_TCP_PORT (16509).
+set -euo pipefail
+
+STATE_DIR="${VIRTGATE_SERVICES_DIR:-/var/lib/virtgate-services}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+LIBVIRT_TCP_PORT="${LIBVIRT_TCP_PORT:-16509}"
+MARK="# managed by virtgate scripts/services.sh"
+
+# Debian packages the project needs, and a file or command proving each is installed.
+PACKAGES=(redis-server libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils python3-libvirt)
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then exec sudo -E bash "$0" "$@"; fi
+    die "must run as root (libvirtd's system instance and package installs need it); sudo is not available"
+  fi
+}
+
+missing_packages() {
+  local p out=()
+  for p in "${PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then out+=("$p"); fi
+  done
+  echo "${out[@]:-}"
+}
+
+install_missing() {
+  local missing
+  missing="$(missing_packages)"
+  [ -z "$missing" ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing packages ($missing) and no apt-get to install them"
+  say "installing from Debian: $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine has empty package lists: update once before installing.
+  apt-get update -qq >"$STATE_DIR/apt.log" 2>&1 || { tail -20 "$STATE_DIR/apt.log" >&2; die "apt-get update failed"; }
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >>"$STATE_DIR/apt.log" 2>&1 ||
+    { tail -30 "$STATE_DIR/apt.log" >&2; die "apt-get install failed (log: $STATE_DIR/apt.log)"; }
+  missing="$(missing_packages)"
+  [ -z "$missing" ] || die "still missing after install: $missing"
+}
+
+redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
+libvirt_unix_ok() { virsh -q -c qemu:///system version >/dev/null 2>&1; }
+libvirt_tcp_ok() { virsh -q -c "test+tcp://127.0.0.1:$LIBVIRT_TCP_PORT/default" version >/dev/null 2>&1; }
+
+wait_for() {
+  local what="$1" check="$2" log="$3" i
+  for i in $(seq 1 100); do
+    if "$check"; then return 0; fi
+    sleep 0.2
+  done
+  say "$what did not become ready within 20 s; last lines of $log:" >&2
+  tail -20 "$log" >&2 || true
+  die "$what is not answering"
+}
+
+start_redis() {
+  if redis_ok; then say "redis: already answering on 127.0.0.1:$REDIS_PORT, left as is"; return; fi
+  mkdir -p "$STATE_DIR/redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+    --dir "$STATE_DIR/redis" --logfile "$STATE_DIR/redis.log" --pidfile "$STATE_DIR/redis.pid" \
+    --save '' --appendonly no >/dev/null
+  wait_for "redis" redis_ok "$STATE_DIR/redis.log"
+  say "redis: started on 127.0.0.1:$REDIS_PORT"
+}
+
+# The QEMU driver refuses to initialise unless the user and group it was built with
+# (libvirt-qemu) exist, even when qemu.conf says root.
+ensure_qemu_identity() {
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null ||
+    useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
+}
+
+# Without systemd, cgroups, KVM or a security driver: run QEMU as root with no
+# namespaces, no cgroups and no relabelling. Written only where there is no qemu.conf yet
+# (or ours), so a machine's own configuration is never overwritten.
+ensure_qemu_conf() {
+  local conf=/etc/libvirt/qemu.conf
+  mkdir -p /etc/libvirt
+  if [ -f "$conf" ] && ! grep -qF "$MARK" "$conf"; then
+    say "libvirtd: keeping the existing $conf (not ours); domains may need it to allow TCG as root"
+    return
+  fi
+  cat >"$conf" <<EOF
+$MARK
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = [ ]
+cgroup_controllers = [ ]
+EOF
+}
+
+write_libvirtd_conf() {
+  cat >"$STATE_DIR/libvirtd.conf" <<EOF
+$MARK
+# UNIX sockets without authentication (root-owned rw socket) and TCP on loopback only,
+# so both transports can be exercised. Never widen listen_addr: auth_tcp is "none".
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "127.0.0.1"
+tcp_port = "$LIBVIRT_TCP_PORT"
+auth_tcp = "none"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+unix_sock_group = "root"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
+log_outputs = "3:file:$STATE_DIR/libvirtd.log"
+EOF
+}
+
+start_libvirt() {
+  if libvirt_unix_ok; then
+    say "libvirtd: already answering on its UNIX socket, left as is"
+    libvirt_tcp_ok || say "libvirtd: note: nothing answers on 127.0.0.1:$LIBVIRT_TCP_PORT (TCP tests will fail)"
+    return
+  fi
+  ensure_qemu_identity
+  ensure_qemu_conf
+  write_libvirtd_conf
+  mkdir -p /var/log/libvirt /var/lib/libvirt/images /var/run/libvirt
+  if ! pgrep -x virtlogd >/dev/null 2>&1; then
+    virtlogd -d -p "$STATE_DIR/virtlogd.pid"
+  fi
+  : >"$STATE_DIR/libvirtd.log"
+  libvirtd -d -l -f "$STATE_DIR/libvirtd.conf" -p "$STATE_DIR/libvirtd.pid"
+  wait_for "libvirtd (UNIX socket)" libvirt_unix_ok "$STATE_DIR/libvirtd.log"
+  wait_for "libvirtd (TCP 127.0.0.1:$LIBVIRT_TCP_PORT)" libvirt_tcp_ok "$STATE_DIR/libvirtd.log"
+  say "libvirtd: started (UNIX /var/run/libvirt/libvirt-sock, TCP 127.0.0.1:$LIBVIRT_TCP_PORT)"
+}
+
+stop_pidfile() {
+  local name="$1" pidfile="$2" pid i
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    say "$name: stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+status() {
+  local rc=0
+  if redis_ok; then say "redis: up (127.0.0.1:$REDIS_PORT)"; else say "redis: DOWN"; rc=1; fi
+  if command -v virsh >/dev/null 2>&1 && libvirt_unix_ok; then say "libvirtd unix: up"; else say "libvirtd unix: DOWN"; rc=1; fi
+  if command -v virsh >/dev/null 2>&1 && libvirt_tcp_ok; then say "libvirtd tcp: up (127.0.0.1:$LIBVIRT_TCP_PORT)"; else say "libvirtd tcp: DOWN"; rc=1; fi
+  return $rc
+}
+
+main() {
+  local cmd="${1:-up}"
+  case "$cmd" in
+    up)
+      need_root "$@"
+      mkdir -p "$STATE_DIR"
+      install_missing
+      start_redis
+      start_libvirt
+      ;;
+    down)
+      need_root "$@"
+      stop_pidfile libvirtd "$STATE_DIR/libvirtd.pid"
+      stop_pidfile virtlogd "$STATE_DIR/virtlogd.pid"
+      stop_pidfile redis "$STATE_DIR/redis.pid"
+      ;;
+    status) status ;;
+    *) die "usage: $0 up|down|status" ;;
+  esac
+}
+
+main "$@"

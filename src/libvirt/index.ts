@@ -1,0 +1,30 @@
+/**
+ * A pure-TypeScript client of libvirt's remote RPC protocol. It depends on
+ * nothing but Node itself: no NestJS, no native bindings.
+ */
+export { LibvirtClient, type ConnectOptions, type ClientFeatures } from './client.js';
+export * from './errors.js';
+export * from './protocol/constants.js';
+export { ErrorNumber, errorNumberName, errorDomainName } from './protocol/error-codes.js';
+export { EventProc, type DomainEvent } from './protocol/events.js';
+export {
+  procedures,
+  type ProcedureName,
+  type ProcArgs,
+  type ProcRet,
+  type RpcCalls,
+  type DomainInfo,
+  type NodeInfo,
+  type BlockJobInfo,
+} from './protocol/procedures.js';
+export {
+  TypedParamType,
+  type RemoteDomain,
+  type RemoteStoragePool,
+  type RemoteStorageVol,
+  type RemoteDomainSnapshot,
+  type TypedParam,
+} from './protocol/types.js';
+export { RpcConnection, type CallOptions } from './rpc/connection.js';
+export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
+export { parseLibvirtUri, redactUri, type LibvirtUri } from './uri.js';

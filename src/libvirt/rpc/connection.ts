@@ -1,0 +1,381 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import {
+  CallTimeoutError,
+  ConnectionClosedError,
+  KeepaliveTimeoutError,
+  LibvirtError,
+  ProtocolError,
+} from '../errors.js';
+import { remoteError } from '../protocol/types.js';
+import type { Codec } from '../xdr/codec.js';
+import { XdrReader } from '../xdr/reader.js';
+import { XdrWriter } from '../xdr/writer.js';
+import {
+  KeepaliveProc,
+  MessageStatus,
+  MessageType,
+  PACKET_MAX,
+  PREAMBLE,
+  PROGRAM_VERSION,
+  Program,
+  emptyPacket,
+  writePreamble,
+  type Packet,
+  type PacketHeader,
+} from './header.js';
+import { PacketDecoder } from './packet-decoder.js';
+
+export interface CallOptions {
+  /** Milliseconds to wait for the reply; 0 waits forever. Defaults to the connection's. */
+  timeoutMs?: number;
+  /** Name for errors and logs. */
+  name?: string;
+}
+
+export interface RpcConnectionOptions {
+  /** Default per-call deadline in milliseconds; 0 disables it. */
+  callTimeoutMs?: number;
+}
+
+interface PendingCall {
+  ret: Codec<unknown>;
+  name: string;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface RpcConnectionEvents {
+  /** An unsolicited MESSAGE packet (an event), with its header and raw payload. */
+  message: [header: PacketHeader, payload: Buffer];
+  /** Something odd but survivable (a late reply to a timed-out call, an unsupported packet). */
+  warning: [message: string];
+  /** The connection is gone; `error` is null for a close this side asked for. */
+  close: [error: Error | null];
+}
+
+/** Replies to calls that timed out may still arrive; remember that many serials to drop them quietly. */
+const ABANDONED_SERIALS_MAX = 4096;
+
+/**
+ * One libvirt RPC connection: writes CALL packets, matches REPLY packets to
+ * their callers by serial (libvirt answers out of order), hands MESSAGE
+ * packets to listeners, answers keepalive PINGs, and rejects every pending
+ * call with a clear error when the link fails. Nothing here blocks the reader:
+ * replies resolve promises and events are emitted synchronously.
+ */
+export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
+  private readonly decoder = new PacketDecoder();
+  private readonly pending = new Map<number, PendingCall>();
+  private readonly abandoned = new Set<number>();
+  private nextSerial = 1;
+  private outQueue: Buffer[] = [];
+  private flushScheduled = false;
+  private closedWith: Error | null | undefined = undefined;
+  private lastReceived = Date.now();
+  private unansweredPings = 0;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private readonly callTimeoutMs: number;
+
+  constructor(
+    private readonly socket: Duplex,
+    options: RpcConnectionOptions = {},
+  ) {
+    super();
+    this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) =>
+      this.fail(new ConnectionClosedError(`connection error: ${err.message}`, { cause: err })),
+    );
+    socket.on('close', () => {
+      const partial = this.decoder.pending;
+      this.fail(
+        new ConnectionClosedError(
+          partial > 0
+            ? `connection closed by peer in the middle of a packet (${partial} bytes received of it)`
+            : 'connection closed by peer',
+        ),
+      );
+    });
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Calls waiting for a reply. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends a CALL and resolves with the decoded reply (or rejects with LibvirtError and friends). */
+  call<A, R>(
+    prog: number,
+    proc: number,
+    args: Codec<A>,
+    value: A,
+    ret: Codec<R>,
+    options: CallOptions = {},
+  ): Promise<R> {
+    const name = options.name ?? `procedure ${proc}`;
+    if (this.closedWith !== undefined) {
+      return Promise.reject(
+        new ConnectionClosedError(`cannot call ${name}: connection is closed`, {
+          cause: this.closedWith ?? undefined,
+        }),
+      );
+    }
+    const serial = this.takeSerial();
+    let packet: Buffer;
+    try {
+      packet = encodePacket(
+        {
+          prog,
+          vers: PROGRAM_VERSION,
+          proc,
+          type: MessageType.call,
+          serial,
+          status: MessageStatus.ok,
+        },
+        args,
+        value,
+      );
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+      const entry: PendingCall = {
+        ret: ret as Codec<unknown>,
+        name,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer: undefined,
+      };
+      if (timeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          if (this.pending.delete(serial)) {
+            this.rememberAbandoned(serial);
+            reject(new CallTimeoutError(`${name} got no reply within ${timeoutMs} ms`));
+          }
+        }, timeoutMs);
+      }
+      this.pending.set(serial, entry);
+      this.enqueue(packet);
+    });
+  }
+
+  /**
+   * Keepalive (src/rpc/virkeepalive.c): whenever nothing has been received for
+   * `intervalMs`, send a PING; after `count` unanswered PINGs the peer is
+   * considered dead and the connection is dropped.
+   */
+  startKeepalive(intervalMs: number, count: number): void {
+    this.stopKeepalive();
+    this.keepaliveTimer = setInterval(() => {
+      if (Date.now() - this.lastReceived < intervalMs) return;
+      if (this.unansweredPings >= count) {
+        this.fail(
+          new KeepaliveTimeoutError(
+            `peer did not answer ${count} keepalive pings ${intervalMs} ms apart; connection dropped`,
+          ),
+        );
+        this.socket.destroy();
+        return;
+      }
+      this.unansweredPings++;
+      this.sendKeepalive(KeepaliveProc.ping);
+    }, intervalMs);
+    this.keepaliveTimer.unref();
+  }
+
+  /** Closes the socket; pending calls are rejected with ConnectionClosedError. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) {
+        this.fail(null);
+        resolve();
+        return;
+      }
+      this.socket.once('close', () => resolve());
+      this.fail(null);
+      this.socket.end();
+      // A peer that never acknowledges the FIN must not keep us waiting.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    });
+  }
+
+  /** Drops the connection at once with the given reason. */
+  destroy(reason: Error): void {
+    this.fail(reason);
+    this.socket.destroy();
+  }
+
+  private takeSerial(): number {
+    const serial = this.nextSerial;
+    this.nextSerial = this.nextSerial >= 0xffffffff ? 1 : this.nextSerial + 1;
+    return serial;
+  }
+
+  private rememberAbandoned(serial: number): void {
+    if (this.abandoned.size >= ABANDONED_SERIALS_MAX) {
+      const oldest = this.abandoned.values().next().value;
+      if (oldest !== undefined) this.abandoned.delete(oldest);
+    }
+    this.abandoned.add(serial);
+  }
+
+  private sendKeepalive(proc: number): void {
+    this.enqueue(
+      emptyPacket({
+        prog: Program.keepalive,
+        vers: PROGRAM_VERSION,
+        proc,
+        type: MessageType.message,
+        serial: 0,
+        status: MessageStatus.ok,
+      }),
+    );
+  }
+
+  /** Batches the packets written in one tick into one writev. */
+  private enqueue(packet: Buffer): void {
+    this.outQueue.push(packet);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      const queue = this.outQueue;
+      this.outQueue = [];
+      if (this.closedWith !== undefined || this.socket.destroyed) return;
+      this.socket.cork();
+      for (const p of queue) this.socket.write(p);
+      this.socket.uncork();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    let packets: Packet[];
+    try {
+      packets = this.decoder.push(chunk);
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    if (packets.length === 0) return;
+    this.lastReceived = Date.now();
+    this.unansweredPings = 0;
+    for (const packet of packets) {
+      if (this.closedWith !== undefined) return;
+      this.dispatch(packet);
+    }
+  }
+
+  private dispatch({ header, payload }: Packet): void {
+    if (header.prog === Program.keepalive) {
+      if (header.proc === KeepaliveProc.ping) this.sendKeepalive(KeepaliveProc.pong);
+      return;
+    }
+    switch (header.type) {
+      case MessageType.reply:
+        this.onReply(header, payload);
+        return;
+      case MessageType.message:
+        try {
+          this.emit('message', header, payload);
+        } catch (err) {
+          this.emit('warning', `event listener threw: ${(err as Error).message}`);
+        }
+        return;
+      case MessageType.stream:
+      case MessageType.streamHole:
+      case MessageType.replyWithFds:
+        this.emit(
+          'warning',
+          `ignored packet type ${header.type} for serial ${header.serial} (streams and fd passing are not supported)`,
+        );
+        return;
+      default:
+        this.destroy(new ProtocolError(`unexpected packet type ${header.type} from the server`));
+    }
+  }
+
+  private onReply(header: PacketHeader, payload: Buffer): void {
+    const call = this.pending.get(header.serial);
+    if (!call) {
+      if (this.abandoned.delete(header.serial)) {
+        this.emit('warning', `dropped a late reply to timed-out call serial ${header.serial}`);
+        return;
+      }
+      this.destroy(
+        new ProtocolError(`reply for unknown serial ${header.serial} (procedure ${header.proc})`),
+      );
+      return;
+    }
+    this.pending.delete(header.serial);
+    if (call.timer) clearTimeout(call.timer);
+    try {
+      const reader = new XdrReader(payload);
+      if (header.status === MessageStatus.ok) {
+        const value = call.ret.decode(reader);
+        reader.assertEnd();
+        call.resolve(value);
+      } else if (header.status === MessageStatus.error) {
+        call.reject(new LibvirtError(remoteError.decode(reader), call.name));
+      } else {
+        call.reject(
+          new ProtocolError(`reply to ${call.name} has unexpected status ${header.status}`),
+        );
+      }
+    } catch (err) {
+      call.reject(
+        new ProtocolError(`cannot decode reply to ${call.name}: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  /** Ends the connection once: rejects every pending call and tells listeners. */
+  private fail(error: Error | null): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = error;
+    this.stopKeepalive();
+    const reason = error ?? new ConnectionClosedError('connection closed');
+    for (const call of this.pending.values()) {
+      if (call.timer) clearTimeout(call.timer);
+      call.reject(
+        reason instanceof ConnectionClosedError
+          ? new ConnectionClosedError(`${call.name} interrupted: ${reason.message}`, {
+              cause: reason,
+            })
+          : reason,
+      );
+    }
+    this.pending.clear();
+    this.abandoned.clear();
+    this.outQueue = [];
+    this.emit('close', error);
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+}
+
+/** Encodes a whole packet: length word and header patched in front of the XDR payload. */
+export function encodePacket<A>(header: PacketHeader, args: Codec<A>, value: A): Buffer {
+  const w = new XdrWriter(PREAMBLE + 64);
+  w.reserve(PREAMBLE);
+  args.encode(w, value);
+  const buf = w.finish();
+  if (buf.length > PACKET_MAX) {
+    throw new ProtocolError(
+      `call of ${buf.length} bytes exceeds the protocol maximum of ${PACKET_MAX}`,
+    );
+  }
+  writePreamble(buf, buf.length, header);
+  return buf;
+}

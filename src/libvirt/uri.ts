@@ -1,0 +1,137 @@
+import { UriError } from './errors.js';
+import { TcpTransport, UnixTransport, type Transport } from './transport/transport.js';
+
+export type TransportKind = 'unix' | 'tcp' | 'tls';
+
+/** A libvirt connection URI as libvirt users write it, and what the client does with it. */
+export interface LibvirtUri {
+  /** The URI as given. */
+  readonly uri: string;
+  /** The hypervisor driver: `qemu`, `test`, … */
+  readonly driver: string;
+  readonly transport: TransportKind;
+  readonly host: string | null;
+  readonly port: number | null;
+  /** `/system`, `/session`, `/default`, … */
+  readonly path: string;
+  /** UNIX socket path for the unix transport. */
+  readonly socketPath: string | null;
+  /** The name sent in CONNECT_OPEN: the URI without transport and host (remoteConnectFormatURI). */
+  readonly name: string;
+}
+
+export const DEFAULT_TCP_PORT = 16509;
+export const DEFAULT_TLS_PORT = 16514;
+const RUN_DIR = '/var/run/libvirt';
+
+/** Query parameters the remote driver consumes itself; they are not passed on to the daemon. */
+const TRANSPORT_PARAMS = new Set([
+  'name',
+  'command',
+  'socket',
+  'auth',
+  'netcat',
+  'keyfile',
+  'sshauth',
+  'known_hosts',
+  'known_hosts_verify',
+  'no_verify',
+  'no_tty',
+  'pkipath',
+  'tls_priority',
+  'mode',
+  'proxy',
+]);
+
+const SCHEME = /^([a-z][a-z0-9-]*)(?:\+([a-z0-9]+))?$/;
+
+/**
+ * Parses `driver[+transport]://[user@][host][:port]/path[?params]`.
+ * Without `+transport`, a URI with a host means TLS and one without means the
+ * local UNIX socket, as in libvirt. `?socket=PATH` picks the UNIX socket,
+ * `?name=URI` overrides the name sent to the daemon.
+ */
+export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {}): LibvirtUri {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new UriError(
+      `not a libvirt URI: '${uri}' (expected e.g. qemu:///system or qemu+tcp://host/system)`,
+    );
+  }
+  const scheme = SCHEME.exec(url.protocol.slice(0, -1));
+  if (!scheme) throw new UriError(`invalid URI scheme '${url.protocol}' in '${uri}'`);
+  const driver = scheme[1]!;
+  const host = url.hostname === '' ? null : url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const explicit = scheme[2];
+  let transport: TransportKind;
+  if (explicit === undefined) {
+    transport = host ? 'tls' : 'unix';
+  } else if (explicit === 'unix' || explicit === 'tcp' || explicit === 'tls') {
+    transport = explicit;
+  } else {
+    throw new UriError(
+      `transport '${explicit}' is not supported (use unix, tcp or tls) in '${uri}'`,
+    );
+  }
+  if (transport === 'unix' && host) {
+    throw new UriError(`the unix transport takes no host: '${uri}'`);
+  }
+  if (transport !== 'unix' && !host) {
+    throw new UriError(`the ${transport} transport needs a host: '${uri}'`);
+  }
+  let port: number | null = null;
+  if (url.port !== '') {
+    port = Number(url.port);
+    if (transport === 'unix') throw new UriError(`the unix transport takes no port: '${uri}'`);
+  } else if (transport === 'tcp') {
+    port = DEFAULT_TCP_PORT;
+  } else if (transport === 'tls') {
+    port = DEFAULT_TLS_PORT;
+  }
+  const path = url.pathname === '' ? '/' : decodeURIComponent(url.pathname);
+
+  const passOn = new URLSearchParams();
+  for (const [k, v] of url.searchParams) if (!TRANSPORT_PARAMS.has(k)) passOn.append(k, v);
+  const query = passOn.toString();
+  const name = url.searchParams.get('name') ?? `${driver}://${path}${query ? `?${query}` : ''}`;
+
+  let socketPath: string | null = null;
+  if (transport === 'unix') {
+    socketPath = url.searchParams.get('socket') ?? defaultSocket(path, options.readOnly ?? false);
+  }
+  return { uri, driver, transport, host, port, path, socketPath, name };
+}
+
+function defaultSocket(path: string, readOnly: boolean): string {
+  if (path === '/session') {
+    const runtime = process.env.XDG_RUNTIME_DIR ?? `/run/user/${process.getuid?.() ?? 0}`;
+    return `${runtime}/libvirt/libvirt-sock`;
+  }
+  return `${RUN_DIR}/libvirt-sock${readOnly ? '-ro' : ''}`;
+}
+
+export function transportFor(u: LibvirtUri): Transport {
+  switch (u.transport) {
+    case 'unix':
+      return new UnixTransport(u.socketPath!);
+    case 'tcp':
+      return new TcpTransport(u.host!, u.port!);
+    case 'tls':
+      throw new UriError(
+        `the tls transport is not implemented yet: '${u.uri}' (use +tcp or +unix)`,
+      );
+  }
+}
+
+/** The URI with any password removed, safe for logs and API responses. */
+export function redactUri(uri: string): string {
+  try {
+    const url = new URL(uri);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return uri;
+  }
+}
