@@ -54,6 +54,7 @@ install_missing() {
 
 redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
 libvirt_unix_ok() { virsh -q -c qemu:///system version >/dev/null 2>&1; }
+virtlogd_ok() { [ -S /run/libvirt/virtlogd-sock ] && pgrep -x virtlogd >/dev/null 2>&1; }
 libvirt_tcp_ok() { virsh -q -c "test+tcp://127.0.0.1:$LIBVIRT_TCP_PORT/default" version >/dev/null 2>&1; }
 
 wait_for() {
@@ -126,6 +127,15 @@ log_outputs = "3:file:$STATE_DIR/libvirtd.log"
 EOF
 }
 
+start_virtlogd() {
+  # QEMU's console output goes through virtlogd: without it no domain starts.
+  if virtlogd_ok; then return; fi
+  mkdir -p /var/log/libvirt /var/run/libvirt
+  virtlogd -d -p "$STATE_DIR/virtlogd.pid"
+  wait_for "virtlogd" virtlogd_ok /var/log/libvirt/virtlogd.log
+  say "virtlogd: started"
+}
+
 start_libvirt() {
   if libvirt_unix_ok; then
     say "libvirtd: already answering on its UNIX socket, left as is"
@@ -136,9 +146,6 @@ start_libvirt() {
   ensure_qemu_conf
   write_libvirtd_conf
   mkdir -p /var/log/libvirt /var/lib/libvirt/images /var/run/libvirt
-  if ! pgrep -x virtlogd >/dev/null 2>&1; then
-    virtlogd -d -p "$STATE_DIR/virtlogd.pid"
-  fi
   : >"$STATE_DIR/libvirtd.log"
   libvirtd -d -l -f "$STATE_DIR/libvirtd.conf" -p "$STATE_DIR/libvirtd.pid"
   wait_for "libvirtd (UNIX socket)" libvirt_unix_ok "$STATE_DIR/libvirtd.log"
@@ -162,6 +169,7 @@ status() {
   local rc=0
   if redis_ok; then say "redis: up (127.0.0.1:$REDIS_PORT)"; else say "redis: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && libvirt_unix_ok; then say "libvirtd unix: up"; else say "libvirtd unix: DOWN"; rc=1; fi
+  if virtlogd_ok; then say "virtlogd: up"; else say "virtlogd: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && libvirt_tcp_ok; then say "libvirtd tcp: up (127.0.0.1:$LIBVIRT_TCP_PORT)"; else say "libvirtd tcp: DOWN"; rc=1; fi
   return $rc
 }
@@ -174,6 +182,7 @@ main() {
       mkdir -p "$STATE_DIR"
       install_missing
       start_redis
+      start_virtlogd
       start_libvirt
       ;;
     down)
