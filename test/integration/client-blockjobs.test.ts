@@ -10,17 +10,22 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import {
+  BlockCopyParam,
   BlockJobStatus,
   DomainBlockCommitFlags,
+  DomainBlockCopyFlags,
   DomainBlockJobAbortFlags,
   DomainBlockJobType,
   DomainEventId,
+  DomainEventLifecycle,
   DomainSnapshotCreateFlags,
   LibvirtClient,
+  TypedParamType,
   type DomainEvent,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
 import {
+  copyDestinationXml,
   diskSnapshotXml,
   liveChain,
   tcgDomainXml,
@@ -81,12 +86,27 @@ const MiB = 1;
 const PATTERNS = { base: 0x11, mid: 0x22, top: 0x33 } as const;
 const OFFSETS = { base: 0 * MiB, mid: 2 * MiB, top: 4 * MiB } as const;
 
-async function assertAllPatterns(image: string): Promise<void> {
-  for (const layer of ['base', 'mid', 'top'] as const) {
-    assert.ok(
-      await hasPattern(image, PATTERNS[layer], OFFSETS[layer]),
-      `${layer}'s data reads back through ${image}`,
-    );
+/**
+ * Reads every layer's pattern back through `image`. The domain is paused around
+ * the reads: pausing makes QEMU flush its qcow2 metadata to the files.
+ */
+async function assertAllPatterns(
+  client: LibvirtClient,
+  dom: RemoteDomain,
+  image: string,
+  also?: () => Promise<void>,
+): Promise<void> {
+  await client.rpc.domainSuspend({ dom });
+  try {
+    for (const layer of ['base', 'mid', 'top'] as const) {
+      assert.ok(
+        await hasPattern(image, PATTERNS[layer], OFFSETS[layer]),
+        `${layer}'s data reads back through ${image}`,
+      );
+    }
+    await also?.();
+  } finally {
+    await client.rpc.domainResume({ dom });
   }
 }
 
@@ -110,6 +130,7 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
     let images: Awaited<ReturnType<typeof makeImageDir>>;
     let dom: RemoteDomain;
     let events: BlockJobEvents;
+    const lifecycle: Extract<DomainEvent, { kind: 'lifecycle' }>[] = [];
     let base: string, mid: string, top: string;
     const name = `vg-bj-${randomUUID().slice(0, 8)}`;
 
@@ -130,6 +151,10 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
       dom = (await client.rpc.domainDefineXmlFlags({ xml: tcgDomainXml(name, top), flags: 0 })).dom;
       events = new BlockJobEvents(client, dom.uuid);
       await client.domainEventRegisterAny(DomainEventId.BLOCK_JOB_2, dom);
+      await client.domainEventRegisterAny(DomainEventId.LIFECYCLE, dom);
+      client.on('domainEvent', (e) => {
+        if (e.kind === 'lifecycle' && e.dom.uuid.equals(dom.uuid)) lifecycle.push(e);
+      });
       dom = (await client.rpc.domainCreateWithFlags({ dom, flags: 0 })).dom;
     });
 
@@ -141,6 +166,19 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
         await client.close();
         await images.remove();
       }
+    });
+
+    it('reports the start as a lifecycle event', async () => {
+      const started = (): boolean =>
+        lifecycle.some((e) => e.event === DomainEventLifecycle.STARTED);
+      for (let i = 0; i < 50 && !started(); i++) await new Promise((r) => setTimeout(r, 20));
+      // QEMU domains start paused and are resumed: RESUMED may come first.
+      const event = lifecycle.find((e) => e.event === DomainEventLifecycle.STARTED);
+      assert.ok(
+        event,
+        `lifecycle events seen: ${JSON.stringify(lifecycle.map((e) => [e.event, e.detail]))}`,
+      );
+      assert.equal(event.detail, 0, 'STARTED_BOOTED');
     });
 
     it('reads the 3-image chain as libvirt and qemu-img see it', async () => {
@@ -193,7 +231,7 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
       assert.equal(after[0]!.index, midIndex);
       assert.notEqual(after[0]!.index, before[0]!.index);
       await assertChainMatchesQemuImg(after);
-      await assertAllPatterns(mid);
+      await assertAllPatterns(client, dom, mid);
     });
 
     it('commits by vda[N] references taken from the live chain after the pivot', async () => {
@@ -232,10 +270,81 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
       assert.equal(after[0]!.index, before[0]!.index, 'the active layer kept its index');
       assert.equal(after[1]!.index, baseMember.index, 'the base kept its index');
       await assertChainMatchesQemuImg(after);
-      await assertAllPatterns(overlay);
-      // the data that lived only in mid and top now lives in base itself
-      assert.ok(await hasPattern(base, PATTERNS.mid, OFFSETS.mid));
-      assert.ok(await hasPattern(base, PATTERNS.top, OFFSETS.top));
+      await assertAllPatterns(client, dom, overlay, async () => {
+        // the data that lived only in mid and top now lives in base itself
+        assert.ok(await hasPattern(base, PATTERNS.mid, OFFSETS.mid));
+        assert.ok(await hasPattern(base, PATTERNS.top, OFFSETS.top));
+      });
+    });
+
+    it('copies the whole chain with typed-parameter bandwidth, adjusts the speed, and pivots', async () => {
+      const dest = path.join(images.dir, 'copy.qcow2');
+      events.clear();
+      await client.rpc.domainBlockCopy({
+        dom,
+        path: 'vda',
+        destxml: copyDestinationXml(dest),
+        params: [
+          {
+            field: BlockCopyParam.BANDWIDTH,
+            value: { type: TypedParamType.ullong, value: 256n << 20n },
+          },
+        ],
+        // a persistent domain needs TRANSIENT_JOB (libvirt 9.0: "domain is not transient" otherwise)
+        flags: DomainBlockCopyFlags.TRANSIENT_JOB,
+      });
+      await client.rpc.domainBlockJobSetSpeed({ dom, path: 'vda', bandwidth: 512n, flags: 0 });
+      const ready = await events.next('vda', BlockJobStatus.READY);
+      assert.equal(ready.type, DomainBlockJobType.COPY);
+      const info = await client.rpc.domainGetBlockJobInfo({ dom, path: 'vda', flags: 0 });
+      assert.equal(info.type, DomainBlockJobType.COPY);
+      assert.equal(info.bandwidth, 512n, 'set-speed took effect (MiB/s)');
+      const indexesBefore = new Set((await readChain()).map((m) => m.index));
+      await client.rpc.domainBlockJobAbort({
+        dom,
+        path: 'vda',
+        flags: DomainBlockJobAbortFlags.PIVOT,
+      });
+      await events.next('vda', BlockJobStatus.COMPLETED);
+      const after = await readChain();
+      assert.deepEqual(
+        after.map((m) => m.path),
+        [dest],
+        'a full copy has no backing chain',
+      );
+      assert.ok(!indexesBefore.has(after[0]!.index), 'the copy got an index of its own');
+      await assertChainMatchesQemuImg(after);
+      await assertAllPatterns(client, dom, dest);
+    });
+
+    it('pulls a backing image into its overlay, by block pull and by block rebase', async () => {
+      for (const [n, pull] of [
+        [2, () => client.rpc.domainBlockPull({ dom, path: 'vda', bandwidth: 0n, flags: 0 })],
+        [
+          3,
+          () =>
+            client.rpc.domainBlockRebase({ dom, path: 'vda', base: null, bandwidth: 0n, flags: 0 }),
+        ],
+      ] as const) {
+        const overlay = path.join(images.dir, `snap${n}.qcow2`);
+        await client.rpc.domainSnapshotCreateXml({
+          dom,
+          xmlDesc: diskSnapshotXml(`snap${n}`, overlay),
+          flags: DomainSnapshotCreateFlags.DISK_ONLY | DomainSnapshotCreateFlags.NO_METADATA,
+        });
+        assert.equal((await readChain()).length, 2);
+        events.clear();
+        await pull();
+        const done = await events.next('vda', BlockJobStatus.COMPLETED);
+        assert.equal(done.type, DomainBlockJobType.PULL);
+        const after = await readChain();
+        assert.deepEqual(
+          after.map((m) => m.path),
+          [overlay],
+        );
+        await assertChainMatchesQemuImg(after);
+        await assertAllPatterns(client, dom, overlay);
+      }
     });
   });
 }

@@ -62,6 +62,16 @@ export function volumeXml(name: string, capacityMiB: number): string {
   return new XMLSerializer().serializeToString(doc);
 }
 
+/** The destination of a block copy: a qcow2 file. */
+export function copyDestinationXml(file: string): string {
+  const doc = new DOMImplementation().createDocument(null, 'disk', null);
+  const root = doc.documentElement!;
+  root.setAttribute('type', 'file');
+  root.appendChild(el(doc, 'driver', { type: 'qcow2' }));
+  root.appendChild(el(doc, 'source', { file }));
+  return new XMLSerializer().serializeToString(doc);
+}
+
 /** An external disk-only snapshot of `vda` into `overlay`. */
 export function diskSnapshotXml(name: string, overlay: string): string {
   const doc = new DOMImplementation().createDocument(null, 'domainsnapshot', null);

@@ -61,21 +61,29 @@ export async function writePattern(
 /**
  * Reads 1 MiB at `offsetMiB` through `image` (and so through its backing chain),
  * read-only and sharing the image with a running QEMU; true if every byte is `pattern`.
+ * A running QEMU caches qcow2 metadata: pause the domain first (pausing flushes
+ * every image) or the file on disk may not show what the guest sees yet.
  */
 export async function hasPattern(
   image: string,
   pattern: number,
   offsetMiB: number,
 ): Promise<boolean> {
-  const out = await run('qemu-io', [
-    '-r',
-    '-U',
-    '-f',
-    'qcow2',
-    '-c',
-    `read -P ${pattern} ${offsetMiB}M 1M`,
-    image,
-  ]);
+  let out: { stdout: string; stderr: string };
+  try {
+    out = await run('qemu-io', [
+      '-r',
+      '-U',
+      '-f',
+      'qcow2',
+      '-c',
+      `read -P ${pattern} ${offsetMiB}M 1M`,
+      image,
+    ]);
+  } catch (err) {
+    // qemu-io exits 1 when the pattern does not match
+    out = err as { stdout: string; stderr: string };
+  }
   if (/Pattern verification failed/.test(out.stdout + out.stderr)) return false;
   if (/read 1048576\/1048576 bytes/.test(out.stdout)) return true;
   throw new Error(`qemu-io read gave no verdict: ${out.stdout}${out.stderr}`);
