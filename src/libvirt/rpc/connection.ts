@@ -24,6 +24,7 @@ import {
   type Packet,
   type PacketHeader,
 } from './header.js';
+import { Deadlines } from './deadlines.js';
 import { PacketDecoder } from './packet-decoder.js';
 
 export interface CallOptions {
@@ -43,7 +44,6 @@ interface PendingCall {
   name: string;
   resolve(v: unknown): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout | undefined;
 }
 
 interface RpcConnectionEvents {
@@ -77,6 +77,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private unansweredPings = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private readonly callTimeoutMs: number;
+  private readonly deadlines = new Deadlines(
+    (serial) => this.pending.has(serial),
+    (serial, timeoutMs) => this.expire(serial, timeoutMs),
+  );
 
   constructor(
     private readonly socket: Duplex,
@@ -145,23 +149,14 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<R>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
-      const entry: PendingCall = {
+      this.pending.set(serial, {
         ret: ret as Codec<unknown>,
         name,
         resolve: resolve as (v: unknown) => void,
         reject,
-        timer: undefined,
-      };
-      if (timeoutMs > 0) {
-        entry.timer = setTimeout(() => {
-          if (this.pending.delete(serial)) {
-            this.rememberAbandoned(serial);
-            reject(new CallTimeoutError(`${name} got no reply within ${timeoutMs} ms`));
-          }
-        }, timeoutMs);
-      }
-      this.pending.set(serial, entry);
+      });
+      const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+      if (timeoutMs > 0) this.deadlines.add(serial, timeoutMs, this.pending.size);
       this.enqueue(packet);
     });
   }
@@ -218,6 +213,13 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     return serial;
   }
 
+  private expire(serial: number, timeoutMs: number): void {
+    const call = this.pending.get(serial)!;
+    this.pending.delete(serial);
+    this.rememberAbandoned(serial);
+    call.reject(new CallTimeoutError(`${call.name} got no reply within ${timeoutMs} ms`));
+  }
+
   private rememberAbandoned(serial: number): void {
     if (this.abandoned.size >= ABANDONED_SERIALS_MAX) {
       const oldest = this.abandoned.values().next().value;
@@ -239,7 +241,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     );
   }
 
-  /** Batches the packets written in one tick into one writev. */
+  /** Batches the packets written in one tick into one write. */
   private enqueue(packet: Buffer): void {
     this.outQueue.push(packet);
     if (this.flushScheduled) return;
@@ -249,9 +251,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       const queue = this.outQueue;
       this.outQueue = [];
       if (this.closedWith !== undefined || this.socket.destroyed) return;
-      this.socket.cork();
-      for (const p of queue) this.socket.write(p);
-      this.socket.uncork();
+      // Packets are small: one copy into one write is cheaper than a writev of many.
+      this.socket.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue));
     });
   }
 
@@ -314,7 +315,6 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return;
     }
     this.pending.delete(header.serial);
-    if (call.timer) clearTimeout(call.timer);
     try {
       const reader = new XdrReader(payload);
       if (header.status === MessageStatus.ok) {
@@ -343,8 +343,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.closedWith = error;
     this.stopKeepalive();
     const reason = error ?? new ConnectionClosedError('connection closed');
+    this.deadlines.clear();
     for (const call of this.pending.values()) {
-      if (call.timer) clearTimeout(call.timer);
       call.reject(
         reason instanceof ConnectionClosedError
           ? new ConnectionClosedError(`${call.name} interrupted: ${reason.message}`, {

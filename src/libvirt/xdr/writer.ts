@@ -32,10 +32,9 @@ export class XdrWriter {
     this.buf = next;
   }
 
-  /** Skips n bytes (zero-filled) to be written later with the `*At` methods. */
+  /** Skips n bytes, which the caller must fill later with the `*At` methods (they are not zeroed). */
   reserve(n: number): void {
     this.ensure(n);
-    this.buf.fill(0, this.offset, this.offset + n);
     this.offset += n;
   }
 
