@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, type Env } from '#src/config/config.js';
+
+/** The problems loadConfig reports for `env`. */
+function problemsOf(env: Env): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    assert.deepEqual(loadConfig({}), {
+      port: 8080,
+      host: '127.0.0.1',
+      role: 'all',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'virtgate:',
+      libvirtDefaultUri: 'qemu:///system',
+      adminToken: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      ROLE: 'worker',
+      REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+      VIRTGATE_REDIS_PREFIX: 'vg-test:',
+      LIBVIRT_DEFAULT_URI: 'qemu+tcp://10.0.0.5/system',
+      VIRTGATE_ADMIN_TOKEN: 'a-long-enough-admin-token',
+      LOG_LEVEL: 'debug',
+    });
+    assert.deepEqual(config, {
+      port: 9000,
+      host: '0.0.0.0',
+      role: 'worker',
+      redisUrl: 'rediss://user:pw@redis.example:6380/2',
+      redisPrefix: 'vg-test:',
+      libvirtDefaultUri: 'qemu+tcp://10.0.0.5/system',
+      adminToken: 'a-long-enough-admin-token',
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    const config = loadConfig({ PORT: '', VIRTGATE_ADMIN_TOKEN: '', ROLE: '' });
+    assert.equal(config.port, 8080);
+    assert.equal(config.role, 'all');
+    assert.equal(config.adminToken, undefined);
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({});
+    assert.ok(Object.isFrozen(config));
+    assert.throws(() => {
+      (config as { port: number }).port = 1;
+    }, TypeError);
+  });
+
+  it('names the variable and the bad value', () => {
+    assert.deepEqual(problemsOf({ PORT: 'abc' }), ['PORT must be an integer 1-65535, got "abc"']);
+    for (const port of ['0', '65536', '80.5', '-1', ' 80', '1e3']) {
+      const [problem] = problemsOf({ PORT: port });
+      assert.equal(problem, `PORT must be an integer 1-65535, got ${JSON.stringify(port)}`);
+    }
+    assert.deepEqual(problemsOf({ ROLE: 'both' }), [
+      'ROLE must be one of api|worker|all, got "both"',
+    ]);
+    assert.deepEqual(problemsOf({ LOG_LEVEL: 'verbose' }), [
+      'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent, got "verbose"',
+    ]);
+    assert.match(
+      problemsOf({ REDIS_URL: 'http://127.0.0.1:6379' })[0]!,
+      /^REDIS_URL must be a redis:\/\//,
+    );
+    assert.match(problemsOf({ REDIS_URL: 'not a url' })[0]!, /^REDIS_URL .*got "not a url"$/);
+    assert.match(problemsOf({ HOST: 'my host' })[0]!, /^HOST .*got "my host"$/);
+    assert.match(
+      problemsOf({ VIRTGATE_REDIS_PREFIX: 'vg:*' })[0]!,
+      /^VIRTGATE_REDIS_PREFIX .*got "vg:\*"$/,
+    );
+    assert.match(
+      problemsOf({ LIBVIRT_DEFAULT_URI: 'nonsense' })[0]!,
+      /^LIBVIRT_DEFAULT_URI must be a libvirt URI/,
+    );
+    assert.match(
+      problemsOf({ LIBVIRT_DEFAULT_URI: 'qemu+ssh://host/system' })[0]!,
+      /^LIBVIRT_DEFAULT_URI .*transport 'ssh' is not supported/,
+    );
+    assert.match(
+      problemsOf({ LIBVIRT_DEFAULT_URI: 'qemu://host/system' })[0]!,
+      /^LIBVIRT_DEFAULT_URI uses the tls transport/,
+    );
+  });
+
+  it('reports every bad variable at once, in one error message', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'x', ROLE: 'y', LOG_LEVEL: 'z' });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.problems.length, 3);
+    assert.match(error.message, /PORT must be/);
+    assert.match(error.message, /ROLE must be/);
+    assert.match(error.message, /LOG_LEVEL must be/);
+  });
+
+  it('rejects a weak admin token without ever echoing it', () => {
+    for (const token of ['short', 'has a space in it, 16+ chars', 'é-non-ascii-token-value']) {
+      const problems = problemsOf({ VIRTGATE_ADMIN_TOKEN: token });
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^VIRTGATE_ADMIN_TOKEN must be 16-512 printable/);
+      assert.ok(!problems[0]!.includes(token), 'the token must not appear in the message');
+    }
+  });
+});
