@@ -1,0 +1,32 @@
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ErrorCode } from '../errors/app-error.js';
+import type { ProblemDetails } from '../errors/problem-details.js';
+
+/** OpenAPI schema of every error body (RFC 9457 problem details). */
+@ApiSchema({ name: 'ProblemDetails' })
+export class ProblemDetailsDto implements ProblemDetails {
+  @ApiProperty({ example: 'urn:virtgate:problem:not-found' })
+  type!: string;
+
+  @ApiProperty({ example: 'Not found' })
+  title!: string;
+
+  @ApiProperty({ example: 404 })
+  status!: number;
+
+  @ApiProperty({
+    example: "libvirt: Domain not found: no domain with matching name 'vm1' (VIR_ERR_NO_DOMAIN)",
+  })
+  detail!: string;
+
+  @ApiProperty({ description: 'Path of the request', example: '/v1/me' })
+  instance!: string;
+
+  @ApiProperty({ enum: ErrorCode, enumName: 'ErrorCode', description: 'Stable error code' })
+  code!: ErrorCode;
+
+  @ApiProperty({
+    description: 'The request id (X-Request-Id), also in every log line of the request',
+  })
+  requestId!: string;
+}

@@ -1,0 +1,39 @@
+/**
+ * The gateway's error vocabulary. Services throw AppError with one of these
+ * codes and never an HTTP exception; each transport translates the code once
+ * (HTTP: problem-details.ts; GraphQL later: extensions.code).
+ */
+export enum ErrorCode {
+  NOT_FOUND = 'NOT_FOUND',
+  ALREADY_EXISTS = 'ALREADY_EXISTS',
+  INVALID_ARGUMENT = 'INVALID_ARGUMENT',
+  INVALID_STATE = 'INVALID_STATE',
+  HOST_UNREACHABLE = 'HOST_UNREACHABLE',
+  CONFLICT = 'CONFLICT',
+  UNSUPPORTED = 'UNSUPPORTED',
+  TIMEOUT = 'TIMEOUT',
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  INTERNAL = 'INTERNAL',
+}
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  /** For HOST_UNREACHABLE and TIMEOUT: when a retry makes sense, in seconds. */
+  retryAfterSeconds?: number;
+}
+
+/** An expected failure, with a message fit to show to the API's caller. */
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}

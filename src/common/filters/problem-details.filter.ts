@@ -1,0 +1,43 @@
+import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  httpProblemFor,
+  problemType,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+} from '../errors/problem-details.js';
+
+/**
+ * The one translation of errors into HTTP answers: every exception becomes an
+ * RFC 9457 application/problem+json body with a stable `code` and the request
+ * id. Unexpected errors are logged once, with the request id, and answered 500
+ * without internals.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = httpProblemFor(exception);
+    if (problem.logAsError) {
+      request.log.error({ err: exception }, 'internal error, answered 500');
+    }
+    if (reply.sent) return;
+    const body: ProblemDetails = {
+      type: problemType(problem.code),
+      title: problem.title,
+      status: problem.status,
+      detail: problem.detail,
+      instance: request.url.split('?')[0] ?? '/',
+      code: problem.code,
+      requestId: request.id,
+    };
+    void reply
+      .status(problem.status)
+      .headers(problem.headers)
+      .header('content-type', PROBLEM_CONTENT_TYPE)
+      .send(body);
+  }
+}
