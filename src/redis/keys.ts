@@ -1,0 +1,23 @@
+/**
+ * Every Redis key the gateway writes, in one place. All start with the
+ * configured prefix (VIRTGATE_REDIS_PREFIX), so one Redis can hold several
+ * gateways (and each test file its own prefix).
+ */
+export interface RedisKeys {
+  readonly prefix: string;
+  /** HASH: one API token's record, keyed by the token's sha256 (hex); the token itself is never stored. */
+  token(tokenSha256: string): string;
+  /** STRING: sha256 of the current admin token; its presence means an admin token exists. */
+  readonly adminTokenHash: string;
+  /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
+  readonly all: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return Object.freeze({
+    prefix,
+    token: (tokenSha256: string) => `${prefix}auth:token:${tokenSha256}`,
+    adminTokenHash: `${prefix}auth:admin-token-hash`,
+    all: `${prefix}*`,
+  });
+}
