@@ -1,0 +1,30 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { ProblemDetailsDto } from '../dto/problem-details.dto.js';
+import { codeForHttpStatus } from '../errors/problem-details.js';
+
+const DESCRIPTIONS: Readonly<Record<number, string>> = {
+  400: 'Invalid argument',
+  401: 'Missing or invalid bearer token (with a WWW-Authenticate: Bearer header)',
+  403: 'Forbidden',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  500: 'Unexpected error; the body carries only the requestId',
+  503: 'libvirt host unreachable (with a Retry-After header)',
+};
+
+/** Documents error responses of an operation (or of every operation of a controller) as problem+json. */
+export function ApiProblemResponses(...statuses: number[]): ClassDecorator & MethodDecorator {
+  return applyDecorators(
+    ApiExtraModels(ProblemDetailsDto),
+    ...statuses.map((status) =>
+      ApiResponse({
+        status,
+        description: `${DESCRIPTIONS[status] ?? 'Error'} (code ${codeForHttpStatus(status)})`,
+        content: {
+          'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsDto) } },
+        },
+      }),
+    ),
+  );
+}

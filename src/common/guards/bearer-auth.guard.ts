@@ -1,0 +1,57 @@
+import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import type { Observable } from 'rxjs';
+import type { Caller } from '../auth/caller.js';
+import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
+import { AppError, ErrorCode } from '../errors/app-error.js';
+
+/** Passport strategy name of the bearer token strategy (modules/auth/bearer.strategy.ts). */
+export const BEARER_STRATEGY = 'bearer';
+
+/**
+ * The global guard: every route needs a valid bearer token unless it, or its
+ * controller, is @Public(). On success passport sets `request.user` to the Caller.
+ */
+@Injectable()
+export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
+  private readonly logger = new Logger(BearerAuthGuard.name);
+
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override canActivate(
+    context: ExecutionContext,
+  ): boolean | Promise<boolean> | Observable<boolean> {
+    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    return isPublic === true ? true : super.canActivate(context);
+  }
+
+  /**
+   * Called by AuthGuard with passport's outcome: the Caller, or false and the
+   * challenge passport-http-bearer built (it names `invalid_token` when a token
+   * was given but matched none).
+   */
+  override handleRequest<TUser = Caller>(
+    err: unknown,
+    caller: TUser | false,
+    info: unknown,
+  ): TUser {
+    if (err) throw err;
+    if (!caller) {
+      const invalid = typeof info === 'string' && info.includes('invalid_token');
+      if (invalid) this.logger.log('rejected a bearer token that matches no token');
+      throw new AppError(
+        ErrorCode.UNAUTHENTICATED,
+        invalid
+          ? 'the bearer token is not valid'
+          : 'this request needs a bearer token (Authorization: Bearer <token>)',
+      );
+    }
+    return caller;
+  }
+}
