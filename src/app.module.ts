@@ -1,0 +1,31 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AuthModule } from '#modules/auth/auth.module.js';
+import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
+import { HealthModule } from '#modules/health/health.module.js';
+import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
+import type { AppConfig } from './config/config.js';
+import { ConfigModule } from './config/config.module.js';
+import { RedisModule } from './redis/redis.module.js';
+
+export interface AppModuleOptions {
+  /** Where a generated admin token is printed once; default process.stdout. */
+  adminTokenOutput?: AdminTokenOutput;
+}
+
+/** The api role's module tree. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { AppModule, type AppModuleOptions } from './app.module.js';
+import { createLogger } from './common/logging/logger.js';
+import { PinoLoggerService } from './common/logging/pino-logger.service.js';
+import { registerRequestContext } from './common/logging/request-context.js';
+import { requestIdFor } from './common/logging/request-id.js';
+import type { AppConfig } from './config/config.js';
+
+export interface CreateAppOptions extends AppModuleOptions {
+  /** The process's pino logger; default: a new one writing to stdout. */
+  logger?: Logger;
+}
+
+/**
+ * Builds and initialises the api role's application (not yet listening):
+ * Fastify with the shared pino logger and request ids, Nest logging through
+ * the same pino. Used by main.ts and by the e2e tests.
+ *
+ * One application per process at a time: passport's strategy registry is
+ * process-wide, so close an application before creating the next one.
+ */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<NestFastifyApplication> {
+  const logger = options.logger ?? createLogger(config);
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    genReqId: requestIdFor,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+  });
+  registerRequestContext(adapter.getInstance());
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, options),
+    adapter,
+    { logger: new PinoLoggerService(logger), abortOnError: false },
+  );
+  try {
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  return app;
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers.js';
+
+const prefix = uniquePrefix(import.meta.url);
+const MAIN = new URL('../../src/main.js', import.meta.url).pathname;
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs dist/src/main.js with only the given environment (plus PATH). */
+function runMain(env: Record<string, string>): Run {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('the main entry point', () => {
+  const children: ChildProcess[] = [];
+  after(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await deleteKeys(prefix);
+  });
+
+  it('refuses to start on a bad variable, naming it, with exit code 1', async () => {
+    const run = runMain({ PORT: 'abc', ROLE: 'api' });
+    children.push(run.child);
+    const { code } = await run.exited;
+    assert.equal(code, 1);
+    assert.match(run.stderr(), /PORT must be an integer 1-65535, got "abc"/);
+    assert.equal(run.stdout(), '');
+  });
+
+  it('ROLE=api serves HTTP and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const run = runMain({
+      ROLE: 'api',
+      PORT: String(port),
+      REDIS_URL,
+      VIRTGATE_REDIS_PREFIX: prefix,
+      VIRTGATE_ADMIN_TOKEN: 'bootstrap-test-admin-token-123',
+    });
+    children.push(run.child);
+    await waitFor('the server to listen', () => run.stdout().includes('Server listening at'));
+    const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { status: string }).status, 'ok');
+    assert.doesNotMatch(run.stdout(), /worker started/);
+    run.child.kill('SIGTERM');
+    const { code } = await run.exited;
+    assert.equal(code, 0, run.stderr());
+    assert.match(run.stdout(), /"msg":"stopped"/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health/live`));
+  });
+
+  it('ROLE=worker serves no HTTP, says it has no queues, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const run = runMain({
+      ROLE: 'worker',
+      PORT: String(port),
+      REDIS_URL,
+      VIRTGATE_REDIS_PREFIX: prefix,
+    });
+    children.push(run.child);
+    await waitFor('the worker to start', () => run.stdout().includes('worker started'));
+    assert.match(run.stdout(), /no queues are defined yet/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health/live`));
+    run.child.kill('SIGTERM');
+    const { code } = await run.exited;
+    assert.equal(code, 0, run.stderr());
+    assert.match(run.stdout(), /"msg":"worker stopped"/);
+    assert.match(run.stdout(), /"msg":"stopped"/);
+  });
+});

@@ -1,0 +1,80 @@
+import type { Server } from 'node:http';
+import { basename } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Redis } from 'ioredis';
+import { createLogger } from '#src/common/logging/logger.js';
+import { loadConfig, type AppConfig, type Env } from '#src/config/config.js';
+import { createApp } from '#src/create-app.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A Redis prefix no other test file or run uses. */
+export function uniquePrefix(testFileUrl: string): string {
+  const file = basename(new URL(testFileUrl).pathname).replace(/\.test\.js$/, '');
+  return `vgtest:${file}:${process.pid}:${Date.now().toString(36)}:`;
+}
+
+/** The configuration of a test: defaults plus `env` (the tests' own variables). */
+export function testConfig(prefix: string, env: Env = {}): AppConfig {
+  return loadConfig({ REDIS_URL, VIRTGATE_REDIS_PREFIX: prefix, LOG_LEVEL: 'debug', ...env });
+}
+
+/** A pino destination that keeps every log line, parsed. */
+export class LogCapture {
+  readonly lines: Array<Record<string, unknown>> = [];
+  readonly raw: string[] = [];
+  write(chunk: string): void {
+    for (const line of chunk.split('\n')) {
+      if (line === '') continue;
+      this.raw.push(line);
+      this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  }
+}
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  config: AppConfig;
+  logs: LogCapture;
+  /** What the app printed outside the log stream (the generated admin token banner). */
+  printed: string[];
+  /** The underlying Node server, for supertest. */
+  server: Server;
+}
+
+/** createApp with a test configuration, capturing its logs and its printed output. */
+export async function startApp(config: AppConfig): Promise<TestApp> {
+  const logs = new LogCapture();
+  const printed: string[] = [];
+  const app = await createApp(config, {
+    logger: createLogger(config, logs),
+    adminTokenOutput: { write: (text: string) => printed.push(text) },
+  });
+  return { app, config, logs, printed, server: app.getHttpServer() as Server };
+}
+
+/** Deletes every key under `prefix`; returns how many there were. */
+export async function deleteKeys(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const keys = await scanKeys(redis, prefix);
+    if (keys.length > 0) await redis.del(...keys);
+    return keys.length;
+  } finally {
+    await redis.quit();
+  }
+}
+
+export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+export const PROBLEM_JSON = /^application\/problem\+json/;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
