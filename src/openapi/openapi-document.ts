@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { AppModule } from '../app.module.js';
+import { loadConfig } from '../config/config.js';
+
+/** The committed spec, relative to the repository root. */
+export const OPENAPI_PATH = 'openapi/openapi.json';
+
+/**
+ * Builds the OpenAPI document from the controllers' decorators. The module
+ * graph is built in preview mode (no provider instantiated), so no Redis or
+ * libvirt is needed and the result does not depend on the environment.
+ */
+export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
+  const app = await NestFactory.create(AppModule.forRoot(loadConfig({})), new FastifyAdapter(), {
+    preview: true,
+    logger: false,
+    abortOnError: false,
+  });
+  try {
+    const config = new DocumentBuilder()
+      .setTitle('virtgate')
+      .setDescription(
+        'An HTTP gateway to libvirt. Every operation needs `Authorization: Bearer <token>` ' +
+          'except the health checks. Errors are RFC 9457 `application/problem+json` documents ' +
+          'with a stable `code` and the `requestId`.',
+      )
+      .setVersion(packageVersion())
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (vg_…)' },
+        'bearer',
+      )
+      .addSecurityRequirements('bearer')
+      .build();
+    return SwaggerModule.createDocument(app, config, {
+      operationIdFactory: (_controller: string, method: string) => method,
+    });
+  } finally {
+    await app.close();
+  }
+}
+
+/** The spec as written to OPENAPI_PATH. */
+export function serializeOpenApiDocument(document: OpenAPIObject): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+function packageVersion(): string {
+  // dist/src/openapi/ → repository root
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  return pkg.version;
+}
