@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { TokensService } from '#modules/auth/tokens.service.js';
 import { redisKeys } from '#src/redis/keys.js';
 import {
+  closeAllApps,
   deleteKeys,
   REDIS_URL,
   scanKeys,
@@ -40,7 +41,7 @@ describe('admin token', () => {
   let generated = '';
 
   after(async () => {
-    await t?.app.close();
+    await closeAllApps();
     await deleteKeys(prefix);
     await redis.quit();
   });
@@ -77,7 +78,7 @@ describe('admin token', () => {
   });
 
   it('is not generated again by a second start with the same prefix', async () => {
-    await t?.app.close();
+    await t?.close();
     t = await startApp(testConfig(prefix));
     assert.deepEqual(t.printed, []);
     assert.equal(await redis.get(keys.adminTokenHash), sha256(generated));
@@ -85,7 +86,7 @@ describe('admin token', () => {
   });
 
   it('is replaced by VIRTGATE_ADMIN_TOKEN, which revokes the generated one', async () => {
-    await t?.app.close();
+    await t?.close();
     const chosen = 'chosen-admin-token-for-tests-42';
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: chosen }));
     assert.deepEqual(t.printed, []);

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { Redis } from 'ioredis';
 import { REDIS } from '#src/redis/redis.module.js';
 import {
+  closeAllApps,
   deleteKeys,
   PROBLEM_JSON,
   startApp,
@@ -23,7 +24,7 @@ describe('bearer authentication', () => {
   });
 
   after(async () => {
-    await t.app.close();
+    await closeAllApps();
     await deleteKeys(prefix);
   });
 

@@ -6,7 +6,14 @@ import request from 'supertest';
 import { Redis } from 'ioredis';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { REDIS } from '#src/redis/redis.module.js';
-import { deleteKeys, startApp, testConfig, uniquePrefix, type TestApp } from './helpers.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  type TestApp,
+} from './helpers.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN_TOKEN = 'health-test-admin-token-0123456789';
@@ -45,7 +52,7 @@ describe('health', () => {
   let t: TestApp | undefined;
 
   after(async () => {
-    await t?.app.close();
+    await closeAllApps();
     await deleteKeys(prefix);
   });
 
@@ -89,7 +96,7 @@ describe('health', () => {
       }
       assert.equal(connectionsOfThisProcessTo(16509), 1);
     } finally {
-      await tcp.app.close();
+      await tcp.close();
     }
     assert.equal(connectionsOfThisProcessTo(16509), 0, 'closing the app closes the connection');
   });
@@ -102,7 +109,7 @@ describe('health', () => {
     assert.equal(res.body.checks.redis.status, 'down');
     assert.match(res.body.checks.redis.error, /closed/i);
     assert.equal(res.body.checks.libvirt.status, 'up');
-    await t.app.close();
+    await t.close();
     t = undefined;
   });
 
@@ -126,7 +133,7 @@ describe('health', () => {
     assert.match(libvirt.error, /ECONNREFUSED/);
     // Liveness does not depend on dependencies.
     await request(t.server).get('/health/live').expect(200);
-    await t.app.close();
+    await t.close();
     t = undefined;
   });
 
@@ -147,7 +154,7 @@ describe('health', () => {
       assert.equal(res.body.checks.libvirt.status, 'down');
       assert.ok(res.body.checks.libvirt.error.length > 0);
     } finally {
-      await t?.app.close();
+      await t?.close();
       t = undefined;
       await silent.close();
     }

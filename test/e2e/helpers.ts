@@ -40,9 +40,21 @@ export interface TestApp {
   printed: string[];
   /** The underlying Node server, for supertest. */
   server: Server;
+  /** Closes the app (safe to call twice). */
+  close(): Promise<void>;
 }
 
-/** createApp with a test configuration, capturing its logs and its printed output. */
+const openApps = new Set<TestApp>();
+
+/** Closes every app a test left open (a failed assertion skips its own close): call in after(). */
+export async function closeAllApps(): Promise<void> {
+  for (const t of [...openApps]) await t.close();
+}
+
+/**
+ * createApp with a test configuration, capturing its logs and its printed
+ * output. One app at a time per process (see createApp): close it first.
+ */
 export async function startApp(config: AppConfig): Promise<TestApp> {
   const logs = new LogCapture();
   const printed: string[] = [];
@@ -50,7 +62,19 @@ export async function startApp(config: AppConfig): Promise<TestApp> {
     logger: createLogger(config, logs),
     adminTokenOutput: { write: (text: string) => printed.push(text) },
   });
-  return { app, config, logs, printed, server: app.getHttpServer() as Server };
+  const t: TestApp = {
+    app,
+    config,
+    logs,
+    printed,
+    server: app.getHttpServer() as Server,
+    close: async () => {
+      if (!openApps.delete(t)) return;
+      await app.close();
+    },
+  };
+  openApps.add(t);
+  return t;
 }
 
 /** Deletes every key under `prefix`; returns how many there were. */

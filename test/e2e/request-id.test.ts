@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { deleteKeys, startApp, testConfig, uniquePrefix, UUID, type TestApp } from './helpers.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  UUID,
+  type TestApp,
+} from './helpers.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN_TOKEN = 'request-id-test-admin-token-0123';
@@ -14,7 +22,7 @@ describe('request id', () => {
   });
 
   after(async () => {
-    await t.app.close();
+    await closeAllApps();
     await deleteKeys(prefix);
   });
 
