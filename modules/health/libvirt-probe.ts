@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CallTimeoutError, LibvirtClient, redactUri } from '#src/libvirt/index.js';
+import { CallTimeoutError, LibvirtClient, formatVersion, redactUri } from '#src/libvirt/index.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 
@@ -50,7 +50,7 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
       const { libVer } = await client.call('connectGetLibVersion', undefined, {
         timeoutMs: CHECK_TIMEOUT_MS,
       });
-      return formatVersion(Number(libVer));
+      return formatVersion(libVer);
     } catch (err) {
       // A peer that lets a trivial call time out is as good as gone: start afresh next time.
       if (err instanceof CallTimeoutError) client.destroy(err);
@@ -120,9 +120,4 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
     await this.client?.close();
     this.client = null;
   }
-}
-
-/** libvirt encodes versions as major * 1,000,000 + minor * 1,000 + micro. */
-export function formatVersion(encoded: number): string {
-  return `${Math.floor(encoded / 1e6)}.${Math.floor(encoded / 1e3) % 1e3}.${encoded % 1e3}`;
 }
