@@ -11,6 +11,7 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCode.INVALID_ARGUMENT]: 400,
   [ErrorCode.INVALID_STATE]: 409,
   [ErrorCode.HOST_UNREACHABLE]: 503,
+  [ErrorCode.UNAVAILABLE]: 503,
   [ErrorCode.CONFLICT]: 409,
   [ErrorCode.UNSUPPORTED]: 501,
   [ErrorCode.TIMEOUT]: 504,

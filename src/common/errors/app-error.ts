@@ -9,6 +9,8 @@ export enum ErrorCode {
   INVALID_ARGUMENT = 'INVALID_ARGUMENT',
   INVALID_STATE = 'INVALID_STATE',
   HOST_UNREACHABLE = 'HOST_UNREACHABLE',
+  /** The gateway's own store (Redis) is not answering: retry later. */
+  UNAVAILABLE = 'UNAVAILABLE',
   CONFLICT = 'CONFLICT',
   UNSUPPORTED = 'UNSUPPORTED',
   TIMEOUT = 'TIMEOUT',
@@ -19,7 +21,7 @@ export enum ErrorCode {
 
 export interface AppErrorOptions {
   cause?: unknown;
-  /** For HOST_UNREACHABLE and TIMEOUT: when a retry makes sense, in seconds. */
+  /** For HOST_UNREACHABLE, UNAVAILABLE and TIMEOUT: when a retry makes sense, in seconds. */
   retryAfterSeconds?: number;
 }
 

@@ -1,6 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import { AppError, ErrorCode } from './app-error.js';
 import { HOST_RETRY_AFTER_SECONDS, fromLibvirtError } from './libvirt-errors.js';
+import { fromRedisError } from './redis-errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -42,6 +43,8 @@ export function describeCode(code: ErrorCode): { status: number; title: string }
       return { status: 409, title: 'Invalid state' };
     case ErrorCode.HOST_UNREACHABLE:
       return { status: 503, title: 'Host unreachable' };
+    case ErrorCode.UNAVAILABLE:
+      return { status: 503, title: 'Service unavailable' };
     case ErrorCode.CONFLICT:
       return { status: 409, title: 'Conflict' };
     case ErrorCode.UNSUPPORTED:
@@ -86,8 +89,9 @@ export function codeForHttpStatus(status: number): ErrorCode {
     case 412:
       return ErrorCode.CONFLICT;
     case 502:
-    case 503:
       return ErrorCode.HOST_UNREACHABLE;
+    case 503:
+      return ErrorCode.UNAVAILABLE;
   }
   return status >= 400 && status < 500 ? ErrorCode.INVALID_ARGUMENT : ErrorCode.INTERNAL;
 }
@@ -98,7 +102,10 @@ export function codeForHttpStatus(status: number): ErrorCode {
  * own 4xx errors (malformed body), and anything else as an unexpected 500.
  */
 export function httpProblemFor(exception: unknown): HttpProblem {
-  const appError = exception instanceof AppError ? exception : fromLibvirtError(exception);
+  const appError =
+    exception instanceof AppError
+      ? exception
+      : (fromLibvirtError(exception) ?? fromRedisError(exception));
   if (appError) {
     const { status, title } = describeCode(appError.code);
     return {
@@ -137,7 +144,7 @@ function headersFor(
   retryAfterSeconds: number | undefined,
 ): Record<string, string> {
   if (code === ErrorCode.UNAUTHENTICATED) return { 'www-authenticate': 'Bearer realm="virtgate"' };
-  if (code === ErrorCode.HOST_UNREACHABLE) {
+  if (code === ErrorCode.HOST_UNREACHABLE || code === ErrorCode.UNAVAILABLE) {
     return { 'retry-after': String(retryAfterSeconds ?? HOST_RETRY_AFTER_SECONDS) };
   }
   if (retryAfterSeconds !== undefined) return { 'retry-after': String(retryAfterSeconds) };
