@@ -1,9 +1,11 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { HealthModule } from '#modules/health/health.module.js';
+import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
+import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -24,8 +26,12 @@ export class AppModule {
         RedisModule,
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
+        HostsModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
     };
   }
 }

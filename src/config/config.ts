@@ -29,6 +29,12 @@ export interface AppConfig {
   readonly adminToken: string | undefined;
   /** LOG_LEVEL: pino level. */
   readonly logLevel: LogLevel;
+  /** LIBVIRT_POOL_SIZE: read-only connections the api role keeps per host (libvirtd runs 5 calls at a time per connection). */
+  readonly libvirtPoolSize: number;
+  /** LIBVIRT_CONNECT_TIMEOUT_MS: deadline for reaching a host and completing the handshake. */
+  readonly libvirtConnectTimeoutMs: number;
+  /** LIBVIRT_CALL_TIMEOUT_MS: deadline of one libvirt call made by the api role. */
+  readonly libvirtCallTimeoutMs: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -39,6 +45,9 @@ export const CONFIG_DEFAULTS = {
   VIRTGATE_REDIS_PREFIX: 'virtgate:',
   LIBVIRT_DEFAULT_URI: 'qemu:///system',
   LOG_LEVEL: 'info',
+  LIBVIRT_POOL_SIZE: '4',
+  LIBVIRT_CONNECT_TIMEOUT_MS: '3000',
+  LIBVIRT_CALL_TIMEOUT_MS: '30000',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -83,6 +92,17 @@ export function loadConfig(env: Env): AppConfig {
     ),
     adminToken: readAdminToken(env.VIRTGATE_ADMIN_TOKEN, problems),
     logLevel: read('LOG_LEVEL', oneOf(LOG_LEVELS), CONFIG_DEFAULTS.LOG_LEVEL),
+    libvirtPoolSize: read('LIBVIRT_POOL_SIZE', intIn(1, 64), CONFIG_DEFAULTS.LIBVIRT_POOL_SIZE),
+    libvirtConnectTimeoutMs: read(
+      'LIBVIRT_CONNECT_TIMEOUT_MS',
+      intIn(100, 120_000),
+      CONFIG_DEFAULTS.LIBVIRT_CONNECT_TIMEOUT_MS,
+    ),
+    libvirtCallTimeoutMs: read(
+      'LIBVIRT_CALL_TIMEOUT_MS',
+      intIn(100, 600_000),
+      CONFIG_DEFAULTS.LIBVIRT_CALL_TIMEOUT_MS,
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -95,6 +115,14 @@ function parsePort(raw: string): number {
   const n = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
   if (n >= 1 && n <= 65535) return n;
   throw new Invalid('must be an integer 1-65535');
+}
+
+function intIn(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const n = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+    if (n >= min && n <= max) return n;
+    throw new Invalid(`must be an integer ${min}-${max}`);
+  };
 }
 
 function parseHost(raw: string): string {

@@ -9,6 +9,8 @@ export interface RedisKeys {
   token(tokenSha256: string): string;
   /** STRING: sha256 of the current admin token; its presence means an admin token exists. */
   readonly adminTokenHash: string;
+  /** HASH: the registered libvirt hosts, field = host name, value = JSON HostRecord. */
+  readonly hosts: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
   readonly all: string;
 }
@@ -18,6 +20,7 @@ export function redisKeys(prefix: string): RedisKeys {
     prefix,
     token: (tokenSha256: string) => `${prefix}auth:token:${tokenSha256}`,
     adminTokenHash: `${prefix}auth:admin-token-hash`,
+    hosts: `${prefix}hosts`,
     all: `${prefix}*`,
   });
 }

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { Redis } from 'ioredis';
 import { REDIS } from '#src/redis/redis.module.js';
+import { hashToken } from '#modules/auth/tokens.service.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -128,22 +129,39 @@ describe('bearer authentication', () => {
   });
 
   it('answers an unexpected failure with 500 and no internals, logged once with the request id', async () => {
-    // A real failure: the app's Redis connection is closed under it.
+    // A real failure no caller can cause: the admin token's record has the wrong Redis type.
+    const redis = t.app.get<Redis>(REDIS);
+    const key = `${prefix}auth:token:${hashToken(ADMIN_TOKEN)}`;
+    const record = await redis.hgetall(key);
+    await redis.del(key);
+    await redis.set(key, 'not a hash');
+    try {
+      const res = await request(t.server)
+        .get('/v1/me')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .set('X-Request-Id', 'req-500-check')
+        .expect(500);
+      assert.match(res.headers['content-type'] ?? '', PROBLEM_JSON);
+      assert.equal(res.body.code, 'INTERNAL');
+      assert.equal(res.body.requestId, 'req-500-check');
+      assert.doesNotMatch(res.text, /WRONGTYPE|redis|stack|at /i);
+      const errors = t.logs.lines.filter(
+        (l) => l.requestId === 'req-500-check' && l.level === 'error',
+      );
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0]!.msg, 'internal error, answered 500');
+      assert.match(String((errors[0]!.err as { message: string }).message), /WRONGTYPE/);
+    } finally {
+      await redis.del(key);
+      await redis.hset(key, record);
+    }
+  });
+
+  it('answers 503 UNAVAILABLE, not 500, when its Redis connection is gone', async () => {
     t.app.get<Redis>(REDIS).disconnect();
-    const res = await request(t.server)
-      .get('/v1/me')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .set('X-Request-Id', 'req-500-check')
-      .expect(500);
-    assert.match(res.headers['content-type'] ?? '', PROBLEM_JSON);
-    assert.equal(res.body.code, 'INTERNAL');
-    assert.equal(res.body.requestId, 'req-500-check');
-    assert.doesNotMatch(res.text, /closed|redis|stack|at /i);
-    const errors = t.logs.lines.filter(
-      (l) => l.requestId === 'req-500-check' && l.level === 'error',
-    );
-    assert.equal(errors.length, 1, JSON.stringify(errors));
-    assert.equal(errors[0]!.msg, 'internal error, answered 500');
-    assert.match(String((errors[0]!.err as { message: string }).message), /closed/i);
+    const res = await request(t.server).get('/v1/me').set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    assert.equal(res.status, 503);
+    assert.equal(res.body.code, 'UNAVAILABLE');
+    assert.equal(res.headers['retry-after'], '5');
   });
 });

@@ -24,6 +24,9 @@ describe('loadConfig', () => {
       libvirtDefaultUri: 'qemu:///system',
       adminToken: undefined,
       logLevel: 'info',
+      libvirtPoolSize: 4,
+      libvirtConnectTimeoutMs: 3000,
+      libvirtCallTimeoutMs: 30000,
     });
   });
 
@@ -37,6 +40,9 @@ describe('loadConfig', () => {
       LIBVIRT_DEFAULT_URI: 'qemu+tcp://10.0.0.5/system',
       VIRTGATE_ADMIN_TOKEN: 'a-long-enough-admin-token',
       LOG_LEVEL: 'debug',
+      LIBVIRT_POOL_SIZE: '2',
+      LIBVIRT_CONNECT_TIMEOUT_MS: '500',
+      LIBVIRT_CALL_TIMEOUT_MS: '9000',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -47,6 +53,9 @@ describe('loadConfig', () => {
       libvirtDefaultUri: 'qemu+tcp://10.0.0.5/system',
       adminToken: 'a-long-enough-admin-token',
       logLevel: 'debug',
+      libvirtPoolSize: 2,
+      libvirtConnectTimeoutMs: 500,
+      libvirtCallTimeoutMs: 9000,
     });
   });
 
@@ -63,6 +72,18 @@ describe('loadConfig', () => {
     assert.throws(() => {
       (config as { port: number }).port = 1;
     }, TypeError);
+  });
+
+  it('bounds the libvirt pool and deadlines', () => {
+    assert.deepEqual(problemsOf({ LIBVIRT_POOL_SIZE: '0' }), [
+      'LIBVIRT_POOL_SIZE must be an integer 1-64, got "0"',
+    ]);
+    assert.deepEqual(problemsOf({ LIBVIRT_CONNECT_TIMEOUT_MS: 'soon' }), [
+      'LIBVIRT_CONNECT_TIMEOUT_MS must be an integer 100-120000, got "soon"',
+    ]);
+    assert.deepEqual(problemsOf({ LIBVIRT_CALL_TIMEOUT_MS: '99' }), [
+      'LIBVIRT_CALL_TIMEOUT_MS must be an integer 100-600000, got "99"',
+    ]);
   });
 
   it('names the variable and the bad value', () => {

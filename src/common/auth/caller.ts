@@ -1,3 +1,5 @@
+import { AppError, ErrorCode } from '../errors/app-error.js';
+
 export type CallerRole = 'admin' | 'user';
 
 /**
@@ -12,4 +14,11 @@ export interface Caller {
   readonly scopes: readonly string[];
   /** The request (or job) this call belongs to. */
   readonly requestId: string;
+}
+
+/** Refuses a caller who is not an admin (FORBIDDEN), for operations reserved to admins. */
+export function requireAdmin(caller: Caller, what: string): void {
+  if (caller.role !== 'admin') {
+    throw new AppError(ErrorCode.FORBIDDEN, `only an admin may ${what}`);
+  }
 }

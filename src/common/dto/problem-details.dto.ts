@@ -1,8 +1,17 @@
-import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { ErrorCode } from '../errors/app-error.js';
 import type { ProblemDetails } from '../errors/problem-details.js';
 
 /** OpenAPI schema of every error body (RFC 9457 problem details). */
+@ApiSchema({ name: 'FieldError' })
+export class FieldErrorDto {
+  @ApiProperty({ example: 'limit' })
+  field!: string;
+
+  @ApiProperty({ example: 'limit must not be greater than 500' })
+  message!: string;
+}
+
 @ApiSchema({ name: 'ProblemDetails' })
 export class ProblemDetailsDto implements ProblemDetails {
   @ApiProperty({ example: 'urn:virtgate:problem:not-found' })
@@ -29,4 +38,10 @@ export class ProblemDetailsDto implements ProblemDetails {
     description: 'The request id (X-Request-Id), also in every log line of the request',
   })
   requestId!: string;
+
+  @ApiPropertyOptional({
+    type: [FieldErrorDto],
+    description: 'For INVALID_ARGUMENT: each invalid field and why',
+  })
+  errors?: FieldErrorDto[];
 }

@@ -19,8 +19,17 @@ export enum ErrorCode {
   INTERNAL = 'INTERNAL',
 }
 
+/** One invalid input field and what is wrong with it. */
+export interface FieldError {
+  /** The field's name as the caller sent it (`limit`, `uri`, `filter.state`). */
+  field: string;
+  message: string;
+}
+
 export interface AppErrorOptions {
   cause?: unknown;
+  /** For INVALID_ARGUMENT: which fields are wrong, and why. */
+  fields?: FieldError[];
   /** For HOST_UNREACHABLE, UNAVAILABLE and TIMEOUT: when a retry makes sense, in seconds. */
   retryAfterSeconds?: number;
 }
@@ -29,6 +38,7 @@ export interface AppErrorOptions {
 export class AppError extends Error {
   override readonly name = 'AppError';
   readonly retryAfterSeconds: number | undefined;
+  readonly fields: readonly FieldError[];
 
   constructor(
     readonly code: ErrorCode,
@@ -37,5 +47,6 @@ export class AppError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.fields = options.fields ?? [];
   }
 }

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { AppError, ErrorCode } from './app-error.js';
+import { AppError, ErrorCode, type FieldError } from './app-error.js';
 import { HOST_RETRY_AFTER_SECONDS, fromLibvirtError } from './libvirt-errors.js';
 import { fromRedisError } from './redis-errors.js';
 
@@ -14,6 +14,8 @@ export interface ProblemDetails {
   instance: string;
   code: ErrorCode;
   requestId: string;
+  /** For INVALID_ARGUMENT: each invalid field and why (absent otherwise). */
+  errors?: FieldError[];
 }
 
 /** How one exception is answered over HTTP. */
@@ -23,6 +25,7 @@ export interface HttpProblem {
   title: string;
   detail: string;
   headers: Record<string, string>;
+  fields: readonly FieldError[];
   /**
    * A gateway failure (status 500): log it once, with the request id. For an
    * error we did not expect, the answer also hides its message.
@@ -114,6 +117,7 @@ export function httpProblemFor(exception: unknown): HttpProblem {
       title,
       detail: appError.message,
       headers: headersFor(appError.code, appError.retryAfterSeconds),
+      fields: appError.fields,
       logAsError: appError.code === ErrorCode.INTERNAL,
     };
   }
@@ -126,6 +130,7 @@ export function httpProblemFor(exception: unknown): HttpProblem {
       title: describeCode(code).title,
       detail: http.message,
       headers: headersFor(code, undefined),
+      fields: [],
       logAsError: false,
     };
   }
@@ -135,6 +140,7 @@ export function httpProblemFor(exception: unknown): HttpProblem {
     title: describeCode(ErrorCode.INTERNAL).title,
     detail: 'The gateway failed unexpectedly; report the requestId to its operators.',
     headers: {},
+    fields: [],
     logAsError: true,
   };
 }

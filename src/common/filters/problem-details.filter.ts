@@ -33,6 +33,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       instance: request.url.split('?')[0] ?? '/',
       code: problem.code,
       requestId: request.id,
+      ...(problem.fields.length > 0 ? { errors: [...problem.fields] } : {}),
     };
     void reply
       .status(problem.status)

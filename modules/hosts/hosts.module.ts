@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { HostConnections } from './host-connections.service.js';
+import { HostRegistry } from './host-registry.service.js';
+import { HostsController } from './hosts.controller.js';
+import { HostsService } from './hosts.service.js';
+
+@Module({
+  controllers: [HostsController],
+  providers: [HostRegistry, HostConnections, HostsService],
+  exports: [HostsService, HostConnections],
+})
+export class HostsModule {}

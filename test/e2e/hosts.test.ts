@@ -1,0 +1,186 @@
+/**
+ * Hosts over REST against real Redis and libvirtd: the default host, hosts
+ * registered over UNIX and TCP, bad input, an unreachable host, pagination,
+ * admin-only changes, and records that survive a restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { Redis } from 'ioredis';
+import { hashToken } from '#modules/auth/tokens.service.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  PROBLEM_JSON,
+  REDIS_URL,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  type TestApp,
+} from './helpers.js';
+
+const prefix = uniquePrefix(import.meta.url);
+const ADMIN = 'hosts-test-admin-token-0123456789';
+const USER = 'hosts-test-user-token-0123456789';
+
+describe('hosts', () => {
+  let t: TestApp;
+  const as = (token: string) => ({
+    get: (url: string) => request(t.server).get(url).set('authorization', `Bearer ${token}`),
+    post: (url: string, body: object) =>
+      request(t.server).post(url).set('authorization', `Bearer ${token}`).send(body),
+    del: (url: string) => request(t.server).delete(url).set('authorization', `Bearer ${token}`),
+  });
+  const admin = () => as(ADMIN);
+
+  before(async () => {
+    const redis = new Redis(REDIS_URL);
+    await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
+      id: 'user-1',
+      role: 'user',
+      scopes: '[]',
+      createdAt: new Date().toISOString(),
+    });
+    await redis.quit();
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+  });
+
+  after(async () => {
+    await closeAllApps();
+    await deleteKeys(prefix);
+  });
+
+  it('registers the default libvirt host as "local" at first start, connected', async () => {
+    const res = await admin().get('/v1/hosts/local');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const host = res.body;
+    assert.equal(host.uri, 'qemu:///system');
+    assert.equal(host.connection.state, 'connected');
+    assert.equal(host.connection.lastError, null);
+    assert.match(host.libvirtVersion, /^\d+\.\d+\.\d+$/);
+    assert.equal(host.hypervisor.type, 'QEMU');
+    assert.ok(host.node.cpus >= 1);
+    assert.ok(host.node.memoryBytes > 64 * 1024 ** 2);
+    assert.ok(host.hostname.length > 0);
+    const x86 = host.capabilities.guests.find((g: { arch: string }) => g.arch === 'x86_64');
+    assert.ok(x86, 'an x86_64 guest capability');
+    assert.ok(x86.domainTypes.includes('qemu'), 'TCG is available');
+    assert.ok(x86.machines.includes('pc'));
+  });
+
+  for (const [name, uri] of [
+    ['test-unix', 'test+unix:///default'],
+    ['test-tcp', 'test+tcp://127.0.0.1/default'],
+  ] as const) {
+    it(`registers a host over ${uri}`, async () => {
+      const res = await admin().post('/v1/hosts', { name, uri });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.equal(res.body.name, name);
+      assert.equal(res.body.uri, uri);
+      assert.equal(res.body.connection.state, 'connected');
+      assert.equal(res.body.hypervisor.type, 'TEST');
+      assert.equal(res.body.node.cpus, 16, 'the test driver has 16 CPUs');
+      const again = await admin().get(`/v1/hosts/${name}`);
+      assert.equal(again.status, 200);
+      assert.equal(again.body.hostname, res.body.hostname);
+    });
+  }
+
+  it('refuses a duplicate name, a bad URI, a TLS URI and a bad name, naming the field', async () => {
+    const dup = await admin().post('/v1/hosts', { name: 'test-unix', uri: 'test+unix:///default' });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.code, 'ALREADY_EXISTS');
+    for (const [body, field] of [
+      [{ name: 'bad-uri', uri: 'not a uri' }, 'uri'],
+      [{ name: 'bad-uri', uri: 'qemu+ssh://h/system' }, 'uri'],
+      [{ name: 'tls', uri: 'qemu+tls://127.0.0.1/system' }, 'uri'],
+      [{ name: 'Bad Name', uri: 'qemu:///system' }, 'name'],
+      [{ name: 'x', uri: 'qemu:///system', extra: true }, 'extra'],
+      [{ name: 'x' }, 'uri'],
+    ] as const) {
+      const res = await admin().post('/v1/hosts', body);
+      assert.equal(res.status, 400, `${JSON.stringify(body)} -> ${JSON.stringify(res.body)}`);
+      assert.match(res.headers['content-type'] ?? '', PROBLEM_JSON);
+      assert.equal(res.body.code, 'INVALID_ARGUMENT');
+      assert.ok(
+        res.body.errors.some((e: { field: string }) => e.field === field),
+        `${JSON.stringify(body)} names ${field}: ${JSON.stringify(res.body.errors)}`,
+      );
+    }
+  });
+
+  it('shows an unreachable host at once, and its resources answer 503 with Retry-After', async () => {
+    const created = await admin().post('/v1/hosts', {
+      name: 'closed-port',
+      uri: 'qemu+tcp://127.0.0.1:1/system',
+    });
+    assert.equal(created.status, 201);
+    const started = Date.now();
+    const res = await admin().get('/v1/hosts/closed-port');
+    assert.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.connection.state, 'unreachable');
+    assert.match(res.body.connection.lastError, /ECONNREFUSED/);
+    assert.equal(res.body.hostname, null);
+  });
+
+  it('lets only an admin register or remove hosts', async () => {
+    const user = as(USER);
+    assert.equal((await user.get('/v1/hosts/local')).status, 200, 'users may read');
+    const post = await user.post('/v1/hosts', { name: 'by-user', uri: 'test+unix:///default' });
+    assert.equal(post.status, 403);
+    assert.equal(post.body.code, 'FORBIDDEN');
+    assert.equal((await user.del('/v1/hosts/test-tcp')).status, 403);
+  });
+
+  it('walks every host exactly once across pages', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: request.Response = await admin().get(
+        `/v1/hosts?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      assert.equal(res.status, 200);
+      assert.ok(res.body.items.length <= 1);
+      seen.push(...res.body.items.map((h: { name: string }) => h.name));
+      cursor = res.body.nextCursor;
+      pages++;
+    } while (cursor && pages < 20);
+    assert.deepEqual(seen, ['closed-port', 'local', 'test-tcp', 'test-unix']);
+    const all = await admin().get('/v1/hosts');
+    assert.deepEqual(
+      all.body.items.map((h: { name: string }) => h.name),
+      seen,
+    );
+    assert.equal(all.body.nextCursor, null);
+  });
+
+  it('refuses an invalid cursor and a limit out of range', async () => {
+    for (const query of [
+      'cursor=not-a-cursor!',
+      'cursor=eyJ4IjoxfQ',
+      'limit=0',
+      'limit=501',
+      'limit=abc',
+    ]) {
+      const res = await admin().get(`/v1/hosts?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.equal(res.body.code, 'INVALID_ARGUMENT');
+      assert.equal(res.body.errors[0].field, query.split('=')[0]);
+    }
+  });
+
+  it('removes a host, and keeps the others across a restart', async () => {
+    assert.equal((await admin().del('/v1/hosts/closed-port')).status, 204);
+    assert.equal((await admin().get('/v1/hosts/closed-port')).status, 404);
+    assert.equal((await admin().del('/v1/hosts/closed-port')).status, 404);
+    await t.close();
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+    const res = await admin().get('/v1/hosts');
+    assert.deepEqual(
+      res.body.items.map((h: { name: string }) => h.name),
+      ['local', 'test-tcp', 'test-unix'],
+    );
+  });
+});
