@@ -3,6 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { HealthModule } from '#modules/health/health.module.js';
+import { DomainsModule } from '#modules/domains/domains.module.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
@@ -27,6 +28,7 @@ export class AppModule {
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
         HostsModule,
+        DomainsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

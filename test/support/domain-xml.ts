@@ -18,12 +18,13 @@ function el(
   return e;
 }
 
-/** A 64 MiB TCG guest with no OS and one virtio qcow2 disk `vda`. */
-export function tcgDomainXml(name: string, diskPath: string): string {
+/** A 64 MiB TCG guest with no OS and one virtio qcow2 disk `vda` (give `uuid` to redefine one). */
+export function tcgDomainXml(name: string, diskPath: string, uuid?: string): string {
   const doc = new DOMImplementation().createDocument(null, 'domain', null);
   const root = doc.documentElement!;
   root.setAttribute('type', 'qemu');
   root.appendChild(el(doc, 'name', {}, name));
+  if (uuid) root.appendChild(el(doc, 'uuid', {}, uuid));
   root.appendChild(el(doc, 'memory', { unit: 'MiB' }, '64'));
   root.appendChild(el(doc, 'vcpu', {}, '1'));
   const os = el(doc, 'os');

@@ -1,0 +1,198 @@
+/**
+ * The one mapping from libvirt's shapes (RPC results, parsed XML, typed
+ * statistics) to the domain views both transports return.
+ */
+import { TypedParamType, type RemoteDomain, type TypedParam } from '#src/libvirt/index.js';
+import type { ChainImageXml, DiskXml, DomainXml } from '#src/xml/domain-xml.js';
+import type { SnapshotXml } from '#src/xml/snapshot-xml.js';
+import { reasonName, stateName } from './domain-state.js';
+import type {
+  ChainImageModel,
+  DiskModel,
+  DomainSummaryModel,
+  InterfaceModel,
+  SnapshotModel,
+} from './models/domain.model.js';
+
+/** A domain's UUID (16 raw bytes) in its canonical text form. */
+export function uuidString(uuid: Buffer): string {
+  const h = uuid.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function uuidBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
+}
+
+/** Typed parameters (virConnectGetAllDomainStats) as a map of numbers and strings. */
+export function statsMap(params: readonly TypedParam[]): Map<string, number | string | boolean> {
+  const out = new Map<string, number | string | boolean>();
+  for (const p of params) {
+    const v = p.value;
+    out.set(
+      p.field,
+      v.type === TypedParamType.llong || v.type === TypedParamType.ullong
+        ? Number(v.value)
+        : v.value,
+    );
+  }
+  return out;
+}
+
+export interface DomainFacts {
+  dom: RemoteDomain;
+  state: number;
+  reason: number;
+  vcpus: number | null;
+  memoryKiB: number | null;
+  maxMemoryKiB: number | null;
+  autostart: boolean;
+  persistent: boolean;
+}
+
+export function summaryView(f: DomainFacts): DomainSummaryModel {
+  const state = stateName(f.state);
+  return {
+    uuid: uuidString(f.dom.uuid),
+    name: f.dom.name,
+    id: f.dom.id >= 0 ? f.dom.id : null,
+    state,
+    stateReason: reasonName(state, f.reason),
+    vcpus: f.vcpus,
+    memoryBytes: f.memoryKiB === null ? null : f.memoryKiB * 1024,
+    maxMemoryBytes: f.maxMemoryKiB === null ? null : f.maxMemoryKiB * 1024,
+    autostart: f.autostart,
+    persistent: f.persistent,
+  };
+}
+
+/** Sizes of chain images from block statistics, keyed by `target` then by index (or path). */
+export interface ImageSizes {
+  capacity: number | null;
+  allocation: number | null;
+  physical: number | null;
+}
+
+export type BlockSizes = Map<string, ImageSizes>;
+
+function sizesKey(target: string, index: number | null, path: string | null): string {
+  return index !== null ? `${target}[${index}]` : `${target}:${path ?? ''}`;
+}
+
+/**
+ * Reads `block.N.*` statistics (with VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING,
+ * one entry per chain image of a running domain; the top image only otherwise).
+ */
+export function blockSizes(stats: Map<string, number | string | boolean>): BlockSizes {
+  const out: BlockSizes = new Map();
+  const count = Number(stats.get('block.count') ?? 0);
+  const num = (k: string): number | null => {
+    const v = stats.get(k);
+    return typeof v === 'number' ? v : null;
+  };
+  for (let i = 0; i < count; i++) {
+    const name = stats.get(`block.${i}.name`);
+    if (typeof name !== 'string') continue;
+    const index = num(`block.${i}.backingIndex`);
+    const path = stats.get(`block.${i}.path`);
+    const sizes = {
+      capacity: num(`block.${i}.capacity`),
+      allocation: num(`block.${i}.allocation`),
+      physical: num(`block.${i}.physical`),
+    };
+    out.set(sizesKey(name, index, typeof path === 'string' ? path : null), sizes);
+    // The top image is also findable by path (inactive domains have no backingIndex).
+    if (typeof path === 'string') out.set(sizesKey(name, null, path), sizes);
+  }
+  return out;
+}
+
+function chainView(
+  target: string,
+  chain: readonly ChainImageXml[],
+  sizes: BlockSizes | null,
+): ChainImageModel[] {
+  return chain.map((image, depth) => {
+    const s =
+      sizes?.get(sizesKey(target, image.index, image.source.path)) ??
+      sizes?.get(sizesKey(target, null, image.source.path)) ??
+      null;
+    return {
+      depth,
+      index: image.index,
+      ref: image.index !== null ? `${target}[${image.index}]` : null,
+      type: image.source.type,
+      path: image.source.path,
+      network: image.source.network,
+      format: image.format,
+      capacityBytes: s?.capacity ?? null,
+      allocationBytes: s?.allocation ?? null,
+      physicalBytes: s?.physical ?? null,
+    };
+  });
+}
+
+function sameImage(a: ChainImageXml, b: ChainImageXml): boolean {
+  return (
+    a.source.type === b.source.type &&
+    a.source.path === b.source.path &&
+    JSON.stringify(a.source.network) === JSON.stringify(b.source.network) &&
+    JSON.stringify(a.source.volume) === JSON.stringify(b.source.volume)
+  );
+}
+
+/**
+ * Does the persistent definition name other images than the live chain? The
+ * definition normally states only the top image (libvirt rewrites it after a
+ * pivot); any backing image it does state must match the live one at that depth.
+ */
+export function chainDiffers(live: DiskXml, persistent: DiskXml | undefined): boolean {
+  if (!persistent) return true;
+  if (persistent.chain.length === 0 || live.chain.length === 0)
+    return persistent.chain.length !== live.chain.length;
+  return persistent.chain.some((image, depth) => {
+    const other = live.chain[depth];
+    return other === undefined ? live.chainComplete : !sameImage(image, other);
+  });
+}
+
+/**
+ * Disks of a domain from its live XML, the persistent definition (null for a
+ * transient domain) and block statistics (null when not available).
+ */
+export function disksView(
+  live: DomainXml,
+  persistent: DomainXml | null,
+  sizes: BlockSizes | null,
+): DiskModel[] {
+  return live.disks.map((disk) => {
+    const def = persistent?.disks.find((d) => d.target === disk.target);
+    const differs = persistent !== null && chainDiffers(disk, def);
+    return {
+      target: disk.target,
+      bus: disk.bus,
+      device: disk.device,
+      readOnly: disk.readOnly,
+      chain: chainView(disk.target, disk.chain, sizes),
+      chainComplete: disk.chainComplete,
+      persistentChainDiffers: differs,
+      persistentChain: differs ? chainView(disk.target, def?.chain ?? [], null) : null,
+    };
+  });
+}
+
+export function interfacesView(live: DomainXml): InterfaceModel[] {
+  return live.interfaces.map((i) => ({ ...i }));
+}
+
+export function snapshotView(s: SnapshotXml): SnapshotModel {
+  return {
+    name: s.name,
+    description: s.description,
+    state: s.state,
+    createdAt: s.creationTime === null ? null : new Date(s.creationTime * 1000).toISOString(),
+    parent: s.parent,
+    memory: s.memory,
+    disks: s.disks.map((d) => ({ ...d })),
+  };
+}

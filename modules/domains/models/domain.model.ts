@@ -1,0 +1,343 @@
+/**
+ * Domain views, declared once for REST (@ApiProperty) and GraphQL (@Field).
+ * Sizes are bytes (Float in GraphQL: Int is 32-bit).
+ */
+import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
+
+const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
+registerEnumType(DomainStateEnum, {
+  name: 'DomainState',
+  description: "libvirt's virDomainState, lower-cased",
+});
+
+@ApiSchema({ name: 'NetworkSource' })
+@ObjectType('NetworkSource')
+export class NetworkSourceModel {
+  @ApiProperty({ example: 'rbd' })
+  @Field()
+  protocol!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'pool/image' })
+  @Field(() => String, { nullable: true })
+  name!: string | null;
+
+  @ApiProperty({ type: [String], example: ['mon1:6789'] })
+  @Field(() => [String])
+  hosts!: string[];
+}
+
+@ApiSchema({ name: 'ChainImage' })
+@ObjectType('ChainImage')
+export class ChainImageModel {
+  @ApiProperty({
+    description: '0 = the image the guest writes to, 1 = its backing file, …',
+    example: 0,
+  })
+  @Field(() => Int)
+  depth!: number;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description:
+      "libvirt's index of this image in the live XML (what `vda[N]` names); null where libvirt gives none",
+    example: 3,
+  })
+  @Field(() => Int, { nullable: true })
+  index!: number | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The reference libvirt accepts for this image, e.g. vda[3]',
+    example: 'vda[3]',
+  })
+  @Field(() => String, { nullable: true })
+  ref!: string | null;
+
+  @ApiProperty({
+    description: "libvirt's source type: file, block, network, volume, dir…",
+    example: 'file',
+  })
+  @Field()
+  type!: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'File or device path',
+    example: '/var/lib/libvirt/images/vm1.qcow2',
+  })
+  @Field(() => String, { nullable: true })
+  path!: string | null;
+
+  @ApiProperty({ type: NetworkSourceModel, nullable: true })
+  @Field(() => NetworkSourceModel, { nullable: true })
+  network!: NetworkSourceModel | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @Field(() => String, { nullable: true })
+  format!: string | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Virtual size, bytes, where libvirt gives it',
+    example: 10737418240,
+  })
+  @Field(() => Float, { nullable: true })
+  capacityBytes!: number | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Allocated bytes, where libvirt gives them',
+  })
+  @Field(() => Float, { nullable: true })
+  allocationBytes!: number | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Bytes on the host (file size), where libvirt gives them',
+  })
+  @Field(() => Float, { nullable: true })
+  physicalBytes!: number | null;
+}
+
+@ApiSchema({ name: 'Disk' })
+@ObjectType('Disk')
+export class DiskModel {
+  @ApiProperty({ example: 'vda' })
+  @Field()
+  target!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'virtio' })
+  @Field(() => String, { nullable: true })
+  bus!: string | null;
+
+  @ApiProperty({ description: 'disk, cdrom, floppy or lun', example: 'disk' })
+  @Field()
+  device!: string;
+
+  @ApiProperty()
+  @Field()
+  readOnly!: boolean;
+
+  @ApiProperty({
+    type: [ChainImageModel],
+    description:
+      'The backing chain as libvirt reports it now, from the top (depth 0) down to the base',
+  })
+  @Field(() => [ChainImageModel])
+  chain!: ChainImageModel[];
+
+  @ApiProperty({
+    description:
+      'True when libvirt states the whole chain. False for a domain that is not running: libvirt does not probe backing files of inactive definitions',
+  })
+  @Field()
+  chainComplete!: boolean;
+
+  @ApiProperty({
+    description:
+      "True when the persistent definition's chain differs from the live one (the top image, or a backing image it names): the domain would boot from other images next time",
+  })
+  @Field()
+  persistentChainDiffers!: boolean;
+
+  @ApiProperty({
+    type: [ChainImageModel],
+    nullable: true,
+    description: "The persistent definition's chain, when it differs from the live one",
+  })
+  @Field(() => [ChainImageModel], { nullable: true })
+  persistentChain!: ChainImageModel[] | null;
+}
+
+@ApiSchema({ name: 'NetworkInterface' })
+@ObjectType('NetworkInterface')
+export class InterfaceModel {
+  @ApiProperty({ description: 'network, bridge, user, direct…', example: 'network' })
+  @Field()
+  type!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: '52:54:00:12:34:56' })
+  @Field(() => String, { nullable: true })
+  mac!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'virtio' })
+  @Field(() => String, { nullable: true })
+  model!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The network, bridge or device it attaches to',
+    example: 'default',
+  })
+  @Field(() => String, { nullable: true })
+  source!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Host-side device of a running domain',
+    example: 'vnet0',
+  })
+  @Field(() => String, { nullable: true })
+  target!: string | null;
+}
+
+@ApiSchema({ name: 'DomainSummary' })
+@ObjectType('DomainSummary')
+export class DomainSummaryModel {
+  @ApiProperty({ example: '6695eb01-f6a4-8304-79aa-97f2502e193f' })
+  @Field()
+  uuid!: string;
+
+  @ApiProperty({ example: 'vm1' })
+  @Field()
+  name!: string;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Runtime id; null when the domain is not running',
+    example: 7,
+  })
+  @Field(() => Int, { nullable: true })
+  id!: number | null;
+
+  @ApiProperty({ enum: DOMAIN_STATES, example: 'running' })
+  @Field(() => DomainStateEnum)
+  state!: DomainStateName;
+
+  @ApiProperty({
+    description: "Why it is in that state (libvirt's reason, lower-cased)",
+    example: 'booted',
+  })
+  @Field()
+  stateReason!: string;
+
+  @ApiProperty({ type: Number, nullable: true, example: 2 })
+  @Field(() => Int, { nullable: true })
+  vcpus!: number | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Current memory, bytes',
+    example: 2147483648,
+  })
+  @Field(() => Float, { nullable: true })
+  memoryBytes!: number | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Maximum memory, bytes',
+    example: 2147483648,
+  })
+  @Field(() => Float, { nullable: true })
+  maxMemoryBytes!: number | null;
+
+  @ApiProperty()
+  @Field()
+  autostart!: boolean;
+
+  @ApiProperty({ description: 'False for a transient domain (no persistent definition)' })
+  @Field()
+  persistent!: boolean;
+}
+
+@ApiSchema({ name: 'Domain' })
+@ObjectType('Domain')
+export class DomainModel extends DomainSummaryModel {
+  @ApiProperty({ type: [DiskModel] })
+  @Field(() => [DiskModel])
+  disks!: DiskModel[];
+
+  @ApiProperty({ type: [InterfaceModel] })
+  @Field(() => [InterfaceModel])
+  interfaces!: InterfaceModel[];
+}
+
+@ApiSchema({ name: 'DomainList' })
+export class DomainListModel {
+  @ApiProperty({ type: [DomainSummaryModel] })
+  items!: DomainSummaryModel[];
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as cursor for the next page; null on the last page',
+  })
+  nextCursor!: string | null;
+}
+
+@ApiSchema({ name: 'SnapshotDisk' })
+@ObjectType('SnapshotDisk')
+export class SnapshotDiskModel {
+  @ApiProperty({ example: 'vda' })
+  @Field()
+  target!: string;
+
+  @ApiProperty({ description: 'external, internal, manual or no', example: 'external' })
+  @Field()
+  snapshot!: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The overlay created for an external snapshot',
+  })
+  @Field(() => String, { nullable: true })
+  path!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @Field(() => String, { nullable: true })
+  format!: string | null;
+}
+
+@ApiSchema({ name: 'Snapshot' })
+@ObjectType('Snapshot')
+export class SnapshotModel {
+  @ApiProperty({ example: 'before-upgrade' })
+  @Field()
+  name!: string;
+
+  @ApiProperty({ type: String, nullable: true })
+  @Field(() => String, { nullable: true })
+  description!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The domain state captured (running, shutoff, disk-snapshot…)',
+  })
+  @Field(() => String, { nullable: true })
+  state!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: '2026-11-29T07:00:00.000Z' })
+  @Field(() => String, { nullable: true })
+  createdAt!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, description: 'Name of the parent snapshot' })
+  @Field(() => String, { nullable: true })
+  parent!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Memory state: internal, external or no',
+  })
+  @Field(() => String, { nullable: true })
+  memory!: string | null;
+
+  @ApiProperty({ type: [SnapshotDiskModel] })
+  @Field(() => [SnapshotDiskModel])
+  disks!: SnapshotDiskModel[];
+}

@@ -1,0 +1,363 @@
+/**
+ * Domains over REST against real libvirtd: listings with filters and
+ * pagination on the test driver, and a TCG domain on a 4-image qcow2 chain
+ * whose reported chain must equal the live XML's indexes and
+ * `qemu-img info --backing-chain`, entry by entry, before and after changes
+ * made outside the gateway with virsh (an external snapshot, a block commit),
+ * with persistent-vs-live drift reported when it exists.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import request from 'supertest';
+import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { liveChain, tcgDomainXml, testDriverDomainXml } from '../support/domain-xml.js';
+import { backingChain, createChain, makeImageDir, writePattern } from '../support/qemu-images.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  type TestApp,
+} from './helpers.js';
+
+const run = promisify(execFile);
+const virsh = (...args: string[]): Promise<{ stdout: string }> =>
+  run('virsh', ['-q', '-c', 'qemu:///system', ...args]);
+
+const prefix = uniquePrefix(import.meta.url);
+const ADMIN = 'domains-test-admin-token-0123456789';
+
+interface ChainImage {
+  depth: number;
+  index: number | null;
+  ref: string | null;
+  path: string | null;
+  format: string | null;
+  capacityBytes: number | null;
+}
+
+describe('domains', () => {
+  let t: TestApp;
+  const get = (url: string): request.Test =>
+    request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`);
+
+  before(async () => {
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+    const res = await request(t.server)
+      .post('/v1/hosts')
+      .set('authorization', `Bearer ${ADMIN}`)
+      .send({ name: 'test', uri: 'test+tcp://127.0.0.1/default' });
+    assert.equal(res.status, 201);
+  });
+
+  after(async () => {
+    await closeAllApps();
+    await deleteKeys(prefix);
+  });
+
+  describe('listings on the test driver', () => {
+    let client: LibvirtClient;
+    const name = `vg-dl-${randomUUID().slice(0, 6)}`;
+    const defined: RemoteDomain[] = [];
+    let transient: RemoteDomain;
+
+    before(async () => {
+      client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
+      for (let i = 0; i < 23; i++) {
+        const { dom } = await client.rpc.domainDefineXmlFlags({
+          xml: testDriverDomainXml(`${name}-${String(i).padStart(2, '0')}`, 64 + i),
+          flags: 0,
+        });
+        defined.push(dom);
+      }
+      // two of them running, one of those paused; one with autostart
+      await client.rpc.domainCreateWithFlags({ dom: defined[0]!, flags: 0 });
+      await client.rpc.domainCreateWithFlags({ dom: defined[1]!, flags: 0 });
+      await client.rpc.domainSuspend({ dom: defined[1]! });
+      await client.rpc.domainSetAutostart({ dom: defined[2]!, autostart: 1 });
+      transient = (
+        await client.rpc.domainCreateXml({
+          xmlDesc: testDriverDomainXml(`${name}-transient`, 64),
+          flags: 0,
+        })
+      ).dom;
+    });
+
+    after(async () => {
+      await client.rpc.domainDestroyFlags({ dom: transient, flags: 0 }).catch(() => undefined);
+      for (const dom of defined) {
+        await client.rpc.domainDestroyFlags({ dom, flags: 0 }).catch(() => undefined);
+        await client.rpc.domainUndefineFlags({ dom, flags: 0 });
+      }
+      await client.close();
+    });
+
+    async function walk(
+      query: string,
+      limit: number,
+    ): Promise<{ names: string[]; pages: number; total: number }> {
+      const names: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      let total: number;
+      do {
+        const res: request.Response = await get(
+          `/v1/hosts/test/domains?limit=${limit}&${query}${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.ok(res.body.items.length <= limit);
+        names.push(...res.body.items.map((d: { name: string }) => d.name));
+        total = res.body.totalCount;
+        cursor = res.body.nextCursor;
+        pages++;
+      } while (cursor && pages < 100);
+      return { names, pages, total };
+    }
+
+    it('walks every domain exactly once across pages', async () => {
+      const { names, pages, total } = await walk(`namePrefix=${name}-`, 5);
+      const expected = [...defined.map((d) => d.name), `${name}-transient`].sort();
+      assert.deepEqual(names, expected);
+      assert.equal(total, 24);
+      assert.equal(pages, 5);
+    });
+
+    it('shows state, sizing, autostart and persistence', async () => {
+      const res = await get(`/v1/hosts/test/domains?namePrefix=${name}-0&limit=3`);
+      const [d0, d1, d2] = res.body.items;
+      assert.deepEqual(
+        [d0.name, d0.state, d0.persistent, d0.autostart, d0.maxMemoryBytes, typeof d0.id],
+        [`${name}-00`, 'running', true, false, 64 * 1024 ** 2, 'number'],
+      );
+      assert.deepEqual([d1.state, d1.stateReason], ['paused', 'user']);
+      assert.deepEqual(
+        [d2.state, d2.id, d2.autostart, d2.maxMemoryBytes],
+        ['shutoff', null, true, 66 * 1024 ** 2],
+      );
+      assert.equal(d2.uuid, uuid(defined[2]!));
+    });
+
+    it('filters by state, persistence and name prefix', async () => {
+      const names = async (q: string): Promise<string[]> =>
+        (await walk(`namePrefix=${name}-&${q}`, 100)).names;
+      assert.deepEqual(await names('state=running'), [`${name}-00`, `${name}-transient`]);
+      assert.deepEqual(await names('state=paused'), [`${name}-01`]);
+      assert.equal((await names('state=shutoff')).length, 21);
+      assert.deepEqual(await names('persistent=false'), [`${name}-transient`]);
+      assert.equal((await names('persistent=true')).length, 23);
+      assert.deepEqual(await names('state=crashed'), []);
+    });
+
+    it('finds a domain by name and by UUID, with its disks and interfaces', async () => {
+      const byName = await get(`/v1/hosts/test/domains/${name}-00`);
+      assert.equal(byName.status, 200);
+      const byUuid = await get(`/v1/hosts/test/domains/${uuid(defined[0]!)}`);
+      assert.equal(byUuid.status, 200);
+      assert.deepEqual(byUuid.body, byName.body);
+      assert.ok(Array.isArray(byName.body.disks));
+      const xml = await get(`/v1/hosts/test/domains/${name}-00/xml`);
+      assert.match(xml.headers['content-type'] ?? '', /^application\/xml/);
+      assert.match(xml.text, new RegExp(`<name>${name}-00</name>`));
+      const inactive = await get(`/v1/hosts/test/domains/${name}-transient/xml?inactive=true`);
+      assert.equal(inactive.status, 404, 'a transient domain has no persistent definition');
+    });
+
+    it('answers bad input with the documented codes, quickly', async () => {
+      const cases: [string, number, string, string?][] = [
+        ['/v1/hosts/nope/domains', 404, 'NOT_FOUND'],
+        ['/v1/hosts/test/domains/no-such-domain', 404, 'NOT_FOUND'],
+        ['/v1/hosts/test/domains/no-such-domain/disks', 404, 'NOT_FOUND'],
+        [`/v1/hosts/test/domains/${name}-00/disks/vdz`, 404, 'NOT_FOUND'],
+        [
+          '/v1/hosts/test/domains/6695eb01-f6a4-8304-79aa-97f2502e193g',
+          400,
+          'INVALID_ARGUMENT',
+          'domain',
+        ],
+        ['/v1/hosts/test/domains?cursor=bm90LWEtY3Vyc29y', 400, 'INVALID_ARGUMENT', 'cursor'],
+        ['/v1/hosts/test/domains?limit=501', 400, 'INVALID_ARGUMENT', 'limit'],
+        ['/v1/hosts/test/domains?limit=0', 400, 'INVALID_ARGUMENT', 'limit'],
+        ['/v1/hosts/test/domains?state=on', 400, 'INVALID_ARGUMENT', 'state'],
+        ['/v1/hosts/test/domains?sort=name', 400, 'INVALID_ARGUMENT', 'sort'],
+      ];
+      for (const [url, status, code, field] of cases) {
+        const started = Date.now();
+        const res = await get(url);
+        assert.ok(Date.now() - started < 1000, `${url} answered in ${Date.now() - started} ms`);
+        assert.equal(res.status, status, `${url}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.code, code, url);
+        if (field) assert.equal(res.body.errors?.[0]?.field, field, url);
+      }
+    });
+
+    it('answers 503 with Retry-After for a host that cannot be reached, within a second', async () => {
+      await request(t.server)
+        .post('/v1/hosts')
+        .set('authorization', `Bearer ${ADMIN}`)
+        .send({ name: 'closed', uri: 'qemu+tcp://127.0.0.1:1/system' })
+        .expect(201);
+      for (let i = 0; i < 2; i++) {
+        const started = Date.now();
+        const res = await get('/v1/hosts/closed/domains');
+        assert.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`);
+        assert.equal(res.status, 503);
+        assert.equal(res.body.code, 'HOST_UNREACHABLE');
+        assert.match(res.headers['retry-after'] ?? '', /^\d+$/);
+        assert.match(res.body.detail, /ECONNREFUSED/);
+      }
+    });
+
+    it('lists snapshots with their disks', async () => {
+      const dom = defined[3]!;
+      await client.rpc.domainSnapshotCreateXml({
+        dom,
+        xmlDesc: '<domainsnapshot><name>s1</name><description>first</description></domainsnapshot>',
+        flags: 0,
+      });
+      const res = await get(`/v1/hosts/test/domains/${dom.name}/snapshots`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.length, 1);
+      assert.equal(res.body[0].name, 's1');
+      assert.equal(res.body[0].description, 'first');
+      assert.match(res.body[0].createdAt, /^\d{4}-\d\d-\d\dT/);
+      const { snapshots } = await client.rpc.domainListAllSnapshots({
+        dom,
+        needResults: 1,
+        flags: 0,
+      });
+      for (const snap of snapshots) await client.rpc.domainSnapshotDelete({ snap, flags: 0 });
+    });
+  });
+
+  describe('a TCG domain on a 4-image qcow2 chain', () => {
+    let client: LibvirtClient;
+    let images: Awaited<ReturnType<typeof makeImageDir>>;
+    let dom: RemoteDomain;
+    const name = `vg-dc-${randomUUID().slice(0, 6)}`;
+    let paths: string[];
+
+    before(async () => {
+      images = await makeImageDir(name);
+      paths = await createChain(images.dir, ['base', 'l1', 'l2', 'top']);
+      for (const [i, p] of paths.entries()) await writePattern(p, 0x10 + i, i);
+      client = await LibvirtClient.connect('qemu:///system');
+      dom = (
+        await client.rpc.domainDefineXmlFlags({ xml: tcgDomainXml(name, paths.at(-1)!), flags: 0 })
+      ).dom;
+      dom = (await client.rpc.domainCreateWithFlags({ dom, flags: 0 })).dom;
+    });
+
+    after(async () => {
+      try {
+        await client.rpc.domainDestroyFlags({ dom, flags: 0 }).catch(() => undefined);
+        await client.rpc.domainUndefineFlags({ dom, flags: 0 });
+      } finally {
+        await client.close();
+        await images.remove();
+      }
+    });
+
+    /** The API's chain of vda, checked entry by entry against the live XML and qemu-img. */
+    async function assertChainIsTruth(): Promise<ChainImage[]> {
+      const res = await get(`/v1/hosts/local/domains/${name}/disks/vda`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const chain = res.body.chain as ChainImage[];
+      const live = liveChain((await client.rpc.domainGetXmlDesc({ dom, flags: 0 })).xml, 'vda');
+      const qemu = await backingChain(live[0]!.path);
+      assert.equal(chain.length, live.length);
+      assert.equal(chain.length, qemu.length);
+      chain.forEach((image, depth) => {
+        assert.equal(image.depth, depth);
+        assert.equal(image.index, live[depth]!.index, `index at depth ${depth}`);
+        assert.equal(image.ref, `vda[${live[depth]!.index}]`);
+        assert.equal(image.path, live[depth]!.path);
+        assert.equal(image.path, qemu[depth]!.filename, `qemu-img at depth ${depth}`);
+        assert.equal(image.format, qemu[depth]!.format);
+        assert.equal(image.capacityBytes, qemu[depth]!['virtual-size']);
+      });
+      assert.equal(res.body.chainComplete, true);
+      return chain;
+    }
+
+    it('reports the 4-image chain as libvirt and qemu-img see it', async () => {
+      const chain = await assertChainIsTruth();
+      assert.deepEqual(
+        chain.map((c) => c.path),
+        [...paths].reverse(),
+      );
+      const disks = await get(`/v1/hosts/local/domains/${name}/disks`);
+      assert.equal(disks.body.length, 1);
+      assert.equal(disks.body[0].persistentChainDiffers, false);
+      const domain = await get(`/v1/hosts/local/domains/${name}`);
+      assert.equal(domain.body.state, 'running');
+      assert.equal(domain.body.maxMemoryBytes, 64 * 1024 ** 2);
+      assert.deepEqual(domain.body.disks, disks.body);
+    });
+
+    it('follows an external disk-only snapshot made with virsh', async () => {
+      const overlay = path.join(images.dir, 'snap1.qcow2');
+      await virsh(
+        'snapshot-create-as',
+        name,
+        'snap1',
+        '--disk-only',
+        '--no-metadata',
+        '--diskspec',
+        `vda,file=${overlay}`,
+      );
+      const chain = await assertChainIsTruth();
+      assert.equal(chain.length, 5);
+      assert.equal(chain[0]!.path, overlay);
+    });
+
+    it('follows a block commit made with virsh, naming images by their live indexes', async () => {
+      const before = await assertChainIsTruth();
+      // merge l2 (depth 2) into l1 (depth 3)
+      await virsh(
+        'blockcommit',
+        name,
+        'vda',
+        '--top',
+        before[2]!.ref!,
+        '--base',
+        before[3]!.ref!,
+        '--wait',
+      );
+      const after = await assertChainIsTruth();
+      assert.deepEqual(
+        after.map((c) => c.path),
+        [before[0]!.path, before[1]!.path, before[3]!.path, before[4]!.path],
+      );
+      assert.deepEqual(
+        after.map((c) => c.index),
+        [before[0]!.index, before[1]!.index, before[3]!.index, before[4]!.index],
+        'libvirt kept every remaining index',
+      );
+    });
+
+    it('reports drift between the persistent definition and the live chain', async () => {
+      // Redefine the persistent definition (the running domain is untouched) to boot from the base.
+      await client.rpc.domainDefineXmlFlags({ xml: tcgDomainXml(name, paths[0]!, uuid(dom)), flags: 0 });
+      const res = await get(`/v1/hosts/local/domains/${name}/disks/vda`);
+      assert.equal(res.body.persistentChainDiffers, true);
+      assert.equal(res.body.persistentChain[0].path, paths[0]);
+      assert.equal(
+        res.body.chain[0].path,
+        path.join(images.dir, 'snap1.qcow2'),
+        'the live chain is unchanged',
+      );
+      const inactiveXml = await get(`/v1/hosts/local/domains/${name}/xml?inactive=true`);
+      assert.match(inactiveXml.text, new RegExp(paths[0]!.replaceAll('/', '\\/')));
+    });
+  });
+});
+
+function uuid(dom: RemoteDomain): string {
+  const h = dom.uuid.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
