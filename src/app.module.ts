@@ -5,6 +5,7 @@ import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { HealthModule } from '#modules/health/health.module.js';
 import { DomainsModule } from '#modules/domains/domains.module.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';
@@ -28,6 +29,7 @@ export class AppModule {
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
         HostsModule,
+        StoragePoolsModule,
         DomainsModule,
       ],
       providers: [

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { StoragePoolsController } from './storage-pools.controller.js';
+import { StoragePoolsService } from './storage-pools.service.js';
+
+/** Storage pools and volumes of the registered hosts (read side). */
+@Module({
+  imports: [HostsModule],
+  controllers: [StoragePoolsController],
+  providers: [StoragePoolsService],
+  exports: [StoragePoolsService],
+})
+export class StoragePoolsModule {}
