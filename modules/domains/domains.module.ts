@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { DomainInventory } from './domain-inventory.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsService } from './domains.service.js';
 
 @Module({
   imports: [HostsModule],
   controllers: [DomainsController],
-  providers: [DomainsService],
+  providers: [DomainsService, DomainInventory],
   exports: [DomainsService],
 })
 export class DomainsModule {}

@@ -13,6 +13,7 @@ import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
 import { HostConnections } from '#modules/hosts/host-connections.service.js';
 import type { HostRecord } from '#modules/hosts/host-registry.service.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
+import { DomainInventory, FACTS_MAX_AGE_MS, uuidKey } from './domain-inventory.service.js';
 import type { DomainStateName } from './domain-state.js';
 import {
   blockSizes,
@@ -73,6 +74,7 @@ export class DomainsService {
   constructor(
     private readonly hosts: HostsService,
     private readonly connections: HostConnections,
+    private readonly inventory: DomainInventory,
   ) {}
 
   async list(
@@ -82,42 +84,105 @@ export class DomainsService {
     cursor: string | undefined,
   ): Promise<DomainPage> {
     const host = await this.hosts.record(hostName);
-    return this.connections.withClient(host, async (c) => {
-      let flags = 0;
-      if (filter.persistent !== undefined)
-        flags |= filter.persistent ? ListFlags.PERSISTENT : ListFlags.TRANSIENT;
-      const stateFlag = filter.state ? STATE_FLAGS[filter.state] : undefined;
-      // The rarer states share libvirt's OTHER flag; the exact state is checked per domain below.
-      if (filter.state) flags |= stateFlag ?? ListFlags.OTHER;
-      const [all, autostart, persistent] = await Promise.all([
-        c.rpc.connectListAllDomains({ needResults: 1, flags }),
-        c.rpc.connectListAllDomains({ needResults: 1, flags: flags | ListFlags.AUTOSTART }),
-        filter.persistent === undefined
-          ? c.rpc.connectListAllDomains({ needResults: 1, flags: flags | ListFlags.PERSISTENT })
-          : null,
-      ]);
-      const prefix = filter.namePrefix ?? '';
-      const matching = all.domains
-        .filter((d) => d.name.startsWith(prefix))
-        .sort((a, b) => compareKeys(a.name, b.name));
-      const page = paginate(matching, (d) => d.name, limit, cursor);
-      const autostartSet = uuidSet(autostart.domains);
-      const persistentSet = persistent ? uuidSet(persistent.domains) : null;
-      let facts = await this.facts(c, page.items, (d) => ({
-        autostart: autostartSet.has(d.uuid.toString('hex')),
-        persistent: persistentSet ? persistentSet.has(d.uuid.toString('hex')) : filter.persistent!,
-      }));
-      // libvirt has no list flag of their own for the rarer states: a page may then come out
-      // shorter than `limit` (totalCount counts all domains in those states).
-      if (filter.state && stateFlag === undefined) {
-        facts = facts.filter((f) => summaryView(f).state === filter.state);
-      }
-      return {
-        items: facts.map(summaryView),
-        nextCursor: page.nextCursor,
-        totalCount: matching.length,
-      };
+    return this.connections.withClient(host, (c) =>
+      filter.state
+        ? this.listByState(c, filter, limit, cursor)
+        : this.listFromInventory(host, c, filter, limit, cursor),
+    );
+  }
+
+  /**
+   * Listings without a state filter: the domain list comes from the inventory
+   * (kept true by lifecycle events), and only the facts of the page's domains
+   * that changed or aged are read, with one bulk call.
+   */
+  private async listFromInventory(
+    host: HostRecord,
+    c: LibvirtClient,
+    filter: DomainFilter,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<DomainPage> {
+    const view = await this.inventory.view(host, c);
+    const prefix = filter.namePrefix ?? '';
+    const matching = view.domains.filter(
+      (d) =>
+        d.name.startsWith(prefix) &&
+        (filter.persistent === undefined || view.persistent.has(uuidKey(d)) === filter.persistent),
+    );
+    const page = paginate(matching, (d) => d.name, limit, cursor);
+    const flagsOf = (d: RemoteDomain): { autostart: boolean; persistent: boolean } => ({
+      autostart: view.autostart.has(uuidKey(d)),
+      persistent: view.persistent.has(uuidKey(d)),
     });
+    const now = Date.now();
+    const fresh = new Map<string, DomainFacts>();
+    const stale: RemoteDomain[] = [];
+    for (const dom of page.items) {
+      const cached = view.facts.get(uuidKey(dom));
+      if (cached && now - cached.at < FACTS_MAX_AGE_MS) {
+        fresh.set(uuidKey(dom), { dom, ...cached, ...flagsOf(dom) });
+      } else {
+        stale.push(dom);
+      }
+    }
+    for (const f of await this.facts(c, stale, flagsOf)) {
+      fresh.set(uuidKey(f.dom), f);
+      if (f.vcpus !== null && f.memoryKiB !== null && f.maxMemoryKiB !== null) {
+        this.inventory.remember(host, view.generation, uuidKey(f.dom), {
+          state: f.state,
+          reason: f.reason,
+          vcpus: f.vcpus,
+          memoryKiB: f.memoryKiB,
+          maxMemoryKiB: f.maxMemoryKiB,
+          at: now,
+        });
+      }
+    }
+    const items = page.items.flatMap((d) => {
+      const f = fresh.get(uuidKey(d));
+      return f ? [summaryView(f)] : [];
+    });
+    return { items, nextCursor: page.nextCursor, totalCount: matching.length };
+  }
+
+  /** Listings by state read everything anew, with libvirt's list flags where it has them. */
+  private async listByState(
+    c: LibvirtClient,
+    filter: DomainFilter,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<DomainPage> {
+    let flags = 0;
+    if (filter.persistent !== undefined)
+      flags |= filter.persistent ? ListFlags.PERSISTENT : ListFlags.TRANSIENT;
+    const stateFlag = filter.state ? STATE_FLAGS[filter.state] : undefined;
+    // The rarer states share libvirt's OTHER flag; the exact state is checked per domain below.
+    flags |= stateFlag ?? ListFlags.OTHER;
+    const [all, autostart, persistent] = await Promise.all([
+      c.rpc.connectListAllDomains({ needResults: 1, flags }),
+      c.rpc.connectListAllDomains({ needResults: 1, flags: flags | ListFlags.AUTOSTART }),
+      c.rpc.connectListAllDomains({ needResults: 1, flags: flags | ListFlags.PERSISTENT }),
+    ]);
+    const prefix = filter.namePrefix ?? '';
+    const matching = all.domains
+      .filter((d) => d.name.startsWith(prefix))
+      .sort((a, b) => compareKeys(a.name, b.name));
+    const page = paginate(matching, (d) => d.name, limit, cursor);
+    const autostartSet = uuidSet(autostart.domains);
+    const persistentSet = uuidSet(persistent.domains);
+    let facts = await this.facts(c, page.items, (d) => ({
+      autostart: autostartSet.has(uuidKey(d)),
+      persistent: persistentSet.has(uuidKey(d)),
+    }));
+    // libvirt has no list flag of their own for the rarer states: a page may then come out
+    // shorter than `limit` (totalCount counts all domains in those states).
+    if (stateFlag === undefined) facts = facts.filter((f) => summaryView(f).state === filter.state);
+    return {
+      items: facts.map(summaryView),
+      nextCursor: page.nextCursor,
+      totalCount: matching.length,
+    };
   }
 
   /** A domain by name or UUID, with its disks and interfaces. */

@@ -1,0 +1,255 @@
+/**
+ * npm run bench:api — the gateway's domain listing under load, beside
+ * python3-libvirt doing the same listing directly, in one run.
+ *
+ * 1,000 domains are defined on the test driver (test+unix:///default). The
+ * gateway runs as a child process (ROLE=api, once per GraphQL driver), and
+ * autocannon drives `GET /v1/hosts/bench/domains?limit=100` and the
+ * equivalent GraphQL query; python3-libvirt lists all domains and reads the
+ * info of the first 100 by name, sequentially. The api process's memory is
+ * read from /proc. Figures are printed; nothing is asserted.
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_DOMAINS (1000).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import autocannon from 'autocannon';
+import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { buildXml } from '#src/xml/xml.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
+const URI = 'test+unix:///default';
+const TOKEN = `bench-${process.pid}-0123456789abcdef`;
+const PREFIX = `vgbench${process.pid}-`;
+const run = promisify(execFile);
+
+const GRAPHQL_QUERY = `{ host(name: "bench") { domains(first: 100) { edges { node {
+  uuid name id state stateReason vcpus memoryBytes maxMemoryBytes autostart persistent } } } } }`;
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  return port;
+}
+
+function domainXml(name: string): string {
+  return buildXml({
+    name: 'domain',
+    attrs: { type: 'test' },
+    children: [
+      { name: 'name', text: name },
+      { name: 'memory', attrs: { unit: 'MiB' }, text: 128 },
+      { name: 'vcpu', text: 2 },
+      { name: 'os', children: [{ name: 'type', text: 'hvm' }] },
+    ],
+  });
+}
+
+async function startGateway(port: number, driver: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    env: {
+      ...process.env,
+      ROLE: 'api',
+      PORT: String(port),
+      VIRTGATE_REDIS_PREFIX: `vgbench:${process.pid}:`,
+      VIRTGATE_ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      GRAPHQL_DRIVER: driver,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health/live`);
+      if (res.ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`the gateway (GRAPHQL_DRIVER=${driver}) did not start`);
+}
+
+async function stopGateway(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function load(opts: autocannon.Options, connections = CONNECTIONS): Promise<LoadResult> {
+  const r = await autocannon({ connections, duration: SECONDS, ...opts });
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors,
+    non2xx: r.non2xx,
+  };
+}
+
+async function python(): Promise<{ rps: number; p50: number; p99: number }> {
+  const { stdout } = await run(
+    '/usr/bin/python3',
+    ['scripts/bench/api_bench.py', URI, String(SECONDS)],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
+  return JSON.parse(stdout) as { rps: number; p50: number; p99: number };
+}
+
+async function main(): Promise<void> {
+  // The test driver's state lives while a connection to it is open: keep this one until the end.
+  const client = await LibvirtClient.connect(URI);
+  const defined: RemoteDomain[] = [];
+  const results: {
+    what: string;
+    r: LoadResult | { rps: number; p50: number; p99: number };
+    rss?: number;
+  }[] = [];
+  try {
+    for (let i = 0; i < DOMAINS; i += 50) {
+      const batch = Array.from({ length: Math.min(50, DOMAINS - i) }, (_, j) =>
+        client.rpc.domainDefineXmlFlags({
+          xml: domainXml(`${PREFIX}${String(i + j).padStart(4, '0')}`),
+          flags: 0,
+        }),
+      );
+      defined.push(...(await Promise.all(batch)).map((r) => r.dom));
+    }
+    const { ret } = await client.rpc.connectListAllDomains({ needResults: 0, flags: 0 });
+    console.log(
+      `${ret} domains on ${URI}; ${SECONDS} s per measurement, ${CONNECTIONS} connections`,
+    );
+
+    for (const driver of ['mercurius', 'apollo']) {
+      const port = await freePort();
+      let gateway: ChildProcess;
+      try {
+        gateway = await startGateway(port, driver);
+      } catch (err) {
+        console.log(`skipped GRAPHQL_DRIVER=${driver}: ${(err as Error).message}`);
+        continue;
+      }
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+        const created = await fetch(`${base}/v1/hosts`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ name: 'bench', uri: URI }),
+        });
+        if (created.status !== 201 && created.status !== 409)
+          throw new Error(`POST /v1/hosts: ${created.status}`);
+        const check = await fetch(`${base}/v1/hosts/bench/domains?limit=100`, { headers });
+        const page = (await check.json()) as { items: unknown[] };
+        if (page.items.length !== 100)
+          throw new Error(`the REST listing returned ${page.items.length} domains`);
+        const gql = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ query: GRAPHQL_QUERY }),
+        });
+        const gqlBody = (await gql.json()) as {
+          data?: { host?: { domains?: { edges?: unknown[] } } };
+        };
+        const gqlOk = gqlBody.data?.host?.domains?.edges?.length === 100;
+        if (!gqlOk)
+          console.log(
+            `GraphQL check failed (${gql.status}): ${JSON.stringify(gqlBody).slice(0, 300)}`,
+          );
+
+        // warm up
+        await autocannon({
+          url: `${base}/v1/hosts/bench/domains?limit=100`,
+          headers,
+          duration: 2,
+          connections: 4,
+        });
+        const rest = await load({ url: `${base}/v1/hosts/bench/domains?limit=100`, headers });
+        results.push({
+          what: `REST  GET …/domains?limit=100 (${driver} app)`,
+          r: rest,
+          rss: rssMiB(gateway.pid!),
+        });
+        if (gqlOk) {
+          const body = JSON.stringify({ query: GRAPHQL_QUERY });
+          await autocannon({
+            url: `${base}/graphql`,
+            method: 'POST',
+            headers,
+            body,
+            duration: 2,
+            connections: 4,
+          });
+          const g = await load({ url: `${base}/graphql`, method: 'POST', headers, body });
+          results.push({
+            what: `GraphQL domains(first: 100), ${driver}`,
+            r: g,
+            rss: rssMiB(gateway.pid!),
+          });
+        }
+      } finally {
+        await stopGateway(gateway);
+      }
+    }
+    results.push({
+      what: 'python3-libvirt: listAllDomains + info() x100, sequential',
+      r: await python(),
+    });
+  } finally {
+    for (let i = 0; i < defined.length; i += 50) {
+      await Promise.all(
+        defined.slice(i, i + 50).map((dom) => client.rpc.domainUndefineFlags({ dom, flags: 0 })),
+      );
+    }
+    await client.close();
+  }
+
+  const py = results.at(-1)!.r;
+  console.log(
+    '\nwhat                                                         req/s     p50 ms   p99 ms   errors  api RSS MiB',
+  );
+  for (const { what, r, rss } of results) {
+    const errs = 'errors' in r ? String(r.errors + r.non2xx) : '-';
+    console.log(
+      `${what.padEnd(62)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${errs.padStart(8)}  ${rss === undefined ? '-' : rss.toFixed(0)}`,
+    );
+  }
+  console.log(
+    '\nratios (gateway / python3-libvirt direct listing; latency targets apply to 1 client):',
+  );
+  for (const { what, r } of results.slice(0, -1)) {
+    console.log(
+      `${what.padEnd(62)} p50 ${(r.p50 / py.p50).toFixed(2)}x python's${what.includes(' 1 client') ? ' (target <= 1.00)' : ''}, throughput ${(r.rps / py.rps).toFixed(2)}x`,
+    );
+  }
+  const rest = results.filter((x) => x.what.startsWith('REST') && !x.what.includes(' 1 client'));
+  for (const { what, r } of rest) {
+    console.log(
+      `${r.rps >= 500 ? 'PASS' : 'MISS'}  ${what}: ${r.rps.toFixed(0)} req/s (target >= 500)`,
+    );
+  }
+}
+
+await main();
