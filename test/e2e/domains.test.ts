@@ -167,6 +167,39 @@ describe('domains', () => {
       assert.equal(inactive.status, 404, 'a transient domain has no persistent definition');
     });
 
+    it('follows changes made outside the gateway as libvirt reports them', async () => {
+      const list = async (): Promise<{ name: string; state: string; id: number | null }[]> =>
+        (await get(`/v1/hosts/test/domains?namePrefix=${name}-x&limit=100`)).body.items;
+      /** Lists until `ok` holds; the inventory follows libvirt's events, which arrive within milliseconds. */
+      const until = async (
+        ok: (items: Awaited<ReturnType<typeof list>>) => boolean,
+      ): Promise<number> => {
+        const started = Date.now();
+        for (;;) {
+          if (ok(await list())) return Date.now() - started;
+          assert.ok(Date.now() - started < 2000, 'the listing did not follow within 2 s');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      assert.deepEqual(await list(), []);
+      const { dom } = await client.rpc.domainDefineXmlFlags({
+        xml: testDriverDomainXml(`${name}-x1`, 64),
+        flags: 0,
+      });
+      try {
+        await until((items) => items.length === 1 && items[0]!.state === 'shutoff');
+        const started = (await client.rpc.domainCreateWithFlags({ dom, flags: 0 })).dom;
+        await until((items) => items[0]?.state === 'running' && items[0].id === started.id);
+        await client.rpc.domainSuspend({ dom: started });
+        await until((items) => items[0]?.state === 'paused');
+        await client.rpc.domainDestroyFlags({ dom: started, flags: 0 });
+        await until((items) => items[0]?.state === 'shutoff' && items[0].id === null);
+      } finally {
+        await client.rpc.domainUndefineFlags({ dom, flags: 0 });
+      }
+      await until((items) => items.length === 0);
+    });
+
     it('answers bad input with the documented codes, quickly', async () => {
       const cases: [string, number, string, string?][] = [
         ['/v1/hosts/nope/domains', 404, 'NOT_FOUND'],
@@ -342,7 +375,10 @@ describe('domains', () => {
 
     it('reports drift between the persistent definition and the live chain', async () => {
       // Redefine the persistent definition (the running domain is untouched) to boot from the base.
-      await client.rpc.domainDefineXmlFlags({ xml: tcgDomainXml(name, paths[0]!, uuid(dom)), flags: 0 });
+      await client.rpc.domainDefineXmlFlags({
+        xml: tcgDomainXml(name, paths[0]!, uuid(dom)),
+        flags: 0,
+      });
       const res = await get(`/v1/hosts/local/domains/${name}/disks/vda`);
       assert.equal(res.body.persistentChainDiffers, true);
       assert.equal(res.body.persistentChain[0].path, paths[0]);
