@@ -8,6 +8,7 @@ import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import { registerRequestContext } from './common/logging/request-context.js';
 import { requestIdFor } from './common/logging/request-id.js';
 import type { AppConfig } from './config/config.js';
+import { setupDocs } from './openapi/docs.js';
 
 export interface CreateAppOptions extends AppModuleOptions {
   /** The process's pino logger; default: a new one writing to stdout. */
@@ -39,6 +40,7 @@ export async function createApp(
     { logger: new PinoLoggerService(logger), abortOnError: false },
   );
   try {
+    setupDocs(app);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
   } catch (err) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from '../app.module.js';
 import { loadConfig } from '../config/config.js';
@@ -20,26 +21,33 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
     abortOnError: false,
   });
   try {
-    const config = new DocumentBuilder()
-      .setTitle('virtgate')
-      .setDescription(
-        'An HTTP gateway to libvirt. Every operation needs `Authorization: Bearer <token>` ' +
-          'except the health checks. Errors are RFC 9457 `application/problem+json` documents ' +
-          'with a stable `code` and the `requestId`.',
-      )
-      .setVersion(packageVersion())
-      .addBearerAuth(
-        { type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (vg_…)' },
-        'bearer',
-      )
-      .addSecurityRequirements('bearer')
-      .build();
-    return SwaggerModule.createDocument(app, config, {
-      operationIdFactory: (_controller: string, method: string) => method,
-    });
+    return buildOpenApiDocument(app);
   } finally {
     await app.close();
   }
+}
+
+/** The OpenAPI 3.1 document of an application's controllers (the served /docs and the committed file alike). */
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setOpenAPIVersion('3.1.0')
+    .setTitle('virtgate')
+    .setDescription(
+      'An HTTP gateway to libvirt. Every operation needs `Authorization: Bearer <token>` ' +
+        'except the health checks. Errors are RFC 9457 `application/problem+json` documents ' +
+        'with a stable `code` and the `requestId`. The same data is served as GraphQL at `/graphql` ' +
+        '(schema: `/docs/schema.graphql`).',
+    )
+    .setVersion(packageVersion())
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token (vg_…)' },
+      'bearer',
+    )
+    .addSecurityRequirements('bearer')
+    .build();
+  return SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controller: string, method: string) => method,
+  });
 }
 
 /** The spec as written to OPENAPI_PATH. */
