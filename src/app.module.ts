@@ -8,6 +8,7 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
+import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -28,6 +29,7 @@ export class AppModule {
         RedisModule,
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
+        GraphqlApiModule.forRoot(config),
         HostsModule,
         StoragePoolsModule,
         DomainsModule,

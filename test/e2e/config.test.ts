@@ -27,6 +27,9 @@ describe('loadConfig', () => {
       libvirtPoolSize: 4,
       libvirtConnectTimeoutMs: 3000,
       libvirtCallTimeoutMs: 30000,
+      graphqlDriver: 'mercurius',
+      graphqlMaxDepth: 12,
+      graphqlMaxCost: 250000,
     });
   });
 
@@ -43,6 +46,9 @@ describe('loadConfig', () => {
       LIBVIRT_POOL_SIZE: '2',
       LIBVIRT_CONNECT_TIMEOUT_MS: '500',
       LIBVIRT_CALL_TIMEOUT_MS: '9000',
+      GRAPHQL_DRIVER: 'apollo',
+      GRAPHQL_MAX_DEPTH: '8',
+      GRAPHQL_MAX_COST: '5000',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -56,6 +62,9 @@ describe('loadConfig', () => {
       libvirtPoolSize: 2,
       libvirtConnectTimeoutMs: 500,
       libvirtCallTimeoutMs: 9000,
+      graphqlDriver: 'apollo',
+      graphqlMaxDepth: 8,
+      graphqlMaxCost: 5000,
     });
   });
 
@@ -83,6 +92,22 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ LIBVIRT_CALL_TIMEOUT_MS: '99' }), [
       'LIBVIRT_CALL_TIMEOUT_MS must be an integer 100-600000, got "99"',
+    ]);
+  });
+
+  it('chooses the GraphQL driver and bounds its limits', () => {
+    assert.equal(loadConfig({ GRAPHQL_DRIVER: 'mercurius' }).graphqlDriver, 'mercurius');
+    assert.deepEqual(problemsOf({ GRAPHQL_DRIVER: 'yoga' }), [
+      'GRAPHQL_DRIVER must be one of mercurius|apollo, got "yoga"',
+    ]);
+    assert.deepEqual(problemsOf({ GRAPHQL_DRIVER: 'Apollo' }), [
+      'GRAPHQL_DRIVER must be one of mercurius|apollo, got "Apollo"',
+    ]);
+    assert.deepEqual(problemsOf({ GRAPHQL_MAX_DEPTH: '1' }), [
+      'GRAPHQL_MAX_DEPTH must be an integer 2-100, got "1"',
+    ]);
+    assert.deepEqual(problemsOf({ GRAPHQL_MAX_COST: 'lots' }), [
+      'GRAPHQL_MAX_COST must be an integer 10-100000000, got "lots"',
     ]);
   });
 

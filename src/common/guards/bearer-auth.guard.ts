@@ -1,6 +1,8 @@
 import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext, type GqlContextType } from '@nestjs/graphql';
 import { AuthGuard } from '@nestjs/passport';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import type { Caller } from '../auth/caller.js';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
@@ -12,6 +14,8 @@ export const BEARER_STRATEGY = 'bearer';
 /**
  * The global guard: every route needs a valid bearer token unless it, or its
  * controller, is @Public(). On success passport sets `request.user` to the Caller.
+ * GraphQL operations are guarded the same way, per query and mutation field,
+ * with the HTTP request taken from the GraphQL context.
  */
 @Injectable()
 export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
@@ -29,6 +33,20 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
       context.getClass(),
     ]);
     return isPublic === true ? true : super.canActivate(context);
+  }
+
+  override getRequest(context: ExecutionContext): FastifyRequest {
+    if (context.getType<GqlContextType>() === 'graphql') {
+      return GqlExecutionContext.create(context).getContext<{ req: FastifyRequest }>().req;
+    }
+    return context.switchToHttp().getRequest<FastifyRequest>();
+  }
+
+  getResponse(context: ExecutionContext): FastifyReply {
+    if (context.getType<GqlContextType>() === 'graphql') {
+      return GqlExecutionContext.create(context).getContext<{ reply: FastifyReply }>().reply;
+    }
+    return context.switchToHttp().getResponse<FastifyReply>();
   }
 
   /**

@@ -1,0 +1,54 @@
+import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import {
+  ConnectionArgs,
+  connectionComplexity,
+  toConnection,
+  withConnectionArgs,
+} from '#src/graphql/connection.js';
+import { CreateHostDto } from './dto/create-host.dto.js';
+import { HostsService } from './hosts.service.js';
+import { HostModel } from './models/host.model.js';
+import { HostsConnection } from './models/hosts-connection.model.js';
+
+/** Hosts in GraphQL: the same service, views and rules as GET/POST/DELETE /v1/hosts. */
+@Resolver(() => HostModel)
+export class HostsResolver {
+  constructor(private readonly hosts: HostsService) {}
+
+  @Query(() => HostsConnection, {
+    name: 'hosts',
+    description: 'The registered hosts, sorted by name, with their connection state',
+    complexity: connectionComplexity,
+  })
+  async listHosts(@Args() args: ConnectionArgs): Promise<HostsConnection> {
+    const page = await withConnectionArgs(args, (limit, cursor) => this.hosts.list(limit, cursor));
+    return toConnection(page, (h) => h.name);
+  }
+
+  @Query(() => HostModel, {
+    name: 'host',
+    nullable: true,
+    description: 'A host by name (null, with a NOT_FOUND error, when none has that name)',
+  })
+  getHost(@Args('name') name: string): Promise<HostModel> {
+    return this.hosts.get(name);
+  }
+
+  @Mutation(() => HostModel, { description: 'Register a libvirt host (admin)' })
+  createHost(
+    @CurrentCaller() caller: Caller,
+    @Args('input') input: CreateHostDto,
+  ): Promise<HostModel> {
+    return this.hosts.create(caller, input);
+  }
+
+  @Mutation(() => Boolean, {
+    description: 'Unregister a host (admin); its domains are not touched. True when done',
+  })
+  async deleteHost(@CurrentCaller() caller: Caller, @Args('name') name: string): Promise<boolean> {
+    await this.hosts.remove(caller, name);
+    return true;
+  }
+}

@@ -1,0 +1,145 @@
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GraphQLError } from 'graphql';
+import type { MercuriusContext } from 'mercurius';
+import { currentRequest } from '../common/logging/request-context.js';
+import type { AppConfig } from '../config/config.js';
+import { createGraphqlContext, type GraphqlContext } from './graphql-context.js';
+import { formatGraphqlError } from './graphql-errors.js';
+import { checkQueryLimits, type QueryLimits } from './query-limits.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Options shared by both drivers. The schema is built from the code (the
+ * resolvers and the models' @Field decorators), sorted so that
+ * openapi/schema.graphql is stable. No GraphiQL or landing page: the
+ * gateway serves no assets from a CDN.
+ */
+export const SCHEMA_BUILD_OPTIONS = { autoSchemaFile: true, sortSchema: true } as const;
+
+/**
+ * GraphQL at /graphql on the same Fastify server as REST, through Mercurius
+ * or Apollo Server (GRAPHQL_DRIVER). Either way: the context holds the
+ * request (for the bearer guard) and per-request DataLoaders; errors carry
+ * the REST codes (graphql-errors.ts); operations over the depth or cost
+ * limit are refused before they run (query-limits.ts).
+ */
+@Module({})
+export class GraphqlApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const limits: QueryLimits = {
+      maxDepth: config.graphqlMaxDepth,
+      maxCost: config.graphqlMaxCost,
+    };
+    const graphql =
+      config.graphqlDriver === 'apollo'
+        ? GraphQLModule.forRoot<ApolloDriverConfig>(apolloOptions(limits))
+        : GraphQLModule.forRoot<MercuriusDriverConfig>(mercuriusOptions(limits));
+    return { module: GraphqlApiModule, imports: [graphql] };
+  }
+}
+
+function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
+  return {
+    driver: MercuriusDriver,
+    path: GRAPHQL_PATH,
+    ...SCHEMA_BUILD_OPTIONS,
+    graphiql: false,
+    context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
+    errorFormatter: (execution, context: MercuriusContext) => {
+      const request = context.reply?.request;
+      // Mercurius wraps validation failures in one error whose `errors` are the real ones.
+      const errors = execution.errors.flatMap((e) => {
+        const inner = (e.originalError as { errors?: unknown } | undefined)?.errors;
+        return Array.isArray(inner) ? inner.map(asGraphqlError) : [e];
+      });
+      const formatted = errors.map((e) => formatGraphqlError(e, request));
+      // With `data` the operation ran (maybe partly): 200 as GraphQL over HTTP says.
+      // Without, the request itself failed: the status of its (first) error.
+      const ran = 'data' in execution && execution.data !== undefined;
+      return {
+        statusCode: ran ? 200 : (formatted[0]?.status ?? 400),
+        response: { data: execution.data ?? null, errors: formatted.map((f) => f.error) },
+      };
+    },
+    hooks: {
+      preExecution: [
+        (schema, document, context, variables) => {
+          const body = context.reply?.request.body as { operationName?: unknown } | undefined;
+          const query = context.reply?.request.query as { operationName?: unknown } | undefined;
+          const operationName = body?.operationName ?? query?.operationName;
+          const error = checkQueryLimits(
+            {
+              schema,
+              document,
+              operationName: typeof operationName === 'string' ? operationName : null,
+              variables,
+            },
+            limits,
+          );
+          if (error) throw error;
+        },
+      ],
+    },
+  };
+}
+
+function apolloOptions(limits: QueryLimits): ApolloDriverConfig {
+  const logger = new Logger('ApolloServer');
+  const limitsPlugin: ApolloServerPlugin<GraphqlContext> = {
+    requestDidStart() {
+      return Promise.resolve({
+        didResolveOperation(rc) {
+          const error = checkQueryLimits(
+            {
+              schema: rc.schema,
+              document: rc.document,
+              operationName: rc.operationName,
+              variables: rc.request.variables,
+            },
+            limits,
+          );
+          return error ? Promise.reject(error) : Promise.resolve();
+        },
+      });
+    },
+  };
+  return {
+    driver: ApolloDriver,
+    path: GRAPHQL_PATH,
+    ...SCHEMA_BUILD_OPTIONS,
+    graphiql: false,
+    introspection: true,
+    includeStacktraceInErrorResponses: false,
+    // Our formatter maps Nest's HTTP exceptions too, with the REST codes.
+    autoTransformHttpErrors: false,
+    context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
+    // Apollo's formatError is not given the context: the request comes from
+    // the async scope every request runs in (common/logging/request-context.ts).
+    formatError: (_formatted, error) => {
+      const request = currentRequest();
+      return formatGraphqlError(
+        asGraphqlError(error),
+        request && { id: request.requestId, log: request.log },
+      ).error;
+    },
+    plugins: [limitsPlugin],
+    logger: {
+      debug: (message: string) => logger.debug(message),
+      info: (message: string) => logger.log(message),
+      warn: (message: string) => logger.warn(message),
+      error: (message: string) => logger.error(message),
+    },
+  };
+}
+
+function asGraphqlError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  const err = error instanceof Error ? error : new Error(String(error));
+  return new GraphQLError(err.message, { originalError: err });
+}
