@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { DomainInventory } from './domain-inventory.service.js';
 import { DomainsController } from './domains.controller.js';
+import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
 import { DomainsService } from './domains.service.js';
 
 @Module({
   imports: [HostsModule],
   controllers: [DomainsController],
-  providers: [DomainsService, DomainInventory],
+  providers: [DomainsService, DomainInventory, HostDomainsResolver, DomainsResolver],
   exports: [DomainsService],
 })
 export class DomainsModule {}
