@@ -1,6 +1,8 @@
 /**
- * Regenerates openapi/openapi.json from the controllers (`npm run openapi`).
- * test/e2e/openapi.test.ts fails when the committed file differs.
+ * Regenerates openapi/openapi.json from the controllers and
+ * openapi/schema.graphql from the resolvers (`npm run openapi`).
+ * test/e2e/openapi.test.ts and test/e2e/graphql-schema.test.ts fail when the
+ * committed files differ.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -10,6 +12,11 @@ import {
   OPENAPI_PATH,
   serializeOpenApiDocument,
 } from '#src/openapi/openapi-document.js';
+import {
+  generateGraphqlSchema,
+  GRAPHQL_SCHEMA_PATH,
+  serializeGraphqlSchema,
+} from '#src/graphql/graphql-schema-file.js';
 
 // dist/scripts/ → repository root
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,3 +24,6 @@ const target = resolve(root, OPENAPI_PATH);
 mkdirSync(dirname(target), { recursive: true });
 writeFileSync(target, serializeOpenApiDocument(await generateOpenApiDocument()));
 console.log(`wrote ${OPENAPI_PATH}`);
+const schemaTarget = resolve(root, GRAPHQL_SCHEMA_PATH);
+writeFileSync(schemaTarget, serializeGraphqlSchema(await generateGraphqlSchema()));
+console.log(`wrote ${GRAPHQL_SCHEMA_PATH}`);
