@@ -24,14 +24,26 @@ import {
 } from './models/domain.model.js';
 import { DomainsConnection } from './models/domains-connection.model.js';
 
-/** Which host a domain object of a GraphQL answer belongs to (invisible in the answer). */
-const HOST_OF = Symbol('virtgate.domain.host');
+/** A domain as GraphQL resolves it: a listing's summary, or a full view. */
+type DomainNode = DomainSummaryModel & Partial<DomainModel>;
 
-/** A domain as GraphQL resolves it: a listing's summary, or a full view, and its host. */
-type DomainNode = DomainSummaryModel & Partial<DomainModel> & { [HOST_OF]: string };
+/**
+ * The host of each domain object a query returned, for its field resolvers.
+ * Kept beside the objects rather than copied into them: the service's
+ * objects are handed to GraphQL as they are.
+ */
+const hostOf = new WeakMap<DomainNode, string>();
 
-function nodeOf(host: string, domain: DomainSummaryModel | DomainModel): DomainNode {
-  return { ...domain, [HOST_OF]: host };
+function nodeOf(host: string, domain: DomainNode): DomainNode {
+  hostOf.set(domain, host);
+  return domain;
+}
+
+function hostOfNode(domain: DomainNode): string {
+  const host = hostOf.get(domain);
+  if (host === undefined)
+    throw new Error(`domain '${domain.name}' reached GraphQL without its host`);
+  return host;
 }
 
 @ArgsType()
@@ -122,11 +134,11 @@ export class DomainsResolver {
     @Parent() domain: DomainNode,
     @Context('loaders') loaders: RequestLoaders,
   ): Promise<SnapshotModel[]> {
-    return domainSnapshotsLoader(loaders, domain[HOST_OF], this.domains).load(ref(domain));
+    return domainSnapshotsLoader(loaders, hostOfNode(domain), this.domains).load(ref(domain));
   }
 
   private details(domain: DomainNode, loaders: RequestLoaders) {
-    return domainDetailsLoader(loaders, domain[HOST_OF], this.hosts, this.domains).load(
+    return domainDetailsLoader(loaders, hostOfNode(domain), this.hosts, this.domains).load(
       ref(domain),
     );
   }

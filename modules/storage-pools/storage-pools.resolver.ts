@@ -15,13 +15,18 @@ import {
 import { StorageVolumeModel } from './models/storage-volume.model.js';
 import { StoragePoolsService } from './storage-pools.service.js';
 
-/** Which host a pool object of a GraphQL answer belongs to (invisible in the answer). */
-const HOST_OF = Symbol('virtgate.pool.host');
+/** The host of each pool object a query returned, for its field resolvers. */
+const hostOf = new WeakMap<StoragePoolModel, string>();
 
-type PoolNode = StoragePoolModel & { [HOST_OF]: string };
+function nodeOf(host: string, pool: StoragePoolModel): StoragePoolModel {
+  hostOf.set(pool, host);
+  return pool;
+}
 
-function nodeOf(host: string, pool: StoragePoolModel): PoolNode {
-  return { ...pool, [HOST_OF]: host };
+function hostOfPool(pool: StoragePoolModel): string {
+  const host = hostOf.get(pool);
+  if (host === undefined) throw new Error(`pool '${pool.name}' reached GraphQL without its host`);
+  return host;
 }
 
 /**
@@ -42,7 +47,7 @@ export class HostStoragePoolsResolver {
   async listStoragePools(
     @Parent() host: HostModel,
     @Args() args: ConnectionArgs,
-  ): Promise<Connection<PoolNode>> {
+  ): Promise<Connection<StoragePoolModel>> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
       this.pools.listPools(host.name, limit, cursor),
     );
@@ -57,7 +62,10 @@ export class HostStoragePoolsResolver {
     nullable: true,
     description: 'A storage pool by name (null, with a NOT_FOUND error, when there is none)',
   })
-  async getStoragePool(@Parent() host: HostModel, @Args('name') name: string): Promise<PoolNode> {
+  async getStoragePool(
+    @Parent() host: HostModel,
+    @Args('name') name: string,
+  ): Promise<StoragePoolModel> {
     return nodeOf(host.name, await this.pools.getPool(host.name, name));
   }
 }
@@ -73,11 +81,11 @@ export class StoragePoolsResolver {
     complexity: connectionComplexity,
   })
   async listStorageVolumes(
-    @Parent() pool: PoolNode,
+    @Parent() pool: StoragePoolModel,
     @Args() args: ConnectionArgs,
   ): Promise<Connection<StorageVolumeModel>> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.pools.listVolumes(pool[HOST_OF], pool.name, limit, cursor),
+      this.pools.listVolumes(hostOfPool(pool), pool.name, limit, cursor),
     );
     return toConnection(page, (v) => v.name);
   }
@@ -87,9 +95,9 @@ export class StoragePoolsResolver {
     description: 'A volume by name (null, with a NOT_FOUND error, when there is none)',
   })
   getStorageVolume(
-    @Parent() pool: PoolNode,
+    @Parent() pool: StoragePoolModel,
     @Args('name') name: string,
   ): Promise<StorageVolumeModel> {
-    return this.pools.getVolume(pool[HOST_OF], pool.name, name);
+    return this.pools.getVolume(hostOfPool(pool), pool.name, name);
   }
 }
