@@ -53,10 +53,22 @@ function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
     context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
     errorFormatter: (execution, context: MercuriusContext) => {
       const request = context.reply?.request;
-      // Mercurius wraps validation failures in one error whose `errors` are the real ones.
+      // Mercurius wraps request failures (validation, a mutation over GET) in one
+      // error whose `errors` are the real ones; those that are not GraphQL errors
+      // take the wrapper's code and status, with their own message.
       const errors = execution.errors.flatMap((e) => {
-        const inner = (e.originalError as { errors?: unknown } | undefined)?.errors;
-        return Array.isArray(inner) ? inner.map(asGraphqlError) : [e];
+        const outer = e.originalError as (Error & { errors?: unknown }) | undefined;
+        if (!outer || !Array.isArray(outer.errors)) return [e];
+        return outer.errors.map((inner: unknown) =>
+          inner instanceof GraphQLError
+            ? inner
+            : asGraphqlError(
+                Object.assign(new Error(inner instanceof Error ? inner.message : String(inner)), {
+                  code: (outer as { code?: unknown }).code,
+                  statusCode: (outer as { statusCode?: unknown }).statusCode,
+                }),
+              ),
+        );
       });
       const formatted = errors.map((e) => formatGraphqlError(e, request));
       // With `data` the operation ran (maybe partly): 200 as GraphQL over HTTP says.

@@ -55,7 +55,13 @@ export function formatGraphqlError(
   if (cause === undefined) {
     const internal = error.extensions.code === 'INTERNAL_SERVER_ERROR';
     if (internal) request?.log.error({ err: error }, 'internal error in a GraphQL request');
-    const code = internal ? ErrorCode.INTERNAL : ErrorCode.INVALID_ARGUMENT;
+    // Apollo Server states the HTTP status of its own request errors (405: a mutation over GET).
+    const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+    const code = internal
+      ? ErrorCode.INTERNAL
+      : typeof status === 'number' && status > 400 && status < 500
+        ? codeForHttpStatus(status)
+        : ErrorCode.INVALID_ARGUMENT;
     const limit = error.extensions.limit as GraphqlErrorExtensions['limit'];
     return {
       error: {

@@ -371,6 +371,39 @@ for (const driver of DRIVERS) {
       }
     });
 
+    it('refuses malformed requests with 400 or 405 and the REST code', async () => {
+      const badJson = await request(t.server)
+        .post('/graphql')
+        .set('authorization', `Bearer ${ADMIN}`)
+        .set('content-type', 'application/json')
+        .send('{"query": ');
+      assert.equal(badJson.status, 400);
+      // Mercurius answers in GraphQL's shape; under Apollo, Fastify's body parser
+      // refuses it before GraphQL, as for any route: a problem document.
+      const badJsonCode = badJson.body.code ?? badJson.body.errors?.[0]?.extensions.code;
+      assert.equal(badJsonCode, 'INVALID_ARGUMENT', JSON.stringify(badJson.body));
+
+      const twoOperations = await gql(
+        'query A { hosts { edges { cursor } } } query B { hosts { edges { cursor } } }',
+      );
+      assert.equal(twoOperations.status, 400);
+      assert.deepEqual(codes(twoOperations.body), ['INVALID_ARGUMENT']);
+
+      const badVariable = await gql('query($n: Int) { hosts(first: $n) { edges { cursor } } }', {
+        n: 'ten',
+      });
+      assert.equal(badVariable.status, 400);
+      assert.deepEqual(codes(badVariable.body), ['INVALID_ARGUMENT']);
+
+      const mutationOverGet = await request(t.server)
+        .get(`/graphql?query=${encodeURIComponent('mutation { deleteHost(name: "test") }')}`)
+        .set('authorization', `Bearer ${ADMIN}`)
+        .set('apollo-require-preflight', 'true');
+      assert.equal(mutationOverGet.status, 405);
+      assert.deepEqual(codes(mutationOverGet.body), ['UNSUPPORTED']);
+      assert.equal((await rest('/v1/hosts/test')).status, 200, 'nothing ran');
+    });
+
     it('answers HOST_UNREACHABLE quickly for an unreachable host, and the rest of the query', async () => {
       const started = Date.now();
       const res = await gql(`{
