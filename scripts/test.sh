@@ -8,4 +8,4 @@ bash scripts/services.sh up
 rm -rf dist
 npx tsc -p tsconfig.json
 npx eslint . --max-warnings=0
-node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/e2e/
+node --test --test-concurrency=2 --test-force-exit --test-timeout=300000 dist/test/unit/ dist/test/integration/ dist/test/e2e/

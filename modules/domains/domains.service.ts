@@ -367,20 +367,20 @@ export class DomainsService {
       );
     const xmls = await Promise.all(
       doms.map(async (dom) => {
-        const [live, persistent] = await Promise.all([
+        const [liveXml, isPersistent] = await Promise.all([
           c.rpc.domainGetXmlDesc({ dom, flags: 0 }),
-          c.rpc
-            .domainIsPersistent({ dom })
-            .then(({ persistent }) =>
-              persistent === 1
-                ? c.rpc.domainGetXmlDesc({ dom, flags: DomainXmlFlags.INACTIVE })
-                : null,
-            ),
+          c.rpc.domainIsPersistent({ dom }),
         ]);
-        return {
-          live: parseDomainXml(live.xml),
-          persistent: persistent ? parseDomainXml(persistent.xml) : null,
-        };
+        const live = parseDomainXml(liveXml.xml);
+        // A domain that is not running shows its persistent definition as its XML: no second read.
+        if (live.id === null) return { live, persistent: live };
+        const persistent =
+          isPersistent.persistent === 1
+            ? parseDomainXml(
+                (await c.rpc.domainGetXmlDesc({ dom, flags: DomainXmlFlags.INACTIVE })).xml,
+              )
+            : null;
+        return { live, persistent };
       }),
     );
     const sizes = await sizesPromise;

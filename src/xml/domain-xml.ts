@@ -57,6 +57,8 @@ export interface InterfaceXml {
 
 export interface DomainXml {
   type: string;
+  /** The runtime id of a running domain (`<domain id='N'>`); null in an inactive one's XML. */
+  id: number | null;
   name: string;
   uuid: string;
   /** Maximum memory in bytes (`<memory>`). */
@@ -74,6 +76,7 @@ export function parseDomainXml(xml: string): DomainXml {
   const devices = child(root, 'devices');
   return {
     type: attr(root, 'type') ?? 'unknown',
+    id: intAttr(root, 'id'),
     name: text(child(root, 'name')) ?? '',
     uuid: text(child(root, 'uuid')) ?? '',
     memoryBytes: bytesOf(child(root, 'memory'), 'KiB'),

@@ -231,8 +231,8 @@ for (const driver of DRIVERS) {
             `${e.node.name.slice(namePrefix.length)}:${e.node.state}`,
         );
       };
-      assert.deepEqual(await list('state: "running"'), ['00:running', 'transient:running']);
-      assert.deepEqual(await list('state: "paused"'), ['01:paused']);
+      assert.deepEqual(await list('state: running'), ['00:running', 'transient:running']);
+      assert.deepEqual(await list('state: paused'), ['01:paused']);
       assert.deepEqual(await list('persistent: false'), ['transient:running']);
       assert.equal((await list('persistent: true')).length, DEFINED);
     });
@@ -350,7 +350,6 @@ for (const driver of DRIVERS) {
         ['first: 501', 'first'],
         ['after: "not-a-cursor!"', 'after'],
         ['after: "eyJ4IjoxfQ"', 'after'],
-        ['filter: { state: "sleepy" }', 'filter.state'],
       ]) {
         const res = await gql(`{ host(name: "test") { domains(${args}) { totalCount } } }`);
         assert.deepEqual(codes(res.body), ['INVALID_ARGUMENT'], args);
@@ -361,8 +360,14 @@ for (const driver of DRIVERS) {
         );
         assert.equal(res.body.data.host.domains, null);
       }
-      // A malformed operation is refused as a whole: 400, nothing runs.
-      for (const query of ['{ hosts { edges ', '{ hosts { nope } }', '{ host { name } }']) {
+      // A malformed operation is refused as a whole: 400, nothing runs (an unknown
+      // enum value is one: the schema knows the domain states).
+      for (const query of [
+        '{ hosts { edges ',
+        '{ hosts { nope } }',
+        '{ host { name } }',
+        '{ host(name: "test") { domains(filter: { state: sleepy }) { totalCount } } }',
+      ]) {
         const res = await gql(query);
         assert.equal(res.status, 400, query);
         assert.deepEqual(codes(res.body), ['INVALID_ARGUMENT'], query);

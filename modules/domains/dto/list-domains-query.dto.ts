@@ -4,12 +4,13 @@ import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
+import { DomainStateEnum } from '../models/domain.model.js';
 
 /** Filters of a domain listing, shared by REST (query string) and GraphQL (input). */
 @InputType('DomainFilter')
 export class DomainFilterDto {
   @ApiPropertyOptional({ enum: DOMAIN_STATES, description: 'Only domains in this state' })
-  @Field(() => String, { nullable: true })
+  @Field(() => DomainStateEnum, { nullable: true })
   @IsOptional()
   @IsIn(DOMAIN_STATES)
   state?: DomainStateName;

@@ -6,7 +6,7 @@ import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 
-const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
+export const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
 registerEnumType(DomainStateEnum, {
   name: 'DomainState',
   description: "libvirt's virDomainState, lower-cased",
