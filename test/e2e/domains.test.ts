@@ -314,6 +314,22 @@ describe('domains', () => {
         assert.equal(image.capacityBytes, qemu[depth]!['virtual-size']);
       });
       assert.equal(res.body.chainComplete, true);
+      // GraphQL serves the very same disk.
+      const gql = await request(t.server)
+        .post('/graphql')
+        .set('authorization', `Bearer ${ADMIN}`)
+        .send({
+          query: `query($n: String!) { host(name: "local") { domain(name: $n) { disks { target bus device readOnly
+            chainComplete persistentChainDiffers
+            chain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
+            persistentChain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes } } } } }`,
+          variables: { n: name },
+        });
+      assert.equal(gql.body.errors, undefined, JSON.stringify(gql.body.errors));
+      assert.deepEqual(
+        gql.body.data.host.domain.disks.find((d: { target: string }) => d.target === 'vda'),
+        res.body,
+      );
       return chain;
     }
 
