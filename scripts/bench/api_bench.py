@@ -31,6 +31,7 @@ while time.perf_counter() < end:
 latencies.sort()
 print(json.dumps({
     "rps": len(latencies) / seconds,
+    "mean": sum(latencies) / len(latencies),
     "p50": latencies[len(latencies) // 2],
     "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
 }))
