@@ -32,6 +32,8 @@ export interface ConnectOptions {
    * libvirt's own defaults.
    */
   keepalive?: { intervalMs: number; count: number } | false;
+  /** Calls on the wire at once on this connection; further calls wait in order (default 64). */
+  maxInFlight?: number;
   /** Use this transport instead of the one the URI names (tests, custom sockets). */
   transport?: Transport;
 }
@@ -84,7 +86,10 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
     const transport = options.transport ?? transportFor(parsed);
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     const socket = await transport.connect(connectTimeoutMs);
-    const conn = new RpcConnection(socket, { callTimeoutMs: options.callTimeoutMs ?? 60_000 });
+    const conn = new RpcConnection(socket, {
+      callTimeoutMs: options.callTimeoutMs ?? 60_000,
+      maxInFlight: options.maxInFlight ?? 64,
+    });
     const call = <K extends ProcedureName>(
       name: K,
       args: ArgsOf<Procedures[K]>,

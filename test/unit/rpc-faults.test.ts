@@ -323,3 +323,65 @@ describe('RPC client against a misbehaving peer', () => {
     );
   });
 });
+
+describe('the in-flight window', () => {
+  it('keeps at most maxInFlight calls on the wire, sends the rest in order as answers come', async () => {
+    const held: Parameters<CallHandler>[] = [];
+    let maxSeen = 0;
+    const fake = await FakeLibvirtd.start((call, peer) => {
+      held.push([call, peer]);
+      maxSeen = Math.max(maxSeen, held.length);
+      // answer the oldest call a little later, one at a time
+      setTimeout(() => {
+        const [c, p] = held.shift()!;
+        p.reply(c, encodeToBuffer(libVersion.ret, { libVer: BigInt(c.header.serial) }));
+      }, 5);
+    });
+    try {
+      const socket = await new TcpTransport('127.0.0.1', fake.port).connect(1000);
+      const conn = new RpcConnection(socket, { maxInFlight: 2 });
+      const results = await Promise.all(Array.from({ length: 7 }, () => getLibVersion(conn)));
+      assert.deepEqual(
+        results.map((r) => r.libVer),
+        [1n, 2n, 3n, 4n, 5n, 6n, 7n],
+      );
+      assert.equal(maxSeen, 2, 'never more than 2 calls on the wire');
+      assert.deepEqual(
+        fake.calls.map((c) => c.header.serial),
+        [1, 2, 3, 4, 5, 6, 7],
+        'sent in the order they were made',
+      );
+      await conn.close();
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('expires a call still waiting for the window without ever sending it', async () => {
+    const fake = await FakeLibvirtd.start(() => undefined); // never answers
+    try {
+      const socket = await new TcpTransport('127.0.0.1', fake.port).connect(1000);
+      const conn = new RpcConnection(socket, { maxInFlight: 1, callTimeoutMs: 0 });
+      const first = getLibVersion(conn, 200);
+      const second = getLibVersion(conn, 50);
+      await assert.rejects(second, CallTimeoutError);
+      await assert.rejects(first, CallTimeoutError);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(
+        fake.calls.map((c) => c.header.serial),
+        [1],
+        'the second call never reached the peer',
+      );
+      // the window has room again once the first call expired
+      const third = getLibVersion(conn, 100);
+      await assert.rejects(third, CallTimeoutError);
+      assert.deepEqual(
+        fake.calls.map((c) => c.header.serial),
+        [1, 3],
+      );
+      await conn.close();
+    } finally {
+      await fake.stop();
+    }
+  });
+});

@@ -37,6 +37,13 @@ export interface CallOptions {
 export interface RpcConnectionOptions {
   /** Default per-call deadline in milliseconds; 0 disables it. */
   callTimeoutMs?: number;
+  /**
+   * Calls on the wire at once; further calls wait in the client, in order.
+   * libvirtd runs only a few calls per connection at a time (max_client_requests,
+   * 5 by default) and leaves the rest in its socket buffer, so a window keeps
+   * memory bounded at no cost in throughput. Default 64.
+   */
+  maxInFlight?: number;
 }
 
 interface PendingCall {
@@ -44,6 +51,8 @@ interface PendingCall {
   name: string;
   resolve(v: unknown): void;
   reject(e: Error): void;
+  /** The encoded CALL while it waits for a place in the window; null once sent. */
+  unsent: Buffer | null;
 }
 
 interface RpcConnectionEvents {
@@ -77,6 +86,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private unansweredPings = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private readonly callTimeoutMs: number;
+  private readonly maxInFlight: number;
+  /** Calls on the wire (sent, not yet answered or expired). */
+  private sent = 0;
+  /** Serials of calls waiting for a place in the window, oldest first. */
+  private waiting: number[] = [];
   private readonly deadlines = new Deadlines(
     (serial) => this.pending.has(serial),
     (serial, timeoutMs) => this.expire(serial, timeoutMs),
@@ -88,6 +102,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   ) {
     super();
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    this.maxInFlight = options.maxInFlight ?? 64;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) =>
       this.fail(new ConnectionClosedError(`connection error: ${err.message}`, { cause: err })),
@@ -149,15 +164,18 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<R>((resolve, reject) => {
-      this.pending.set(serial, {
+      const entry: PendingCall = {
         ret: ret as Codec<unknown>,
         name,
         resolve: resolve as (v: unknown) => void,
         reject,
-      });
+        unsent: packet,
+      };
+      this.pending.set(serial, entry);
       const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
       if (timeoutMs > 0) this.deadlines.add(serial, timeoutMs, this.pending.size);
-      this.enqueue(packet);
+      if (this.sent < this.maxInFlight) this.send(entry);
+      else this.waiting.push(serial);
     });
   }
 
@@ -213,10 +231,31 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     return serial;
   }
 
+  private send(call: PendingCall): void {
+    this.sent++;
+    this.enqueue(call.unsent!);
+    call.unsent = null;
+  }
+
+  /** A call left the wire (answered or given up): let the next waiting one go. */
+  private release(): void {
+    this.sent--;
+    while (this.sent < this.maxInFlight && this.waiting.length > 0) {
+      const next = this.pending.get(this.waiting.shift()!);
+      if (next?.unsent) this.send(next);
+    }
+  }
+
   private expire(serial: number, timeoutMs: number): void {
     const call = this.pending.get(serial)!;
     this.pending.delete(serial);
-    this.rememberAbandoned(serial);
+    if (call.unsent) {
+      // It never left this side: nothing will answer it.
+      this.waiting = this.waiting.filter((s) => s !== serial);
+    } else {
+      this.rememberAbandoned(serial);
+      this.release();
+    }
     call.reject(new CallTimeoutError(`${call.name} got no reply within ${timeoutMs} ms`));
   }
 
@@ -315,6 +354,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return;
     }
     this.pending.delete(header.serial);
+    this.release();
     try {
       const reader = new XdrReader(payload);
       if (header.status === MessageStatus.ok) {
@@ -354,6 +394,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       );
     }
     this.pending.clear();
+    this.waiting = [];
     this.abandoned.clear();
     this.outQueue = [];
     this.emit('close', error);
