@@ -89,8 +89,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private readonly maxInFlight: number;
   /** Calls on the wire (sent, not yet answered or expired). */
   private sent = 0;
-  /** Serials of calls waiting for a place in the window, oldest first. */
+  /** Serials of calls waiting for a place in the window, oldest first from `waitingHead`. */
   private waiting: number[] = [];
+  private waitingHead = 0;
   private readonly deadlines = new Deadlines(
     (serial) => this.pending.has(serial),
     (serial, timeoutMs) => this.expire(serial, timeoutMs),
@@ -240,22 +241,27 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   /** A call left the wire (answered or given up): let the next waiting one go. */
   private release(): void {
     this.sent--;
-    while (this.sent < this.maxInFlight && this.waiting.length > 0) {
-      const next = this.pending.get(this.waiting.shift()!);
-      if (next?.unsent) this.send(next);
+    while (this.sent < this.maxInFlight && this.waitingHead < this.waiting.length) {
+      const next = this.pending.get(this.waiting[this.waitingHead++]!);
+      if (next?.unsent) this.send(next); // an expired one is no longer pending: skipped
+    }
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
     }
   }
 
   private expire(serial: number, timeoutMs: number): void {
     const call = this.pending.get(serial)!;
     this.pending.delete(serial);
-    if (call.unsent) {
-      // It never left this side: nothing will answer it.
-      this.waiting = this.waiting.filter((s) => s !== serial);
-    } else {
+    if (!call.unsent) {
       this.rememberAbandoned(serial);
       this.release();
     }
+    // A call that never left this side stays in `waiting` and is skipped there.
     call.reject(new CallTimeoutError(`${call.name} got no reply within ${timeoutMs} ms`));
   }
 
@@ -395,6 +401,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     }
     this.pending.clear();
     this.waiting = [];
+    this.waitingHead = 0;
     this.abandoned.clear();
     this.outQueue = [];
     this.emit('close', error);
