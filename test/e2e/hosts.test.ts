@@ -109,7 +109,7 @@ describe('hosts', () => {
     }
   });
 
-  it('shows an unreachable host at once, and its resources answer 503 with Retry-After', async () => {
+  it('shows an unreachable host at once, with its state and last error', async () => {
     const created = await admin().post('/v1/hosts', {
       name: 'closed-port',
       uri: 'qemu+tcp://127.0.0.1:1/system',
