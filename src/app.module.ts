@@ -5,6 +5,8 @@ import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { HealthModule } from '#modules/health/health.module.js';
 import { DomainsModule } from '#modules/domains/domains.module.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { JobsModule } from '#modules/jobs/jobs.module.js';
+import { WorkerModule } from '#jobs/worker.module.js';
 import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
@@ -18,7 +20,7 @@ export interface AppModuleOptions {
   adminTokenOutput?: AdminTokenOutput;
 }
 
-/** The api role's module tree. */
+/** The api role's module tree; with ROLE=all it holds the worker role too. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
@@ -33,6 +35,8 @@ export class AppModule {
         HostsModule,
         StoragePoolsModule,
         DomainsModule,
+        JobsModule,
+        ...(config.role === 'all' ? [WorkerModule] : []),
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -30,8 +30,8 @@ async function main(): Promise<void> {
       await app.listen(config.port, config.host);
       stops.push({ name: 'api', stop: () => app.close() });
     }
-    if (config.role === 'worker' || config.role === 'all') {
-      const worker = startWorker(config, logger);
+    if (config.role === 'worker') {
+      const worker = await startWorker(config, logger);
       stops.push({ name: 'worker', stop: () => worker.close() });
     }
   } catch (err) {

@@ -1,5 +1,32 @@
-import { Controller, Get, Header, Param, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Get,
+  Header,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { idempotencyKeyOf, respondWithJob } from '#modules/jobs/job-response.js';
+import { JobsService } from '#modules/jobs/jobs.service.js';
+import { JobModel } from '#modules/jobs/models/job.model.js';
+import { DomainActionsService } from './domain-actions.service.js';
+import { DOMAIN_ACTIONS, DomainActionDto } from './dto/domain-action.dto.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { ListDomainsQueryDto, XmlQueryDto } from './dto/list-domains-query.dto.js';
@@ -14,7 +41,57 @@ const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: '
 @Controller('v1/hosts/:host/domains')
 @ApiParam(HOST)
 export class DomainsController {
-  constructor(private readonly domains: DomainsService) {}
+  constructor(
+    private readonly domains: DomainsService,
+    private readonly actions: DomainActionsService,
+    private readonly jobs: JobsService,
+  ) {}
+
+  @Post(':domain/actions/:action')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Start, shut down, destroy, reboot, suspend or resume a domain, or set its autostart',
+    description:
+      'Checked against the live state (an action that cannot apply is 409 at once), then run as a job: ' +
+      '202 with the job and its Location. With `Prefer: wait=N` (N <= 60) the answer waits up to N seconds ' +
+      'and is 200 with the finished job if it finished. The same `Idempotency-Key` with the same request ' +
+      'gives back the same job; with another request, 422.',
+  })
+  @ApiParam(DOMAIN)
+  @ApiParam({ name: 'action', enum: DOMAIN_ACTIONS })
+  @ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
+  })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Makes retries of this request safe',
+  })
+  @ApiAcceptedResponse({ type: JobModel, description: 'The job, not finished yet (see Location)' })
+  @ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' })
+  @ApiProblemResponses(400, 409, 422)
+  async domainAction(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Param('action') action: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.actions.request(
+      caller,
+      host,
+      domain,
+      action,
+      body ?? {},
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
 
   @Get()
   @ApiOperation({

@@ -1,14 +1,22 @@
 import { Module } from '@nestjs/common';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { JobsModule } from '#modules/jobs/jobs.module.js';
+import { DomainActionsService } from './domain-actions.service.js';
 import { DomainInventory } from './domain-inventory.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
 import { DomainsService } from './domains.service.js';
 
 @Module({
-  imports: [HostsModule],
+  imports: [HostsModule, JobsModule],
   controllers: [DomainsController],
-  providers: [DomainsService, DomainInventory, HostDomainsResolver, DomainsResolver],
+  providers: [
+    DomainsService,
+    DomainInventory,
+    DomainActionsService,
+    HostDomainsResolver,
+    DomainsResolver,
+  ],
   exports: [DomainsService],
 })
 export class DomainsModule {}

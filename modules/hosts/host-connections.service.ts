@@ -62,6 +62,8 @@ class HostPool {
 export class HostConnections implements OnApplicationShutdown {
   private readonly logger = new Logger(HostConnections.name);
   private readonly pools = new Map<string, HostPool>();
+  /** The api role reads only: its connections are opened with VIR_CONNECT_RO. */
+  protected readonly readOnly: boolean = true;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
@@ -162,7 +164,7 @@ export class HostConnections implements OnApplicationShutdown {
     if (pool.clients.length === 0) pool.setState('connecting', pool.status.lastError);
     try {
       const client = await LibvirtClient.connect(pool.uri, {
-        readOnly: true,
+        readOnly: this.readOnly,
         connectTimeoutMs: this.config.libvirtConnectTimeoutMs,
         callTimeoutMs: this.config.libvirtCallTimeoutMs,
       });
@@ -211,4 +213,13 @@ export class HostConnections implements OnApplicationShutdown {
       { retryAfterSeconds },
     );
   }
+}
+
+/**
+ * The worker role's connections: the same pooling and backoff, opened
+ * read-write, since every change to a host is made by a worker.
+ */
+@Injectable()
+export class WorkerConnections extends HostConnections {
+  protected override readonly readOnly: boolean = false;
 }

@@ -8,6 +8,6 @@ import { HostsService } from './hosts.service.js';
 @Module({
   controllers: [HostsController],
   providers: [HostRegistry, HostConnections, HostsService, HostsResolver],
-  exports: [HostsService, HostConnections],
+  exports: [HostsService, HostConnections, HostRegistry],
 })
 export class HostsModule {}

@@ -11,6 +11,16 @@ export interface RedisKeys {
   readonly adminTokenHash: string;
   /** HASH: the registered libvirt hosts, field = host name, value = JSON HostRecord. */
   readonly hosts: string;
+  /** HASH: one job's record, each field JSON-encoded (jobs/job-store.ts). */
+  job(id: string): string;
+  /** ZSET: every job id, scored by creation time (ms), for listings. */
+  readonly jobsByCreation: string;
+  /** CHANNEL: a job id is published here whenever its record changes. */
+  readonly jobUpdates: string;
+  /** STRING: the job an Idempotency-Key of a caller created, with the request's hash (24 h). */
+  idempotency(callerId: string, key: string): string;
+  /** Prefix of BullMQ's own keys (queues, locks). */
+  readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
   readonly all: string;
 }
@@ -21,6 +31,11 @@ export function redisKeys(prefix: string): RedisKeys {
     token: (tokenSha256: string) => `${prefix}auth:token:${tokenSha256}`,
     adminTokenHash: `${prefix}auth:admin-token-hash`,
     hosts: `${prefix}hosts`,
+    job: (id: string) => `${prefix}job:${id}`,
+    jobsByCreation: `${prefix}jobs`,
+    jobUpdates: `${prefix}jobs:updates`,
+    idempotency: (callerId: string, key: string) => `${prefix}idempotency:${callerId}:${key}`,
+    bull: `${prefix}bull`,
     all: `${prefix}*`,
   });
 }

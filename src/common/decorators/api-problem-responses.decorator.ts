@@ -10,6 +10,7 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   404: 'Not found',
   409: 'Conflict with the current state',
+  422: 'The Idempotency-Key was used with another request',
   500: 'Unexpected error; the body carries only the requestId',
   503: 'A libvirt host or the gateway store is unreachable (with a Retry-After header)',
 };
@@ -33,5 +34,7 @@ export function ApiProblemResponses(...statuses: number[]): ClassDecorator & Met
 /** Every error code answered with `status`: "NOT_FOUND", "ALREADY_EXISTS, INVALID_STATE or CONFLICT". */
 function codesFor(status: number): string {
   const codes = Object.values(ErrorCode).filter((c) => describeCode(c).status === status);
-  return codes.length > 1 ? `${codes.slice(0, -1).join(', ')} or ${codes.at(-1)}` : (codes[0] ?? 'INTERNAL');
+  return codes.length > 1
+    ? `${codes.slice(0, -1).join(', ')} or ${codes.at(-1)}`
+    : (codes[0] ?? 'INTERNAL');
 }

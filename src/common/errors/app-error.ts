@@ -12,6 +12,8 @@ export enum ErrorCode {
   /** The gateway's own store (Redis) is not answering: retry later. */
   UNAVAILABLE = 'UNAVAILABLE',
   CONFLICT = 'CONFLICT',
+  /** An Idempotency-Key reused with another request body. */
+  IDEMPOTENCY_MISMATCH = 'IDEMPOTENCY_MISMATCH',
   UNSUPPORTED = 'UNSUPPORTED',
   TIMEOUT = 'TIMEOUT',
   UNAUTHENTICATED = 'UNAUTHENTICATED',

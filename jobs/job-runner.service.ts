@@ -1,0 +1,174 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
+import { LibvirtError, type LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { REDIS_KEYS } from '#src/redis/redis.module.js';
+import type { RedisKeys } from '#src/redis/keys.js';
+import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
+import { HostRegistry } from '#modules/hosts/host-registry.service.js';
+import { JobStore, type JobError } from './job-store.js';
+import { JOB_TYPES, QUEUES, TERMINAL_STATES, type JobType, type QueuedJob } from './job-types.js';
+import type { JobContext, JobHandler, QueueProcessor } from './processor.js';
+import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
+import { bullConnection } from './queues.js';
+
+/**
+ * Refuses a set of processors that leaves a job type without a handler, or a
+ * queue with two processors: such a worker would accept jobs it cannot run.
+ */
+export function checkProcessors(processors: readonly QueueProcessor[]): void {
+  const problems: string[] = [];
+  for (const queue of QUEUES) {
+    const count = processors.filter((p) => p.queue === queue).length;
+    if (count !== 1) problems.push(`queue '${queue}' has ${count} processors (needs exactly one)`);
+  }
+  for (const [type, queue] of Object.entries(JOB_TYPES)) {
+    const p = processors.find((x) => x.queue === queue);
+    if (p && typeof (p.handlers as Record<string, unknown>)[type] !== 'function') {
+      problems.push(`job type '${type}' (queue '${queue}') has no handler`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`the worker cannot start: ${problems.join('; ')}`);
+}
+
+/**
+ * The worker role: one BullMQ worker per queue, running each job through its
+ * processor with a read-write connection to the job's host, and keeping the
+ * job's record (state, result, error) true. A libvirt refusal fails the job at
+ * once; a lost connection is retried with backoff, and the record says so. A
+ * job whose record is already final is never run again.
+ */
+@Injectable()
+export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(JobRunner.name);
+  private readonly workers: Worker[] = [];
+  private connection: Redis | null = null;
+  private readonly processors: QueueProcessor[];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    private readonly store: JobStore,
+    private readonly registry: HostRegistry,
+    private readonly connections: WorkerConnections,
+    domainOps: DomainOpsProcessor,
+  ) {
+    this.processors = [domainOps];
+  }
+
+  onApplicationBootstrap(): void {
+    checkProcessors(this.processors);
+    this.connection = bullConnection(this.config.redisUrl, `virtgate-worker`);
+    for (const processor of this.processors) {
+      const worker = new Worker<QueuedJob>(processor.queue, (job) => this.run(processor, job), {
+        connection: this.connection,
+        prefix: this.keys.bull,
+        concurrency: processor.concurrency,
+      });
+      worker.on('error', (err) => this.logger.error(`queue '${processor.queue}': ${err.message}`));
+      this.workers.push(worker);
+    }
+    this.logger.log(`processing queues: ${QUEUES.join(', ')}`);
+  }
+
+  /** Lets running jobs finish (BullMQ hands back any it cannot), then closes the connections. */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    this.connection?.disconnect();
+  }
+
+  private async run(processor: QueueProcessor, bullJob: Job<QueuedJob>): Promise<void> {
+    const data = bullJob.data;
+    const id = data.jobId;
+    const record = await this.store.get(id);
+    if (!record) throw new UnrecoverableError(`job ${id} has no record`);
+    if (TERMINAL_STATES.has(record.state)) return; // finished before a crash: never run twice
+    const now = (): string => new Date().toISOString();
+    if (record.cancelRequested) {
+      await this.store.update(id, { state: 'canceled', finishedAt: now() });
+      return;
+    }
+    const log = this.logger;
+    log.log(
+      `job ${id} (${data.type}) on ${data.target.host}/${data.target.name}: running [request ${data.requestId}]`,
+    );
+    await this.store.update(id, {
+      state: 'running',
+      startedAt: record.startedAt ?? now(),
+      attempts: bullJob.attemptsMade + 1,
+    });
+    try {
+      const host = await this.registry.get(data.target.host);
+      const handler = (processor.handlers as Record<JobType, JobHandler<JobType>>)[data.type];
+      const result = await this.connections.withClient(host, async (client) => {
+        const ctx: JobContext<JobType> = {
+          job: data,
+          record,
+          client,
+          dom: await lookupByUuid(client, data.target.uuid, data.target.name),
+          setState: async (state) => void (await this.store.update(id, { state })),
+          setProgress: async (progress) => void (await this.store.update(id, { progress })),
+          cancelRequested: async () => (await this.store.get(id))?.cancelRequested === true,
+        };
+        return handler(ctx);
+      });
+      await this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() });
+      log.log(`job ${id}: completed`);
+    } catch (err) {
+      const appError =
+        err instanceof AppError
+          ? err
+          : (fromLibvirtError(err) ??
+            new AppError(ErrorCode.INTERNAL, (err as Error).message, { cause: err }));
+      const error = jobError(appError);
+      const transient = appError.code === ErrorCode.HOST_UNREACHABLE;
+      if (transient && bullJob.attemptsMade + 1 < (bullJob.opts.attempts ?? 1)) {
+        log.warn(`job ${id}: ${appError.message}; will retry`);
+        await this.store.update(id, { state: 'queued', error });
+        throw appError;
+      }
+      log.warn(`job ${id}: failed: ${appError.message}`);
+      await this.store.update(id, { state: 'failed', error, finishedAt: now() });
+      throw new UnrecoverableError(appError.message);
+    }
+  }
+}
+
+function jobError(err: AppError): JobError {
+  let cause: unknown = err.cause;
+  while (cause instanceof Error && !(cause instanceof LibvirtError)) cause = cause.cause;
+  return {
+    code: err.code,
+    message: err.message,
+    libvirtCode: cause instanceof LibvirtError ? cause.codeName : null,
+  };
+}
+
+async function lookupByUuid(
+  client: LibvirtClient,
+  uuid: string,
+  name: string,
+): Promise<RemoteDomain> {
+  try {
+    return (
+      await client.rpc.domainLookupByUuid({ uuid: Buffer.from(uuid.replaceAll('-', ''), 'hex') })
+    ).dom;
+  } catch (err) {
+    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_DOMAIN') {
+      throw new AppError(ErrorCode.NOT_FOUND, `domain '${name}' (${uuid}) no longer exists`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,64 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { JOB_TYPES, QUEUES, type JobType, type QueueName, type QueuedJob } from './job-types.js';
+
+/**
+ * The options every job is added with: our record's id as BullMQ's job id (so
+ * adding the same job twice is a no-op), retries with backoff for transient
+ * failures (a lost connection; permanent ones fail at once), and bounded
+ * retention of BullMQ's own copies (our records stay in the job store).
+ */
+export function jobOptions(jobId: string): JobsOptions {
+  return {
+    jobId,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+  };
+}
+
+/** A Redis connection as BullMQ wants it (blocking commands must not give up after N retries). */
+export function bullConnection(redisUrl: string, name: string): Redis {
+  return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
+}
+
+/** The producer side: one BullMQ queue per queue name. */
+export class JobQueues {
+  private readonly connection: Redis;
+  private readonly queues: Map<QueueName, Queue>;
+
+  constructor(redisUrl: string, prefix: string) {
+    this.connection = bullConnection(redisUrl, 'virtgate-queues');
+    this.queues = new Map(
+      QUEUES.map((name) => [name, new Queue(name, { connection: this.connection, prefix })]),
+    );
+  }
+
+  queueOf(type: JobType): Queue {
+    return this.queues.get(JOB_TYPES[type])!;
+  }
+
+  async add(job: QueuedJob): Promise<void> {
+    await this.queueOf(job.type).add(job.type, job, jobOptions(job.jobId));
+  }
+
+  /** Removes a job that no worker has taken yet; false if it is running (or gone). */
+  async removeWaiting(type: JobType, jobId: string): Promise<boolean> {
+    const job = await this.queueOf(type).getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false; // a worker took it meanwhile
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.connection.disconnect();
+  }
+}

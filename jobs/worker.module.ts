@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
+import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { JobRunner } from './job-runner.service.js';
+import { jobStoreProvider } from './job-store.provider.js';
+import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
+
+/** The worker role: the processors of every queue, over read-write libvirt connections. */
+@Module({
+  imports: [HostsModule],
+  providers: [WorkerConnections, jobStoreProvider, DomainOpsProcessor, JobRunner],
+})
+export class WorkerModule {}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { jobStoreProvider } from '#jobs/job-store.provider.js';
+import { JobUpdates } from './job-updates.service.js';
+import { JobsController } from './jobs.controller.js';
+import { JobsService } from './jobs.service.js';
+
+/** The api side of jobs: accepting, showing, waiting for and canceling them. */
+@Module({
+  controllers: [JobsController],
+  providers: [jobStoreProvider, JobUpdates, JobsService],
+  exports: [JobsService],
+})
+export class JobsModule {}

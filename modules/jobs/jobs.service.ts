@@ -1,0 +1,208 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { Caller } from '#src/common/auth/caller.js';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
+import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
+import type { RedisKeys } from '#src/redis/keys.js';
+import { JobStore, type JobFilter, type JobRecord } from '#jobs/job-store.js';
+import {
+  TERMINAL_STATES,
+  type DomainTarget,
+  type JobParams,
+  type JobType,
+} from '#jobs/job-types.js';
+import { JobQueues } from '#jobs/queues.js';
+import { JobUpdates } from './job-updates.service.js';
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+export const MAX_WAIT_SECONDS = 60;
+
+export interface JobRequest<T extends JobType> {
+  type: T;
+  target: DomainTarget;
+  disk?: string | null;
+  params: JobParams[T];
+  /** The request as the caller gave it (shown on the job; part of the idempotency check). */
+  request: Record<string, unknown>;
+  /**
+   * Checks against the live state, run only for a new job (a replayed
+   * Idempotency-Key gives back the first job whatever the state is now).
+   */
+  precheck?: () => Promise<void>;
+}
+
+export interface Accepted {
+  record: JobRecord;
+  /** True when an Idempotency-Key matched an earlier request: no new job was created. */
+  replayed: boolean;
+}
+
+/**
+ * The jobs every change to a host becomes: accepted here (with idempotency),
+ * queued on BullMQ, run by the worker role, shown through one record.
+ */
+@Injectable()
+export class JobsService implements OnApplicationShutdown {
+  private readonly queues: JobQueues;
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    private readonly store: JobStore,
+    private readonly updates: JobUpdates,
+  ) {
+    this.queues = new JobQueues(config.redisUrl, keys.bull);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queues.close();
+  }
+
+  /**
+   * Records and queues a job. With an Idempotency-Key, the same key and the
+   * same request give back the first job; the same key with another request
+   * is refused (422).
+   */
+  async submit<T extends JobType>(
+    caller: Caller,
+    spec: JobRequest<T>,
+    idempotencyKey?: string,
+  ): Promise<Accepted> {
+    const id = randomUUID();
+    if (idempotencyKey !== undefined) {
+      const fingerprint = createHash('sha256')
+        .update(
+          JSON.stringify([
+            spec.type,
+            spec.target.host,
+            spec.target.uuid,
+            spec.disk ?? null,
+            spec.request,
+          ]),
+        )
+        .digest('hex');
+      const key = this.keys.idempotency(caller.id, idempotencyKey);
+      const claimed = await this.redis.set(
+        key,
+        JSON.stringify({ id, fingerprint }),
+        'EX',
+        IDEMPOTENCY_TTL_SECONDS,
+        'NX',
+      );
+      if (claimed !== 'OK') {
+        const earlier = JSON.parse((await this.redis.get(key)) ?? '{}') as {
+          id?: string;
+          fingerprint?: string;
+        };
+        if (earlier.fingerprint !== fingerprint) {
+          throw new AppError(
+            ErrorCode.IDEMPOTENCY_MISMATCH,
+            'this Idempotency-Key was used with another request; use a new key for a new request',
+          );
+        }
+        const record = earlier.id ? await this.waitForRecord(earlier.id) : null;
+        if (record) return { record, replayed: true };
+      }
+      try {
+        await spec.precheck?.();
+      } catch (err) {
+        await this.redis.del(key); // refused: the key stays free for a corrected request
+        throw err;
+      }
+    } else {
+      await spec.precheck?.();
+    }
+    const now = new Date().toISOString();
+    const record: JobRecord = {
+      id,
+      type: spec.type,
+      host: spec.target.host,
+      domain: spec.target.name,
+      domainUuid: spec.target.uuid,
+      disk: spec.disk ?? null,
+      request: spec.request,
+      resolved: { ...spec.params, domainUuid: spec.target.uuid },
+      state: 'queued',
+      progress: null,
+      result: null,
+      error: null,
+      requestedBy: caller.id,
+      requestId: caller.requestId,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: now,
+      attempts: 0,
+      cancelRequested: false,
+    };
+    await this.store.create(record);
+    await this.queues.add({
+      jobId: id,
+      type: spec.type,
+      target: spec.target,
+      params: spec.params,
+      requestId: caller.requestId,
+    });
+    return { record, replayed: false };
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    const record = await this.store.get(id);
+    if (!record) throw new AppError(ErrorCode.NOT_FOUND, `no job '${id}'`);
+    return record;
+  }
+
+  async list(
+    filter: JobFilter,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
+    const after = cursor === undefined ? null : decodeCursor(cursor);
+    const { items, more } = await this.store.list(filter, limit, after);
+    return { items, nextCursor: more && items.length > 0 ? encodeCursor(items.at(-1)!.id) : null };
+  }
+
+  /** The job once it is final, or as it is after `seconds`. */
+  async wait(id: string, seconds: number): Promise<JobRecord> {
+    return (await this.updates.waitFor(id, seconds * 1000)) ?? this.get(id);
+  }
+
+  /**
+   * Cancels a job: one still queued never starts; a running one that can stop
+   * (a block job) is asked to; a short running job cannot be stopped half-way.
+   */
+  async cancel(_caller: Caller, id: string): Promise<JobRecord> {
+    const record = await this.get(id);
+    if (TERMINAL_STATES.has(record.state)) {
+      throw new AppError(ErrorCode.INVALID_STATE, `job '${id}' is already ${record.state}`);
+    }
+    if (record.state === 'queued' && (await this.queues.removeWaiting(record.type, id))) {
+      const now = new Date().toISOString();
+      return (await this.store.update(id, {
+        state: 'canceled',
+        cancelRequested: true,
+        finishedAt: now,
+      }))!;
+    }
+    throw new AppError(
+      ErrorCode.INVALID_STATE,
+      `job '${id}' (${record.type}) is already running and cannot be stopped half-way`,
+    );
+  }
+
+  /** An idempotent replay may race the first request's record creation by a few ms. */
+  private async waitForRecord(id: string): Promise<JobRecord | null> {
+    for (let i = 0; i < 20; i++) {
+      const record = await this.store.get(id);
+      if (record) return record;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return null;
+  }
+}
