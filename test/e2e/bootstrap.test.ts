@@ -76,7 +76,7 @@ describe('the main entry point', () => {
     const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { status: string }).status, 'ok');
-    assert.doesNotMatch(run.stdout(), /worker started/);
+    assert.doesNotMatch(run.stdout(), /processing queues/, 'the api role processes no jobs');
     run.child.kill('SIGTERM');
     const { code } = await run.exited;
     assert.equal(code, 0, run.stderr());
@@ -84,7 +84,7 @@ describe('the main entry point', () => {
     await assert.rejects(fetch(`http://127.0.0.1:${port}/health/live`));
   });
 
-  it('ROLE=worker serves no HTTP, says it has no queues, and stops cleanly on SIGTERM', async () => {
+  it('ROLE=worker serves no HTTP, processes the queues, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const run = runMain({
       ROLE: 'worker',
@@ -93,13 +93,12 @@ describe('the main entry point', () => {
       VIRTGATE_REDIS_PREFIX: prefix,
     });
     children.push(run.child);
-    await waitFor('the worker to start', () => run.stdout().includes('worker started'));
-    assert.match(run.stdout(), /no queues are defined yet/);
+    await waitFor('the worker to start', () => run.stdout().includes('processing queues'));
+    assert.match(run.stdout(), /processing queues: domain-ops/);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/health/live`));
     run.child.kill('SIGTERM');
     const { code } = await run.exited;
     assert.equal(code, 0, run.stderr());
-    assert.match(run.stdout(), /"msg":"worker stopped"/);
     assert.match(run.stdout(), /"msg":"stopped"/);
   });
 });
