@@ -20,7 +20,7 @@ import { JobStore, type JobError } from './job-store.js';
 import { JOB_TYPES, QUEUES, TERMINAL_STATES, type JobType, type QueuedJob } from './job-types.js';
 import type { JobContext, JobHandler, QueueProcessor } from './processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
-import { bullConnection } from './queues.js';
+import { bullConnection, withDeadline } from './queues.js';
 
 /**
  * Refuses a set of processors that leaves a job type without a handler, or a
@@ -83,7 +83,8 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
 
   /** Lets running jobs finish (BullMQ hands back any it cannot), then closes the connections. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+    // Running jobs may take a while to finish; a Redis that is gone must not hold the shutdown.
+    await withDeadline(Promise.all(this.workers.map((w) => w.close())), 10_000);
     this.connection?.disconnect();
   }
 

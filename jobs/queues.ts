@@ -57,8 +57,22 @@ export class JobQueues {
     }
   }
 
+  /** Closes the queues; a Redis that does not answer cannot hold the shutdown for more than 5 s. */
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await withDeadline(Promise.all([...this.queues.values()].map((q) => q.close())), 5000);
     this.connection.disconnect();
   }
+}
+
+/** Resolves when `p` settles or after `ms`, whichever comes first (for shutdown paths). */
+export async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }

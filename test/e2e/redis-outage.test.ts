@@ -31,15 +31,20 @@ async function startRedis(port: number): Promise<ChildProcess> {
     },
   );
   let out = '';
-  for await (const chunk of child.stdout!) {
-    out += String(chunk);
-    if (out.includes('Ready to accept connections')) return child;
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  try {
+    for await (const chunk of child.stdout!) {
+      out += String(chunk);
+      if (out.includes('Ready to accept connections')) return child;
+    }
+  } finally {
+    clearTimeout(timer);
   }
-  throw new Error(`redis-server on ${port} did not start: ${out}`);
+  throw new Error(`redis-server on ${port} did not start within 10 s: ${out}`);
 }
 
 async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGKILL');
   await once(child, 'exit');
 }
