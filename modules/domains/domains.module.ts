@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
+import { DomainActionsResolver } from './domain-actions.resolver.js';
 import { DomainActionsService } from './domain-actions.service.js';
 import { DomainInventory } from './domain-inventory.service.js';
 import { DomainsController } from './domains.controller.js';
@@ -14,6 +15,7 @@ import { DomainsService } from './domains.service.js';
     DomainsService,
     DomainInventory,
     DomainActionsService,
+    DomainActionsResolver,
     HostDomainsResolver,
     DomainsResolver,
   ],

@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { jobStoreProvider } from '#jobs/job-store.provider.js';
 import { JobUpdates } from './job-updates.service.js';
 import { JobsController } from './jobs.controller.js';
+import { JobsResolver } from './jobs.resolver.js';
 import { JobsService } from './jobs.service.js';
 
 /** The api side of jobs: accepting, showing, waiting for and canceling them. */
 @Module({
   controllers: [JobsController],
-  providers: [jobStoreProvider, JobUpdates, JobsService],
+  providers: [jobStoreProvider, JobUpdates, JobsService, JobsResolver],
   exports: [JobsService],
 })
 export class JobsModule {}

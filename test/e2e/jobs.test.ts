@@ -281,6 +281,62 @@ describe('jobs', () => {
     assert.equal(res.body.code, 'INVALID_STATE');
   });
 
+  it('does the same through GraphQL: domainAction with wait, job, jobs, errors with REST codes', async () => {
+    const gql = async (query: string, variables: object = {}) =>
+      (
+        await request(t.server)
+          .post('/graphql')
+          .set('authorization', `Bearer ${ADMIN}`)
+          .send({ query, variables })
+      ).body;
+    const started = await gql(
+      `mutation($d: String!) { domainAction(host: "test", domain: $d, action: start, wait: 10) {
+        id type state result domain attempts error { code } } }`,
+      { d: `${name}-0` },
+    );
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    assert.equal(started.data.domainAction.state, 'completed');
+    assert.deepEqual(started.data.domainAction.result, { state: 'running', changed: true });
+    const id = started.data.domainAction.id as string;
+    const rest = (await http.get(`/v1/jobs/${id}`)).body as Job;
+    const one = await gql(`query($id: ID!) { job(id: $id) { id type state attempts result } }`, {
+      id,
+    });
+    assert.deepEqual(one.data.job, {
+      id,
+      type: rest.type,
+      state: rest.state,
+      attempts: rest.attempts,
+      result: rest.result,
+    });
+    const listed = await gql(
+      `query($d: String!) { jobs(first: 2, filter: { domain: $d, type: "domain.start" }) {
+        edges { node { id } } pageInfo { hasNextPage } } }`,
+      { d: `${name}-0` },
+    );
+    assert.deepEqual(
+      listed.data.jobs.edges.map((e: { node: { id: string } }) => e.node.id),
+      [id, (await http.get(`/v1/jobs?domain=${name}-0&type=domain.start`)).body.items[1].id],
+    );
+    const refused = await gql(
+      `mutation($d: String!) { domainAction(host: "test", domain: $d, action: start) { id } }`,
+      {
+        d: `${name}-0`,
+      },
+    );
+    assert.equal(refused.errors[0].extensions.code, 'INVALID_STATE');
+    const stopped = await gql(
+      `mutation($d: String!) { domainAction(host: "test", domain: $d, action: destroy, wait: 10) { state result } }`,
+      { d: `${name}-0` },
+    );
+    assert.deepEqual(stopped.data.domainAction, {
+      state: 'completed',
+      result: { state: 'shutoff', changed: true },
+    });
+    const missing = await gql(`query { job(id: "${randomUUID()}") { id } }`);
+    assert.equal(missing.errors[0].extensions.code, 'NOT_FOUND');
+  });
+
   it('refuses to start a worker that lacks a handler for a job type', () => {
     const processor = new DomainOpsProcessor();
     assert.doesNotThrow(() => checkProcessors([processor]));

@@ -1,3 +1,4 @@
+import { Field, InputType, Int, registerEnumType } from '@nestjs/graphql';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 
@@ -11,10 +12,14 @@ export const DOMAIN_ACTIONS = [
   'autostart',
 ] as const;
 export type DomainAction = (typeof DOMAIN_ACTIONS)[number];
+export const DomainActionEnum = Object.fromEntries(DOMAIN_ACTIONS.map((a) => [a, a]));
+registerEnumType(DomainActionEnum, { name: 'DomainAction' });
 
 /** The options of every domain action; each action takes only its own (others are refused). */
+@InputType('DomainActionOptions')
 export class DomainActionDto {
   @ApiPropertyOptional({ description: 'start: leave the domain paused', default: false })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   paused?: boolean;
@@ -25,6 +30,7 @@ export class DomainActionDto {
     maximum: 3600,
     default: 60,
   })
+  @Field(() => Int, { nullable: true })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -35,6 +41,7 @@ export class DomainActionDto {
     description: 'shutdown: power off (destroy) when the guest did not shut down in time',
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   force?: boolean;
@@ -43,6 +50,7 @@ export class DomainActionDto {
     description: 'destroy: ask QEMU to terminate gracefully first',
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   graceful?: boolean;
@@ -50,6 +58,7 @@ export class DomainActionDto {
   @ApiPropertyOptional({
     description: 'autostart (required): start the domain when the host starts',
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   enabled?: boolean;

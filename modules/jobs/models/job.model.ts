@@ -1,27 +1,39 @@
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { JSONScalar } from '#src/graphql/json.scalar.js';
 import { JOB_STATES, JOB_TYPES, type JobState, type JobType } from '#jobs/job-types.js';
 
+export const JobStateEnum = Object.fromEntries(JOB_STATES.map((s) => [s, s]));
+registerEnumType(JobStateEnum, { name: 'JobState' });
+
 @ApiSchema({ name: 'JobProgress' })
+@ObjectType('JobProgress')
 export class JobProgressModel {
   @ApiProperty({ description: "libvirt's cur", example: 5242880 })
+  @Field(() => Float)
   cur!: number;
 
   @ApiProperty({ description: "libvirt's end", example: 10485760 })
+  @Field(() => Float)
   end!: number;
 
   @ApiProperty({ example: 50 })
+  @Field(() => Float)
   percent!: number;
 }
 
 @ApiSchema({ name: 'JobError' })
+@ObjectType('JobError')
 export class JobErrorModel {
   @ApiProperty({ description: 'The error code, as in problem documents', example: 'INVALID_STATE' })
+  @Field()
   code!: string;
 
   @ApiProperty({
     example:
       'libvirt: Requested operation is not valid: domain is not running (VIR_ERR_OPERATION_INVALID)',
   })
+  @Field()
   message!: string;
 
   @ApiProperty({
@@ -30,30 +42,39 @@ export class JobErrorModel {
     description: "libvirt's error name when libvirt refused",
     example: 'VIR_ERR_OPERATION_INVALID',
   })
+  @Field(() => String, { nullable: true })
   libvirtCode!: string | null;
 }
 
 @ApiSchema({ name: 'Job' })
+@ObjectType('Job')
 export class JobModel {
   @ApiProperty({ example: '0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11' })
+  @Field(() => ID)
   id!: string;
 
   @ApiProperty({ enum: Object.keys(JOB_TYPES), example: 'domain.start' })
+  @Field(() => String)
   type!: JobType;
 
   @ApiProperty({ example: 'local' })
+  @Field()
   host!: string;
 
   @ApiProperty({ type: String, nullable: true, example: 'vm1' })
+  @Field(() => String, { nullable: true })
   domain!: string | null;
 
   @ApiProperty({ type: String, nullable: true, example: '6695eb01-f6a4-8304-79aa-97f2502e193f' })
+  @Field(() => String, { nullable: true })
   domainUuid!: string | null;
 
   @ApiProperty({ type: String, nullable: true, example: 'vda' })
+  @Field(() => String, { nullable: true })
   disk!: string | null;
 
   @ApiProperty({ description: 'The request as given', type: 'object', additionalProperties: true })
+  @Field(() => JSONScalar)
   request!: Record<string, unknown>;
 
   @ApiProperty({
@@ -61,12 +82,15 @@ export class JobModel {
     type: 'object',
     additionalProperties: true,
   })
+  @Field(() => JSONScalar)
   resolved!: Record<string, unknown>;
 
   @ApiProperty({ enum: JOB_STATES, example: 'completed' })
+  @Field(() => JobStateEnum)
   state!: JobState;
 
   @ApiProperty({ type: JobProgressModel, nullable: true })
+  @Field(() => JobProgressModel, { nullable: true })
   progress!: JobProgressModel | null;
 
   @ApiProperty({
@@ -75,36 +99,46 @@ export class JobModel {
     nullable: true,
     description: 'What the job did (for lifecycle jobs: the state afterwards)',
   })
+  @Field(() => JSONScalar, { nullable: true })
   result!: Record<string, unknown> | null;
 
   @ApiProperty({ type: JobErrorModel, nullable: true })
+  @Field(() => JobErrorModel, { nullable: true })
   error!: JobErrorModel | null;
 
   @ApiProperty({ example: 'admin' })
+  @Field()
   requestedBy!: string;
 
   @ApiProperty({ description: 'The X-Request-Id of the request that asked for it' })
+  @Field()
   requestId!: string;
 
   @ApiProperty({ example: '2026-11-29T07:00:00.000Z' })
+  @Field()
   createdAt!: string;
 
   @ApiProperty({ type: String, nullable: true })
+  @Field(() => String, { nullable: true })
   startedAt!: string | null;
 
   @ApiProperty({ type: String, nullable: true })
+  @Field(() => String, { nullable: true })
   finishedAt!: string | null;
 
   @ApiProperty()
+  @Field()
   updatedAt!: string;
 
   @ApiProperty({
     description: 'Attempts the worker made (a lost connection is retried)',
     example: 1,
   })
+  @Field(() => Int)
   attempts!: number;
 
   @ApiProperty({ description: 'A cancel was asked for while the job ran' })
+  @Field()
   cancelRequested!: boolean;
 }
 

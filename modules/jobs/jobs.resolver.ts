@@ -1,0 +1,63 @@
+import { Args, ArgsType, Field, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Type } from 'class-transformer';
+import { IsOptional, IsUUID, ValidateNested } from 'class-validator';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import {
+  ConnectionArgs,
+  connectionComplexity,
+  toConnection,
+  withConnectionArgs,
+} from '#src/graphql/connection.js';
+import { JobFilterInput } from './dto/job-filter.input.js';
+import { JobsService } from './jobs.service.js';
+import { JobModel } from './models/job.model.js';
+import { JobsConnection } from './models/jobs-connection.model.js';
+
+@ArgsType()
+class JobsArgs extends ConnectionArgs {
+  @Field(() => JobFilterInput, { nullable: true, description: 'Filters combine' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => JobFilterInput)
+  filter?: JobFilterInput;
+}
+
+@ArgsType()
+class JobIdArgs {
+  @Field(() => ID)
+  @IsUUID()
+  id!: string;
+}
+
+/** Jobs in GraphQL: the same service and records as /v1/jobs. */
+@Resolver(() => JobModel)
+export class JobsResolver {
+  constructor(private readonly jobs: JobsService) {}
+
+  @Query(() => JobModel, {
+    name: 'job',
+    nullable: true,
+    description: 'A job (null, with NOT_FOUND, when there is none)',
+  })
+  getJob(@Args() { id }: JobIdArgs): Promise<JobModel> {
+    return this.jobs.get(id);
+  }
+
+  @Query(() => JobsConnection, {
+    name: 'jobs',
+    description: 'Jobs, newest first',
+    complexity: connectionComplexity,
+  })
+  async listJobs(@Args() args: JobsArgs): Promise<JobsConnection> {
+    const page = await withConnectionArgs(args, (limit, cursor) =>
+      this.jobs.list(args.filter ?? {}, limit, cursor),
+    );
+    return toConnection(page, (j) => j.id);
+  }
+
+  @Mutation(() => JobModel, { description: 'Cancel a job: a queued one never starts' })
+  cancelJob(@CurrentCaller() caller: Caller, @Args() { id }: JobIdArgs): Promise<JobModel> {
+    return this.jobs.cancel(caller, id);
+  }
+}
