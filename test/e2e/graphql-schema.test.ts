@@ -28,13 +28,14 @@ describe('GraphQL schema', () => {
       Object.keys(
         (schema.getType(type) as { getFields(): Record<string, unknown> }).getFields(),
       ).sort();
-    assert.deepEqual(fields('Query'), ['host', 'hosts']);
-    assert.deepEqual(fields('Mutation'), ['createHost', 'deleteHost']);
+    assert.deepEqual(fields('Query'), ['host', 'hosts', 'job', 'jobs']);
+    assert.deepEqual(fields('Mutation'), ['cancelJob', 'createHost', 'deleteHost', 'domainAction']);
     for (const connection of [
       'HostsConnection',
       'DomainsConnection',
       'StoragePoolsConnection',
       'StorageVolumesConnection',
+      'JobsConnection',
     ]) {
       assert.ok(fields(connection).includes('edges'), connection);
       assert.ok(fields(connection).includes('pageInfo'), connection);
