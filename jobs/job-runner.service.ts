@@ -17,8 +17,15 @@ import type { RedisKeys } from '#src/redis/keys.js';
 import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
 import { HostRegistry } from '#modules/hosts/host-registry.service.js';
 import { JobStore, type JobError } from './job-store.js';
-import { JOB_TYPES, QUEUES, TERMINAL_STATES, type JobType, type QueuedJob } from './job-types.js';
-import type { JobContext, JobHandler, QueueProcessor } from './processor.js';
+import {
+  DOMAIN_MAY_BE_ABSENT,
+  JOB_TYPES,
+  QUEUES,
+  TERMINAL_STATES,
+  type JobType,
+  type QueuedJob,
+} from './job-types.js';
+import type { DomainOf, JobContext, JobHandler, QueueProcessor } from './processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 import { bullConnection, withDeadline } from './queues.js';
 
@@ -101,7 +108,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     }
     const log = this.logger;
     log.log(
-      `job ${id} (${data.type}) on ${data.target.host}/${data.target.name}: running [request ${data.requestId}]`,
+      `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
     );
     await this.store.update(id, {
       state: 'running',
@@ -116,7 +123,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           job: data,
           record,
           client,
-          dom: await lookupByUuid(client, data.target.uuid, data.target.name),
+          dom: (await domainOf(client, data)) as DomainOf<JobType>,
           setState: async (state) => void (await this.store.update(id, { state })),
           setProgress: async (progress) => void (await this.store.update(id, { progress })),
           cancelRequested: async () => (await this.store.get(id))?.cancelRequested === true,
@@ -153,6 +160,22 @@ function jobError(err: AppError): JobError {
     message: err.message,
     libvirtCode: cause instanceof LibvirtError ? cause.codeName : null,
   };
+}
+
+/**
+ * The job's domain as libvirt has it now: none for a host job; null for a type
+ * whose domain may be absent (a define not done yet, an undefine done already).
+ */
+async function domainOf(client: LibvirtClient, job: QueuedJob): Promise<RemoteDomain | null> {
+  const { uuid, name } = job.target;
+  if (uuid === null || name === null) return null;
+  try {
+    return await lookupByUuid(client, uuid, name);
+  } catch (err) {
+    const mayBeAbsent = (DOMAIN_MAY_BE_ABSENT as readonly JobType[]).includes(job.type);
+    if (mayBeAbsent && err instanceof AppError && err.code === ErrorCode.NOT_FOUND) return null;
+    throw err;
+  }
 }
 
 async function lookupByUuid(

@@ -27,6 +27,26 @@ export interface DomainTarget {
   name: string;
 }
 
+/** A job on a host's own objects (storage pools and volumes): no domain. */
+export interface HostTarget {
+  host: string;
+  uuid: null;
+  name: null;
+}
+
+/** Job types that act on a host's objects rather than a domain: their target is a HostTarget. */
+export type HostJobType = never;
+
+/**
+ * Job types whose domain may be missing when the job runs (not defined yet, or
+ * undefined already by an earlier attempt): their handler gets `dom: null`
+ * and decides, where other types fail with NOT_FOUND.
+ */
+export const DOMAIN_MAY_BE_ABSENT = [] as const satisfies readonly JobType[];
+export type DomainMayBeAbsentType = (typeof DOMAIN_MAY_BE_ABSENT)[number];
+
+export type TargetOf<T extends JobType> = T extends HostJobType ? HostTarget : DomainTarget;
+
 /** What each job type carries besides its target, as resolved at request time. */
 export interface JobParams {
   'domain.start': { paused: boolean };
@@ -55,7 +75,7 @@ export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'fai
 export interface QueuedJob<T extends JobType = JobType> {
   jobId: string;
   type: T;
-  target: DomainTarget;
+  target: TargetOf<T>;
   params: JobParams[T];
   /** The request id of the API call that asked for it, for the logs. */
   requestId: string;

@@ -1,13 +1,30 @@
 import type { LibvirtClient, RemoteDomain } from '#src/libvirt/index.js';
 import type { JobProgress, JobRecord } from './job-store.js';
-import type { JOB_TYPES, JobState, JobType, QueueName, QueuedJob } from './job-types.js';
+import type {
+  DomainMayBeAbsentType,
+  HostJobType,
+  JOB_TYPES,
+  JobState,
+  JobType,
+  QueueName,
+  QueuedJob,
+} from './job-types.js';
+
+/** The domain a handler gets: none for host jobs, maybe none where it may be absent. */
+export type DomainOf<T extends JobType> = [T] extends [never]
+  ? RemoteDomain
+  : T extends HostJobType
+    ? null
+    : T extends DomainMayBeAbsentType
+      ? RemoteDomain | null
+      : RemoteDomain;
 
 /** What a handler gets: the job, a read-write client of its host, and its domain as libvirt has it now. */
 export interface JobContext<T extends JobType> {
   job: QueuedJob<T>;
   record: JobRecord;
   client: LibvirtClient;
-  dom: RemoteDomain;
+  dom: DomainOf<T>;
   setState(state: Extract<JobState, 'running' | 'ready' | 'pivoting'>): Promise<void>;
   setProgress(progress: JobProgress): Promise<void>;
   /** Whether a cancel was asked for since the job started (DELETE /v1/jobs/{id}). */
@@ -24,9 +41,14 @@ export type QueueHandlers<Q extends QueueName> = {
 };
 
 /** One processor per queue: a handler for every job type of that queue. */
-export interface QueueProcessor<Q extends QueueName = QueueName> {
+export interface QueueProcessorOf<Q extends QueueName> {
   readonly queue: Q;
   readonly handlers: QueueHandlers<Q>;
   /** Jobs of this queue run at once per worker process. */
   readonly concurrency: number;
 }
+
+/** The processor of queue `Q`; without `Q`, the processor of any one queue (a union, one per queue). */
+export type QueueProcessor<Q extends QueueName = QueueName> = Q extends QueueName
+  ? QueueProcessorOf<Q>
+  : never;

@@ -9,12 +9,7 @@ import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JobStore, type JobFilter, type JobRecord } from '#jobs/job-store.js';
-import {
-  TERMINAL_STATES,
-  type DomainTarget,
-  type JobParams,
-  type JobType,
-} from '#jobs/job-types.js';
+import { TERMINAL_STATES, type JobParams, type JobType, type TargetOf } from '#jobs/job-types.js';
 import { JobQueues } from '#jobs/queues.js';
 import { JobUpdates } from './job-updates.service.js';
 
@@ -24,7 +19,8 @@ export const MAX_WAIT_SECONDS = 60;
 
 export interface JobRequest<T extends JobType> {
   type: T;
-  target: DomainTarget;
+  /** The domain, resolved (UUID and name), or for a host job (storage) the host alone. */
+  target: TargetOf<T>;
   disk?: string | null;
   params: JobParams[T];
   /** The request as the caller gave it (shown on the job; part of the idempotency check). */
@@ -150,6 +146,30 @@ export class JobsService implements OnApplicationShutdown {
       requestId: caller.requestId,
     });
     return { record, replayed: false };
+  }
+
+  /**
+   * The job an Idempotency-Key already stands for, when it was asked for with
+   * the same type, host and request; null otherwise. For requests whose target
+   * is gone once their job ran (an undefine): a retry gets the job back, not a 404.
+   */
+  async replayOf(
+    caller: Caller,
+    idempotencyKey: string,
+    spec: { type: JobType; host: string; request: Record<string, unknown> },
+  ): Promise<Accepted | null> {
+    const raw = await this.redis.get(this.keys.idempotency(caller.id, idempotencyKey));
+    const earlier = raw === null ? null : (JSON.parse(raw) as { id?: string });
+    const record = earlier?.id ? await this.store.get(earlier.id) : null;
+    if (
+      !record ||
+      record.type !== spec.type ||
+      record.host !== spec.host ||
+      JSON.stringify(record.request) !== JSON.stringify(spec.request)
+    ) {
+      return null;
+    }
+    return { record, replayed: true };
   }
 
   async get(id: string): Promise<JobRecord> {

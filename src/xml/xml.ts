@@ -125,6 +125,24 @@ export function buildXml(root: XmlNode): string {
   return new XMLSerializer().serializeToString(doc);
 }
 
+/**
+ * Adds `node` (as buildXml would build it) as the last child of `parent`, an
+ * element of a parsed document: for the rare edit of XML a caller gave (a
+ * missing `<uuid>` added to a raw domain definition).
+ */
+export function appendXml(parent: Element, node: XmlNode): void {
+  const doc = parent.ownerDocument;
+  if (!doc) throw new Error('appendXml: the element belongs to no document');
+  const e = doc.createElement(node.name);
+  fill(doc, e, node);
+  parent.appendChild(e);
+}
+
+/** Serializes a parsed (and possibly edited) element back to XML. */
+export function serializeXml(e: Element): string {
+  return new XMLSerializer().serializeToString(e);
+}
+
 function fill(doc: Document, e: Element, node: XmlNode): void {
   for (const [k, v] of Object.entries(node.attrs ?? {}))
     if (v !== undefined) e.setAttribute(k, String(v));
