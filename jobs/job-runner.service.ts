@@ -26,6 +26,7 @@ import {
   type QueuedJob,
 } from './job-types.js';
 import type { DomainOf, JobContext, JobHandler, QueueProcessor } from './processor.js';
+import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 import { bullConnection, withDeadline } from './queues.js';
 
@@ -69,8 +70,9 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
     domainOps: DomainOpsProcessor,
+    definitions: DefinitionsProcessor,
   ) {
-    this.processors = [domainOps];
+    this.processors = [domainOps, definitions];
   }
 
   onApplicationBootstrap(): void {

@@ -4,7 +4,7 @@
  * handle every type of its queue: the worker refuses to start otherwise.
  */
 
-export const QUEUES = ['domain-ops'] as const;
+export const QUEUES = ['domain-ops', 'definitions'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 export const JOB_TYPES = {
@@ -15,6 +15,8 @@ export const JOB_TYPES = {
   'domain.suspend': 'domain-ops',
   'domain.resume': 'domain-ops',
   'domain.autostart': 'domain-ops',
+  'domain.define': 'definitions',
+  'domain.undefine': 'definitions',
 } as const satisfies Record<string, QueueName>;
 
 export type JobType = keyof typeof JOB_TYPES;
@@ -42,7 +44,10 @@ export type HostJobType = never;
  * undefined already by an earlier attempt): their handler gets `dom: null`
  * and decides, where other types fail with NOT_FOUND.
  */
-export const DOMAIN_MAY_BE_ABSENT = [] as const satisfies readonly JobType[];
+export const DOMAIN_MAY_BE_ABSENT = [
+  'domain.define',
+  'domain.undefine',
+] as const satisfies readonly JobType[];
 export type DomainMayBeAbsentType = (typeof DOMAIN_MAY_BE_ABSENT)[number];
 
 export type TargetOf<T extends JobType> = T extends HostJobType ? HostTarget : DomainTarget;
@@ -56,6 +61,9 @@ export interface JobParams {
   'domain.suspend': Record<string, never>;
   'domain.resume': Record<string, never>;
   'domain.autostart': { enabled: boolean };
+  /** The domain XML to define (built from a spec, or as given with a UUID added); the target holds its UUID. */
+  'domain.define': { xml: string; source: 'spec' | 'xml' };
+  'domain.undefine': { snapshotsMetadata: boolean; managedSave: boolean; nvram: boolean };
 }
 
 export type JobState =

@@ -3,11 +3,18 @@ import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobRunner } from './job-runner.service.js';
 import { jobStoreProvider } from './job-store.provider.js';
+import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 
 /** The worker role: the processors of every queue, over read-write libvirt connections. */
 @Module({
   imports: [HostsModule],
-  providers: [WorkerConnections, jobStoreProvider, DomainOpsProcessor, JobRunner],
+  providers: [
+    WorkerConnections,
+    jobStoreProvider,
+    DomainOpsProcessor,
+    DefinitionsProcessor,
+    JobRunner,
+  ],
 })
 export class WorkerModule {}

@@ -3,6 +3,8 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
 import { DomainActionsResolver } from './domain-actions.resolver.js';
 import { DomainActionsService } from './domain-actions.service.js';
+import { DomainDefinitionsController } from './domain-definitions.controller.js';
+import { DomainDefinitionsService } from './domain-definitions.service.js';
 import { DomainInventory } from './domain-inventory.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
@@ -10,11 +12,12 @@ import { DomainsService } from './domains.service.js';
 
 @Module({
   imports: [HostsModule, JobsModule],
-  controllers: [DomainsController],
+  controllers: [DomainsController, DomainDefinitionsController],
   providers: [
     DomainsService,
     DomainInventory,
     DomainActionsService,
+    DomainDefinitionsService,
     DomainActionsResolver,
     HostDomainsResolver,
     DomainsResolver,

@@ -14,6 +14,7 @@ import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { checkProcessors } from '#jobs/job-runner.service.js';
 import { DomainOpsProcessor } from '#jobs/processors/domain-ops.processor.js';
+import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import {
   closeAllApps,
@@ -339,10 +340,14 @@ describe('jobs', () => {
 
   it('refuses to start a worker that lacks a handler for a job type', () => {
     const processor = new DomainOpsProcessor();
-    assert.doesNotThrow(() => checkProcessors([processor]));
+    assert.doesNotThrow(() => checkProcessors([processor, new DefinitionsProcessor()]));
     const { 'domain.reboot': _dropped, ...rest } = processor.handlers;
     assert.throws(
-      () => checkProcessors([{ ...processor, handlers: rest as typeof processor.handlers }]),
+      () =>
+        checkProcessors([
+          { ...processor, handlers: rest as typeof processor.handlers },
+          new DefinitionsProcessor(),
+        ]),
       /job type 'domain.reboot' \(queue 'domain-ops'\) has no handler/,
     );
     assert.throws(

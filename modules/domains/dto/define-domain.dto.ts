@@ -1,0 +1,251 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+/** Names of new domains: what libvirt, file names and URLs all take without quoting. */
+export const DOMAIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+export const DOMAIN_NAME_RULE =
+  'must be 1-64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
+/** Names of storage pools and volumes (a volume name is a file name in a dir pool). */
+export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+export const ABSOLUTE_PATH = /^\/[^\0]*$/;
+
+export const DOMAIN_TYPES = ['qemu', 'kvm'] as const;
+export const DISK_BUSES = ['virtio', 'sata', 'scsi', 'ide', 'usb'] as const;
+export const DISK_DEVICES = ['disk', 'cdrom'] as const;
+export const IMAGE_FORMATS = ['qcow2', 'raw'] as const;
+export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const;
+
+export class DomainDiskSpecDto {
+  @ApiPropertyOptional({
+    description:
+      'A volume of this storage pool (with `volume`); the disk uses its path and, by default, its format',
+    example: 'default',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  pool?: string;
+
+  @ApiPropertyOptional({ description: 'The volume in `pool`', example: 'vm1.qcow2' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  volume?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Or an absolute path on the host (a file or a block device). Its format is needed unless the path is a volume of a pool libvirt knows',
+    example: '/var/lib/libvirt/images/vm1.qcow2',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
+  path?: string;
+
+  @ApiPropertyOptional({
+    enum: IMAGE_FORMATS,
+    description: "The image format; by default the volume's",
+  })
+  @IsOptional()
+  @IsIn(IMAGE_FORMATS)
+  format?: (typeof IMAGE_FORMATS)[number];
+
+  @ApiPropertyOptional({ enum: DISK_BUSES, default: 'virtio (sata for a cdrom)' })
+  @IsOptional()
+  @IsIn(DISK_BUSES)
+  bus?: (typeof DISK_BUSES)[number];
+
+  @ApiPropertyOptional({ enum: DISK_DEVICES, default: 'disk' })
+  @IsOptional()
+  @IsIn(DISK_DEVICES)
+  device?: (typeof DISK_DEVICES)[number];
+
+  @ApiPropertyOptional({
+    description: "The guest-side name; by default the bus's next free one (vda, vdb…; sda…; hda…)",
+    example: 'vda',
+  })
+  @IsOptional()
+  @Matches(/^(vd|sd|hd)[a-z]{1,2}$/, {
+    message: 'target must be vd, sd or hd followed by one or two letters (vda, sdb, hdc)',
+  })
+  target?: string;
+
+  @ApiPropertyOptional({ description: 'Read-only for the guest (always, for a cdrom)' })
+  @IsOptional()
+  @IsBoolean()
+  readOnly?: boolean;
+}
+
+export class DomainInterfaceSpecDto {
+  @ApiPropertyOptional({ description: 'A libvirt network', example: 'default' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  network?: string;
+
+  @ApiPropertyOptional({ description: 'Or a bridge of the host', example: 'br0' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/, {
+    message: 'bridge must be an interface name (1-15 letters, digits, ".", "_" or "-")',
+  })
+  bridge?: string;
+
+  @ApiPropertyOptional({ enum: NIC_MODELS, default: 'virtio' })
+  @IsOptional()
+  @IsIn(NIC_MODELS)
+  model?: (typeof NIC_MODELS)[number];
+
+  @ApiPropertyOptional({
+    description: 'A MAC address; libvirt picks one when absent',
+    example: '52:54:00:12:34:56',
+  })
+  @IsOptional()
+  @Matches(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, {
+    message: 'mac must be six hex pairs separated by ":"',
+  })
+  mac?: string;
+}
+
+/**
+ * A new domain: either a structured spec (`name`, `memoryMiB`, `vcpus`,
+ * disks, interfaces…) that the gateway builds into domain XML, or, for
+ * admins, libvirt domain XML as it is (`xml`, alone).
+ */
+export class DefineDomainDto {
+  @ApiPropertyOptional({
+    description:
+      'libvirt domain XML, as it is (admins only; no other field with it). A UUID is added when it has none',
+    example: "<domain type='kvm'><name>vm1</name>…</domain>",
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1_000_000)
+  xml?: string;
+
+  @ApiPropertyOptional({ description: `The domain's name: ${DOMAIN_NAME_RULE}`, example: 'vm1' })
+  @IsOptional()
+  @Matches(DOMAIN_NAME_PATTERN, { message: `name ${DOMAIN_NAME_RULE}` })
+  name?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'A UUID for the domain; by default a new one (derived from the Idempotency-Key when there is one)',
+  })
+  @IsOptional()
+  @IsUUID()
+  uuid?: string;
+
+  @ApiPropertyOptional({
+    enum: DOMAIN_TYPES,
+    description:
+      "kvm (hardware virtualization) or qemu (emulation, TCG); by default kvm where the host's capabilities offer it, else qemu",
+  })
+  @IsOptional()
+  @IsIn(DOMAIN_TYPES)
+  type?: (typeof DOMAIN_TYPES)[number];
+
+  @ApiPropertyOptional({ description: 'Memory in MiB', minimum: 16, example: 1024 })
+  @IsOptional()
+  @IsInt()
+  @Min(16)
+  @Max(16 * 1024 * 1024)
+  memoryMiB?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1024, example: 2 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  vcpus?: number;
+
+  @ApiPropertyOptional({
+    description: "Guest architecture; by default the host's (from its capabilities)",
+    example: 'x86_64',
+  })
+  @IsOptional()
+  @Matches(/^[a-z0-9_]{1,32}$/, { message: 'arch must be an architecture name (x86_64, aarch64)' })
+  arch?: string;
+
+  @ApiPropertyOptional({
+    description: "Machine type; by default the first the host's capabilities list for the arch",
+    example: 'pc-q35-7.2',
+  })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'machine must be a machine type name' })
+  machine?: string;
+
+  @ApiPropertyOptional({ maxLength: 4096 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  description?: string;
+
+  @ApiPropertyOptional({ type: [DomainDiskSpecDto], maxItems: 32 })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @ValidateNested({ each: true })
+  @Type(() => DomainDiskSpecDto)
+  disks?: DomainDiskSpecDto[];
+
+  @ApiPropertyOptional({ type: [DomainInterfaceSpecDto], maxItems: 16 })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => DomainInterfaceSpecDto)
+  interfaces?: DomainInterfaceSpecDto[];
+}
+
+const queryBoolean = Transform(({ value }: { value: unknown }) =>
+  value === 'true' ? true : value === 'false' ? false : value,
+);
+
+/** The options of DELETE …/domains/{domain} (query string); the service takes them as they are. */
+export class UndefineDomainQueryDto {
+  @ApiPropertyOptional({
+    description:
+      "Also remove libvirt's metadata of the domain's snapshots (their files stay). Without it, a domain with snapshot metadata is refused (409)",
+    default: false,
+  })
+  @IsOptional()
+  @queryBoolean
+  @IsBoolean()
+  snapshotsMetadata?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Also remove a managed save image. Without it, libvirt refuses a domain that has one',
+    default: false,
+  })
+  @IsOptional()
+  @queryBoolean
+  @IsBoolean()
+  managedSave?: boolean;
+
+  @ApiPropertyOptional({
+    description: 'Also delete the UEFI variables file (NVRAM); by default it is kept',
+    default: false,
+  })
+  @IsOptional()
+  @queryBoolean
+  @IsBoolean()
+  nvram?: boolean;
+}
