@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -26,9 +26,10 @@ import {
   type QueuedJob,
 } from './job-types.js';
 import type { DomainOf, JobContext, JobHandler, QueueProcessor } from './processor.js';
+import { HandBack, JobEnd } from './job-end.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
-import { bullConnection, withDeadline } from './queues.js';
+import { bullConnection, MAX_STALLS, withDeadline } from './queues.js';
 
 /**
  * Refuses a set of processors that leaves a job type without a handler, or a
@@ -79,12 +80,22 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     checkProcessors(this.processors);
     this.connection = bullConnection(this.config.redisUrl, `virtgate-worker`);
     for (const processor of this.processors) {
-      const worker = new Worker<QueuedJob>(processor.queue, (job) => this.run(processor, job), {
-        connection: this.connection,
-        prefix: this.keys.bull,
-        concurrency: processor.concurrency,
-      });
+      const worker = new Worker<QueuedJob>(
+        processor.queue,
+        (job, token) => this.run(processor, job, token),
+        {
+          connection: this.connection,
+          prefix: this.keys.bull,
+          concurrency: processor.concurrency,
+          // A worker that dies leaves its jobs locked until the lock lapses; the stalled
+          // check then hands them to another worker, whose handler finishes them.
+          lockDuration: this.config.jobLockMs,
+          stalledInterval: this.config.jobLockMs,
+          maxStalledCount: MAX_STALLS,
+        },
+      );
       worker.on('error', (err) => this.logger.error(`queue '${processor.queue}': ${err.message}`));
+      worker.on('failed', (job, err) => void this.failedOutside(job, err));
       this.workers.push(worker);
     }
     this.logger.log(`processing queues: ${QUEUES.join(', ')}`);
@@ -97,14 +108,20 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     this.connection?.disconnect();
   }
 
-  private async run(processor: QueueProcessor, bullJob: Job<QueuedJob>): Promise<void> {
+  private async run(
+    processor: QueueProcessor,
+    bullJob: Job<QueuedJob>,
+    token: string | undefined,
+  ): Promise<void> {
     const data = bullJob.data;
     const id = data.jobId;
     const record = await this.store.get(id);
     if (!record) throw new UnrecoverableError(`job ${id} has no record`);
     if (TERMINAL_STATES.has(record.state)) return; // finished before a crash: never run twice
     const now = (): string => new Date().toISOString();
-    if (record.cancelRequested) {
+    // Canceled before it ever started. (A job that started and was then asked to stop is
+    // its handler's to stop: a block job must be aborted in libvirt, even after a crash.)
+    if (record.cancelRequested && record.startedAt === null) {
       await this.store.update(id, { state: 'canceled', finishedAt: now() });
       return;
     }
@@ -113,9 +130,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
     );
     await this.store.update(id, {
-      state: 'running',
+      // A job run again after its worker died keeps the state it reached (ready, pivoting).
+      state: record.state === 'queued' ? 'running' : record.state,
       startedAt: record.startedAt ?? now(),
-      attempts: bullJob.attemptsMade + 1,
+      attempts: Math.max(bullJob.attemptsMade + 1, bullJob.attemptsStarted),
     });
     try {
       const host = await this.registry.get(data.target.host);
@@ -135,6 +153,24 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       await this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() });
       log.log(`job ${id}: completed`);
     } catch (err) {
+      if (err instanceof HandBack) {
+        // Back to waiting, as it is (not an attempt, not a stall): the next worker re-attaches.
+        log.log(`job ${id}: handed back (shutting down)`);
+        await bullJob.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (err instanceof JobEnd) {
+        const error = err.error ? jobError(err.error) : null;
+        await this.store.update(id, {
+          state: err.state,
+          result: err.result,
+          error,
+          finishedAt: now(),
+        });
+        log.log(`job ${id}: ${err.state}${error ? `: ${error.message}` : ''}`);
+        if (err.state === 'failed') throw new UnrecoverableError(err.message);
+        return;
+      }
       const appError =
         err instanceof AppError
           ? err
@@ -151,6 +187,28 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });
       throw new UnrecoverableError(appError.message);
     }
+  }
+
+  /**
+   * A job BullMQ failed without running it: one whose workers died too often
+   * (MAX_STALLS). Its record says so rather than staying `running` for ever.
+   */
+  private async failedOutside(job: Job<QueuedJob> | undefined, err: Error): Promise<void> {
+    if (!job?.data?.jobId || !job.deferredFailure) return;
+    const record = await this.store.get(job.data.jobId).catch(() => null);
+    if (!record || TERMINAL_STATES.has(record.state)) return;
+    this.logger.warn(`job ${record.id}: failed by the queue: ${err.message}`);
+    await this.store
+      .update(record.id, {
+        state: 'failed',
+        error: {
+          code: ErrorCode.INTERNAL,
+          message: `the workers running this job stopped ${MAX_STALLS + 1} times (${err.message}); what it changed, if anything, shows in the domain`,
+          libvirtCode: null,
+        },
+        finishedAt: new Date().toISOString(),
+      })
+      .catch(() => undefined);
   }
 }
 

@@ -3,6 +3,12 @@ import { Redis } from 'ioredis';
 import { JOB_TYPES, QUEUES, type JobType, type QueueName, type QueuedJob } from './job-types.js';
 
 /**
+ * How many times a job may lose its worker (a crash, a kill) and be handed to
+ * another before BullMQ fails it: handlers are safe to run again, so a few.
+ */
+export const MAX_STALLS = 5;
+
+/**
  * The options every job is added with: our record's id as BullMQ's job id (so
  * adding the same job twice is a no-op), retries with backoff for transient
  * failures (a lost connection; permanent ones fail at once), and bounded

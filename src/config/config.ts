@@ -44,6 +44,12 @@ export interface AppConfig {
   readonly graphqlMaxDepth: number;
   /** GRAPHQL_MAX_COST: highest estimated cost of a GraphQL operation (fields × page sizes). */
   readonly graphqlMaxCost: number;
+  /**
+   * JOB_LOCK_MS: how long a worker's hold on a running job lasts without renewal
+   * (renewed every half of it). A worker that dies is noticed, and its jobs handed
+   * to another, within about three times this.
+   */
+  readonly jobLockMs: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -60,6 +66,7 @@ export const CONFIG_DEFAULTS = {
   GRAPHQL_DRIVER: 'mercurius',
   GRAPHQL_MAX_DEPTH: '12',
   GRAPHQL_MAX_COST: '250000',
+  JOB_LOCK_MS: '30000',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -122,6 +129,7 @@ export function loadConfig(env: Env): AppConfig {
       intIn(10, 100_000_000),
       CONFIG_DEFAULTS.GRAPHQL_MAX_COST,
     ),
+    jobLockMs: read('JOB_LOCK_MS', intIn(500, 600_000), CONFIG_DEFAULTS.JOB_LOCK_MS),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       graphqlDriver: 'mercurius',
       graphqlMaxDepth: 12,
       graphqlMaxCost: 250000,
+      jobLockMs: 30000,
     });
   });
 
@@ -49,6 +50,7 @@ describe('loadConfig', () => {
       GRAPHQL_DRIVER: 'apollo',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_COST: '5000',
+      JOB_LOCK_MS: '2000',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -65,6 +67,7 @@ describe('loadConfig', () => {
       graphqlDriver: 'apollo',
       graphqlMaxDepth: 8,
       graphqlMaxCost: 5000,
+      jobLockMs: 2000,
     });
   });
 
@@ -92,6 +95,9 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ LIBVIRT_CALL_TIMEOUT_MS: '99' }), [
       'LIBVIRT_CALL_TIMEOUT_MS must be an integer 100-600000, got "99"',
+    ]);
+    assert.deepEqual(problemsOf({ JOB_LOCK_MS: '100' }), [
+      'JOB_LOCK_MS must be an integer 500-600000, got "100"',
     ]);
   });
 
