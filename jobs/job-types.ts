@@ -17,6 +17,7 @@ export const JOB_TYPES = {
   'domain.autostart': 'domain-ops',
   'domain.define': 'definitions',
   'domain.undefine': 'definitions',
+  'domain.snapshot': 'definitions',
 } as const satisfies Record<string, QueueName>;
 
 export type JobType = keyof typeof JOB_TYPES;
@@ -64,6 +65,13 @@ export interface JobParams {
   /** The domain XML to define (built from a spec, or as given with a UUID added); the target holds its UUID. */
   'domain.define': { xml: string; source: 'spec' | 'xml' };
   'domain.undefine': { snapshotsMetadata: boolean; managedSave: boolean; nvram: boolean };
+  /** Each disk's overlay, and its top image when the request was accepted. */
+  'domain.snapshot': {
+    name: string;
+    description: string | null;
+    metadata: boolean;
+    disks: { target: string; top: string; overlay: string }[];
+  };
 }
 
 export type JobState =

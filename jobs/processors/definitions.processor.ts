@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import {
   DomainDefineFlags,
+  DomainSnapshotCreateFlags,
   DomainState,
   DomainUndefineFlags,
   DomainXmlFlags,
@@ -9,9 +10,25 @@ import {
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
+import { buildDiskSnapshotXml } from '#src/xml/define-snapshot.js';
+import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseXml, path } from '#src/xml/xml.js';
-import { uuidString } from '#modules/domains/domain-views.js';
+import { disksView, uuidString } from '#modules/domains/domain-views.js';
 import type { QueueProcessor } from '../processor.js';
+
+function snapshotResult(
+  params: { name: string; metadata: boolean; disks: { target: string; overlay: string }[] },
+  views: ReturnType<typeof disksView>,
+  changed: boolean,
+): Record<string, unknown> {
+  return {
+    name: params.name,
+    metadata: params.metadata,
+    changed,
+    overlays: params.disks.map(({ target, overlay }) => ({ target, path: overlay })),
+    disks: views.filter((v) => params.disks.some((d) => d.target === v.target)),
+  };
+}
 
 /** The domain named `name`, or null. */
 async function byName(client: LibvirtClient, name: string): Promise<RemoteDomain | null> {
@@ -23,8 +40,26 @@ async function byName(client: LibvirtClient, name: string): Promise<RemoteDomain
   }
 }
 
+/** The disks of `dom` as the API shows them, read back from libvirt (live chain, persistent definition). */
+async function disksNow(client: LibvirtClient, dom: RemoteDomain) {
+  const [{ xml }, { persistent }] = await Promise.all([
+    client.rpc.domainGetXmlDesc({ dom, flags: 0 }),
+    client.rpc.domainIsPersistent({ dom }),
+  ]);
+  const live = parseDomainXml(xml);
+  const def =
+    live.id === null
+      ? live // not running: its XML is the persistent definition
+      : persistent === 1
+        ? parseDomainXml(
+            (await client.rpc.domainGetXmlDesc({ dom, flags: DomainXmlFlags.INACTIVE })).xml,
+          )
+        : null;
+  return { live, views: disksView(live, def, null) };
+}
+
 /**
- * Domain definitions: define, undefine. Each handler looks at the live state
+ * Domain definitions: define, undefine, external disk-only snapshots. Each handler looks at the live state
  * first: a define whose domain (its UUID, given at request time) exists under
  * its name was done by an earlier attempt; an undefine whose domain is gone
  * is done.
@@ -85,6 +120,55 @@ export class DefinitionsProcessor implements QueueProcessor<'definitions'> {
       }
       await client.rpc.domainUndefineFlags({ dom, flags });
       return { uuid, name, changed: true };
+    },
+
+    'domain.snapshot': async ({ client, dom, job }) => {
+      const { name, description, metadata, disks } = job.params;
+      const before = await disksNow(client, dom);
+      const topOf = (target: string): string | null =>
+        before.live.disks.find((d) => d.target === target)?.chain[0]?.source.path ?? null;
+      const done = disks.filter((d) => topOf(d.target) === d.overlay);
+      if (done.length === disks.length) {
+        // An earlier attempt took it (ATOMIC: all disks or none).
+        return snapshotResult(job.params, before.views, false);
+      }
+      for (const d of disks) {
+        const top = topOf(d.target);
+        if (top !== d.top) {
+          throw new AppError(
+            ErrorCode.CONFLICT,
+            top === null
+              ? `disk '${d.target}' is gone since the request`
+              : `the top image of disk '${d.target}' changed since the request ('${d.top}' then, '${top}' now): ask again`,
+          );
+        }
+      }
+      const xml = buildDiskSnapshotXml({
+        name,
+        description,
+        disks: before.live.disks.map((d) => ({
+          target: d.target,
+          overlay: disks.find((x) => x.target === d.target)?.overlay ?? null,
+        })),
+      });
+      const flags =
+        DomainSnapshotCreateFlags.DISK_ONLY |
+        DomainSnapshotCreateFlags.ATOMIC |
+        (metadata ? 0 : DomainSnapshotCreateFlags.NO_METADATA);
+      try {
+        await client.rpc.domainSnapshotCreateXml({ dom, xmlDesc: xml, flags });
+      } catch (err) {
+        // libvirt will not overwrite a file: say so with the code a caller can act on.
+        if (
+          err instanceof LibvirtError &&
+          err.codeName === 'VIR_ERR_CONFIG_UNSUPPORTED' &&
+          /already exists/.test(err.message)
+        ) {
+          throw new AppError(ErrorCode.ALREADY_EXISTS, `libvirt: ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+      return snapshotResult(job.params, (await disksNow(client, dom)).views, true);
     },
   };
 }

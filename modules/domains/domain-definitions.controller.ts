@@ -27,6 +27,8 @@ import { idempotencyKeyOf, respondWithJob } from '#modules/jobs/job-response.js'
 import { JobsService } from '#modules/jobs/jobs.service.js';
 import { JobModel } from '#modules/jobs/models/job.model.js';
 import { DomainDefinitionsService } from './domain-definitions.service.js';
+import { DomainSnapshotsService } from './domain-snapshots.service.js';
+import { CreateSnapshotDto } from './dto/create-snapshot.dto.js';
 import { DefineDomainDto, UndefineDomainQueryDto } from './dto/define-domain.dto.js';
 
 const HOST = { name: 'host', description: 'A registered host', example: 'local' };
@@ -72,6 +74,7 @@ const DEFINE_EXAMPLE = {
 export class DomainDefinitionsController {
   constructor(
     private readonly definitions: DomainDefinitionsService,
+    private readonly snapshots: DomainSnapshotsService,
     private readonly jobs: JobsService,
   ) {}
 
@@ -149,6 +152,56 @@ export class DomainDefinitionsController {
       host,
       domain,
       query,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Post(':domain/snapshots')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Take an external disk-only snapshot',
+    description:
+      'A new qcow2 overlay on each disk named in `disks` (by default every writable disk with a file or block ' +
+      'image), placed next to the current top image as `<dir>/<image-base>.<snapshot-name>.qcow2` unless a `path` ' +
+      "is given; the current top becomes its backing image. All disks or none (libvirt's ATOMIC), on a running " +
+      'domain (live, no pause) or a shut-off one. Refused at once: an unknown, read-only or network disk (400), an ' +
+      'overlay path that is an image of the domain or a known storage volume (409 ALREADY_EXISTS; libvirt also ' +
+      'refuses to overwrite any existing file, failing the job with ALREADY_EXISTS), a disk with a block job running ' +
+      "(409 CONFLICT). With `metadata: true` the snapshot is also recorded in libvirt's snapshot metadata " +
+      '(then listed by GET …/snapshots, and undefine needs snapshotsMetadata=true). The job result holds the ' +
+      "overlays and the disks' new chains, read back from libvirt.",
+  })
+  @ApiParam(DOMAIN)
+  @ApiBody({
+    type: CreateSnapshotDto,
+    examples: {
+      all: { summary: 'Every writable disk, default paths', value: { name: 'before-upgrade' } },
+      one: {
+        summary: 'One disk, overlay where asked',
+        value: {
+          name: 'nightly',
+          disks: [{ target: 'vda', path: '/srv/overlays/vm1-nightly.qcow2' }],
+        },
+      },
+    },
+  })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  async createDomainSnapshot(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: CreateSnapshotDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.snapshots.create(
+      caller,
+      host,
+      domain,
+      body ?? {},
       idempotencyKeyOf(idempotencyKey),
     );
     return respondWithJob(this.jobs, reply, accepted, prefer);

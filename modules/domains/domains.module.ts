@@ -6,6 +6,7 @@ import { DomainActionsService } from './domain-actions.service.js';
 import { DomainDefinitionsController } from './domain-definitions.controller.js';
 import { DomainDefinitionsService } from './domain-definitions.service.js';
 import { DomainInventory } from './domain-inventory.service.js';
+import { DomainSnapshotsService } from './domain-snapshots.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
 import { DomainsService } from './domains.service.js';
@@ -18,6 +19,7 @@ import { DomainsService } from './domains.service.js';
     DomainInventory,
     DomainActionsService,
     DomainDefinitionsService,
+    DomainSnapshotsService,
     DomainActionsResolver,
     HostDomainsResolver,
     DomainsResolver,

@@ -11,7 +11,10 @@ import {
   targetName,
   type DomainDefinition,
 } from '#src/xml/define-domain.js';
+import { buildDiskSnapshotXml } from '#src/xml/define-snapshot.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
+import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
+import { defaultOverlay } from '#modules/domains/domain-snapshots.service.js';
 import { attr, child, parseXml, path, text } from '#src/xml/xml.js';
 
 const DEF: DomainDefinition = {
@@ -156,5 +159,40 @@ describe('domain definition XML', () => {
       ]),
       ['vdb', 'vda', 'sda', 'hda', 'sdb', 'vdc'],
     );
+  });
+});
+
+describe('disk snapshot XML', () => {
+  it('asks for an external overlay on the disks that have one and no snapshot of the others', () => {
+    const xml = buildDiskSnapshotXml({
+      name: 'before-upgrade',
+      description: 'a & b',
+      disks: [
+        { target: 'vda', overlay: '/images/vm1.before-upgrade.qcow2' },
+        { target: 'sda', overlay: null },
+      ],
+    });
+    const parsed = parseSnapshotXml(xml);
+    assert.equal(parsed.name, 'before-upgrade');
+    assert.equal(parsed.description, 'a & b');
+    assert.equal(parsed.memory, 'no');
+    assert.deepEqual(parsed.disks, [
+      {
+        target: 'vda',
+        snapshot: 'external',
+        path: '/images/vm1.before-upgrade.qcow2',
+        format: 'qcow2',
+      },
+      { target: 'sda', snapshot: 'no', path: null, format: null },
+    ]);
+  });
+
+  it('places overlays next to the top image, named after it and the snapshot', () => {
+    assert.equal(defaultOverlay('/var/lib/images/vm1.qcow2', 's1'), '/var/lib/images/vm1.s1.qcow2');
+    assert.equal(
+      defaultOverlay('/var/lib/images/vm1.s1.qcow2', 's2'),
+      '/var/lib/images/vm1.s1.s2.qcow2',
+    );
+    assert.equal(defaultOverlay('/images/disk', 'x'), '/images/disk.x.qcow2');
   });
 });
