@@ -27,6 +27,7 @@ import {
 } from './job-types.js';
 import type { DomainOf, JobContext, JobHandler, QueueProcessor } from './processor.js';
 import { HandBack, JobEnd } from './job-end.js';
+import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 import { bullConnection, MAX_STALLS, withDeadline } from './queues.js';
@@ -71,9 +72,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
     domainOps: DomainOpsProcessor,
+    blockJobs: BlockJobsProcessor,
     definitions: DefinitionsProcessor,
   ) {
-    this.processors = [domainOps, definitions];
+    this.processors = [domainOps, blockJobs, definitions];
   }
 
   onApplicationBootstrap(): void {

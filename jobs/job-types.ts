@@ -4,7 +4,7 @@
  * handle every type of its queue: the worker refuses to start otherwise.
  */
 
-export const QUEUES = ['domain-ops', 'definitions'] as const;
+export const QUEUES = ['domain-ops', 'block-jobs', 'definitions'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 export const JOB_TYPES = {
@@ -15,6 +15,9 @@ export const JOB_TYPES = {
   'domain.suspend': 'domain-ops',
   'domain.resume': 'domain-ops',
   'domain.autostart': 'domain-ops',
+  'block.commit': 'block-jobs',
+  'block.copy': 'block-jobs',
+  'block.pull': 'block-jobs',
   'domain.define': 'definitions',
   'domain.undefine': 'definitions',
   'domain.snapshot': 'definitions',
@@ -62,6 +65,9 @@ export interface JobParams {
   'domain.suspend': Record<string, never>;
   'domain.resume': Record<string, never>;
   'domain.autostart': { enabled: boolean };
+  'block.commit': BlockCommitParams;
+  'block.copy': BlockCopyParams;
+  'block.pull': BlockPullParams;
   /** The domain XML to define (built from a spec, or as given with a UUID added); the target holds its UUID. */
   'domain.define': { xml: string; source: 'spec' | 'xml' };
   'domain.undefine': { snapshotsMetadata: boolean; managedSave: boolean; nvram: boolean };
@@ -72,6 +78,65 @@ export interface JobParams {
     metadata: boolean;
     disks: { target: string; top: string; overlay: string }[];
   };
+}
+
+/** The block job types: long jobs on one disk's backing chain (jobs/processors/block-jobs.processor.ts). */
+export const BLOCK_JOB_TYPES = ['block.commit', 'block.copy', 'block.pull'] as const;
+export type BlockJobType = (typeof BLOCK_JOB_TYPES)[number];
+export const isBlockJobType = (t: string): t is BlockJobType =>
+  (BLOCK_JOB_TYPES as readonly string[]).includes(t);
+
+/**
+ * One image of a disk's backing chain as a block job request named it, and
+ * what that name meant in the live chain when the request was accepted. The
+ * worker resolves `given` again when the job starts and refuses to go on if it
+ * no longer names the same image (`path`).
+ */
+export interface ChainMemberRef {
+  /** As the caller gave it (`vda[3]` or a path); null when the gateway chose the image (a default). */
+  given: string | null;
+  /** The image's path: what identifies it whatever libvirt's indexes become. */
+  path: string;
+  /** libvirt's index of the image then. */
+  index: number | null;
+  /** Its depth then (0: the image the guest writes to). */
+  depth: number;
+}
+
+export interface BlockCommitParams {
+  disk: string;
+  top: ChainMemberRef;
+  base: ChainMemberRef;
+  /** top is the active image (depth 0): a two-phase job that ends with a pivot. */
+  active: boolean;
+  shallow: boolean;
+  deleteCommittedImages: boolean;
+  /** Bytes per second, 0 for no limit. */
+  bandwidth: number;
+  /** Active commit only: pivot as soon as libvirt reports the job ready. */
+  pivot: boolean;
+}
+
+export interface BlockCopyParams {
+  disk: string;
+  /** The active image the copy replaces. */
+  source: ChainMemberRef;
+  /** Absolute path of the copy. */
+  destination: string;
+  format: 'qcow2' | 'raw';
+  shallow: boolean;
+  reuseExisting: boolean;
+  bandwidth: number;
+  pivot: boolean;
+}
+
+export interface BlockPullParams {
+  disk: string;
+  /** The active image the data is pulled into. */
+  top: ChainMemberRef;
+  /** Pull down to (not including) this image; null pulls the whole chain. */
+  base: ChainMemberRef | null;
+  bandwidth: number;
 }
 
 export type JobState =

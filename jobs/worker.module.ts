@@ -1,8 +1,11 @@
 import { Module } from '@nestjs/common';
 import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
+import { BlockJobEvents } from './block-job-events.js';
+import { BlockJobLedger } from './block-job-ledger.js';
 import { JobRunner } from './job-runner.service.js';
 import { jobStoreProvider } from './job-store.provider.js';
+import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 
@@ -14,6 +17,9 @@ import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
     jobStoreProvider,
     DomainOpsProcessor,
     DefinitionsProcessor,
+    BlockJobLedger,
+    BlockJobEvents,
+    BlockJobsProcessor,
     JobRunner,
   ],
 })

@@ -3,6 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { HealthModule } from '#modules/health/health.module.js';
+import { BlockJobsModule } from '#modules/block-jobs/block-jobs.module.js';
 import { DomainsModule } from '#modules/domains/domains.module.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
@@ -35,6 +36,7 @@ export class AppModule {
         HostsModule,
         StoragePoolsModule,
         DomainsModule,
+        BlockJobsModule,
         JobsModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],

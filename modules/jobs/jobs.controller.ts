@@ -1,10 +1,31 @@
-import { Controller, Delete, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { TERMINAL_STATES } from '#jobs/job-types.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { ListJobsQueryDto } from './dto/list-jobs-query.dto.js';
+import { preferredWait, respondWithJob } from './job-response.js';
 import { JobsService } from './jobs.service.js';
 import { JobListModel, JobModel } from './models/job.model.js';
 
@@ -42,15 +63,59 @@ export class JobsController {
   @ApiOperation({
     summary: 'Cancel a job',
     description:
-      'A queued job never starts. A short job that is already running cannot be stopped half-way (409).',
+      'A queued job never starts (200, canceled). A running block job is aborted in libvirt without pivot, ' +
+      'so the chain stays as it was: 202 with `cancelRequested: true` until the worker has done it (`Prefer: wait=N` ' +
+      'waits up to N seconds for that: 200 with the canceled job). A pivoting block job, or a short job that is ' +
+      'already running, cannot be stopped half-way (409).',
   })
   @ApiParam(JOB_ID)
+  @ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description: 'wait=N: wait up to N seconds (at most 60) for the job to end',
+  })
   @ApiOkResponse({ type: JobModel, description: 'The canceled job' })
+  @ApiAcceptedResponse({ type: JobModel, description: 'A block job being canceled' })
   @ApiProblemResponses(400, 404, 409)
-  cancelJob(
+  async cancelJob(
     @CurrentCaller() caller: Caller,
     @Param('id', new ParseUUIDPipe()) id: string,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<JobModel> {
-    return this.jobs.cancel(caller, id);
+    let record = await this.jobs.cancel(caller, id);
+    const wait = preferredWait(prefer);
+    if (wait > 0 && !TERMINAL_STATES.has(record.state)) record = await this.jobs.wait(id, wait);
+    void reply.status(TERMINAL_STATES.has(record.state) ? 200 : 202);
+    return record;
+  }
+
+  @Post(':id/pivot')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Pivot a block job that waits in ready',
+    description:
+      'For an active commit or a copy started with `pivot: false`: the worker switches the disk to the new image ' +
+      '(state `pivoting`, then `completed` with the chain libvirt reports). Before libvirt reported the job ready ' +
+      'it is 409 NOT_READY and the job goes on unchanged; a job that has no pivot, or has ended, is 409 INVALID_STATE. ' +
+      '202 with the job; `Prefer: wait=N` waits up to N seconds and answers 200 with the finished job if it finished.',
+  })
+  @ApiParam(JOB_ID)
+  @ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
+  })
+  @ApiAcceptedResponse({ type: JobModel, description: 'The job, asked to pivot' })
+  @ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' })
+  @ApiProblemResponses(400, 404, 409)
+  async pivotBlockJob(
+    @CurrentCaller() caller: Caller,
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const record = await this.jobs.pivot(caller, id);
+    return respondWithJob(this.jobs, reply, { record, replayed: false }, prefer);
   }
 }

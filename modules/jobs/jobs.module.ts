@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BlockJobLedger } from '#jobs/block-job-ledger.js';
 import { jobStoreProvider } from '#jobs/job-store.provider.js';
 import { JobUpdates } from './job-updates.service.js';
 import { JobsController } from './jobs.controller.js';
@@ -8,7 +9,7 @@ import { JobsService } from './jobs.service.js';
 /** The api side of jobs: accepting, showing, waiting for and canceling them. */
 @Module({
   controllers: [JobsController],
-  providers: [jobStoreProvider, JobUpdates, JobsService, JobsResolver],
-  exports: [JobsService],
+  providers: [jobStoreProvider, JobUpdates, JobsService, JobsResolver, BlockJobLedger],
+  exports: [JobsService, BlockJobLedger],
 })
 export class JobsModule {}

@@ -8,8 +8,15 @@ import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
+import { BlockJobLedger } from '#jobs/block-job-ledger.js';
 import { JobStore, type JobFilter, type JobRecord } from '#jobs/job-store.js';
-import { TERMINAL_STATES, type JobParams, type JobType, type TargetOf } from '#jobs/job-types.js';
+import {
+  isBlockJobType,
+  TERMINAL_STATES,
+  type JobParams,
+  type JobType,
+  type TargetOf,
+} from '#jobs/job-types.js';
 import { JobQueues } from '#jobs/queues.js';
 import { JobUpdates } from './job-updates.service.js';
 
@@ -27,9 +34,10 @@ export interface JobRequest<T extends JobType> {
   request: Record<string, unknown>;
   /**
    * Checks against the live state, run only for a new job (a replayed
-   * Idempotency-Key gives back the first job whatever the state is now).
+   * Idempotency-Key gives back the first job whatever the state is now), with
+   * the id the job will have (to claim what it needs under that id).
    */
-  precheck?: () => Promise<void>;
+  precheck?: (jobId: string) => Promise<void>;
 }
 
 export interface Accepted {
@@ -52,6 +60,7 @@ export class JobsService implements OnApplicationShutdown {
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly updates: JobUpdates,
+    private readonly ledger: BlockJobLedger,
   ) {
     this.queues = new JobQueues(config.redisUrl, keys.bull);
   }
@@ -106,13 +115,13 @@ export class JobsService implements OnApplicationShutdown {
         if (record) return { record, replayed: true };
       }
       try {
-        await spec.precheck?.();
+        await spec.precheck?.(id);
       } catch (err) {
         await this.redis.del(key); // refused: the key stays free for a corrected request
         throw err;
       }
     } else {
-      await spec.precheck?.();
+      await spec.precheck?.(id);
     }
     const now = new Date().toISOString();
     const record: JobRecord = {
@@ -202,7 +211,13 @@ export class JobsService implements OnApplicationShutdown {
     if (TERMINAL_STATES.has(record.state)) {
       throw new AppError(ErrorCode.INVALID_STATE, `job '${id}' is already ${record.state}`);
     }
-    if (record.state === 'queued' && (await this.queues.removeWaiting(record.type, id))) {
+    // A block job queued again after it started (a retry) may still run in libvirt: its worker aborts it.
+    const neverStarted = record.startedAt === null || !isBlockJobType(record.type);
+    if (
+      record.state === 'queued' &&
+      neverStarted &&
+      (await this.queues.removeWaiting(record.type, id))
+    ) {
       const now = new Date().toISOString();
       return (await this.store.update(id, {
         state: 'canceled',
@@ -210,10 +225,53 @@ export class JobsService implements OnApplicationShutdown {
         finishedAt: now,
       }))!;
     }
+    if (isBlockJobType(record.type)) {
+      // The worker aborts it in libvirt, without pivot: the chain stays as it was.
+      if (record.state === 'pivoting' || (await this.ledger.pivotRequested(id))) {
+        throw new AppError(
+          ErrorCode.INVALID_STATE,
+          `job '${id}' is pivoting (a pivot was asked for): too late to cancel`,
+        );
+      }
+      return (await this.store.update(id, { cancelRequested: true }))!;
+    }
     throw new AppError(
       ErrorCode.INVALID_STATE,
       `job '${id}' (${record.type}) is already running and cannot be stopped half-way`,
     );
+  }
+
+  /**
+   * Asks a two-phase block job (active commit, copy) that waits in `ready` to
+   * pivot; the worker does it. Before libvirt reported the job ready this is
+   * NOT_READY (409), and the job goes on as it was.
+   */
+  async pivot(_caller: Caller, id: string): Promise<JobRecord> {
+    const record = await this.get(id);
+    const twoPhase =
+      record.type === 'block.copy' ||
+      (record.type === 'block.commit' && record.resolved.active === true);
+    if (!twoPhase) {
+      throw new AppError(
+        ErrorCode.INVALID_STATE,
+        `job '${id}' (${record.type}${record.type === 'block.commit' ? ', not an active commit' : ''}) has no pivot: only an active commit or a copy is pivoted`,
+      );
+    }
+    if (TERMINAL_STATES.has(record.state)) {
+      throw new AppError(ErrorCode.INVALID_STATE, `job '${id}' is already ${record.state}`);
+    }
+    if (record.cancelRequested) {
+      throw new AppError(ErrorCode.INVALID_STATE, `job '${id}' is being canceled`);
+    }
+    if (record.state === 'pivoting') return record;
+    if (record.state !== 'ready') {
+      throw new AppError(
+        ErrorCode.NOT_READY,
+        `job '${id}' is ${record.state}: libvirt has not reported it ready yet; pivot once its state is ready`,
+      );
+    }
+    await this.ledger.requestPivot(id);
+    return record;
   }
 
   /** An idempotent replay may race the first request's record creation by a few ms. */

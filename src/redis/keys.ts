@@ -19,6 +19,13 @@ export interface RedisKeys {
   readonly jobUpdates: string;
   /** STRING: the job an Idempotency-Key of a caller created, with the request's hash (24 h). */
   idempotency(callerId: string, key: string): string;
+  /**
+   * STRING: the gateway's block job that holds a disk (`{jobId, at}` JSON), so a
+   * second one is refused at once; a holder whose record is final no longer holds it.
+   */
+  diskBlockJob(host: string, domainUuid: string, disk: string): string;
+  /** HASH: a block job's bookkeeping beyond its record: how far its start got, a pivot asked for. */
+  blockJob(id: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -35,6 +42,9 @@ export function redisKeys(prefix: string): RedisKeys {
     jobsByCreation: `${prefix}jobs`,
     jobUpdates: `${prefix}jobs:updates`,
     idempotency: (callerId: string, key: string) => `${prefix}idempotency:${callerId}:${key}`,
+    diskBlockJob: (host: string, domainUuid: string, disk: string) =>
+      `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,
+    blockJob: (id: string) => `${prefix}block-job:${id}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

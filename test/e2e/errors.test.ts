@@ -13,6 +13,7 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCode.HOST_UNREACHABLE]: 503,
   [ErrorCode.UNAVAILABLE]: 503,
   [ErrorCode.CONFLICT]: 409,
+  [ErrorCode.NOT_READY]: 409,
   [ErrorCode.IDEMPOTENCY_MISMATCH]: 422,
   [ErrorCode.UNSUPPORTED]: 501,
   [ErrorCode.TIMEOUT]: 504,

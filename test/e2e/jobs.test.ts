@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { checkProcessors } from '#jobs/job-runner.service.js';
+import { BlockJobsProcessor } from '#jobs/processors/block-jobs.processor.js';
 import { DomainOpsProcessor } from '#jobs/processors/domain-ops.processor.js';
 import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
@@ -340,12 +341,14 @@ describe('jobs', () => {
 
   it('refuses to start a worker that lacks a handler for a job type', () => {
     const processor = new DomainOpsProcessor();
-    assert.doesNotThrow(() => checkProcessors([processor, new DefinitionsProcessor()]));
+    const blockJobs = new BlockJobsProcessor(null as never, null as never);
+    assert.doesNotThrow(() => checkProcessors([processor, blockJobs, new DefinitionsProcessor()]));
     const { 'domain.reboot': _dropped, ...rest } = processor.handlers;
     assert.throws(
       () =>
         checkProcessors([
           { ...processor, handlers: rest as typeof processor.handlers },
+          blockJobs,
           new DefinitionsProcessor(),
         ]),
       /job type 'domain.reboot' \(queue 'domain-ops'\) has no handler/,

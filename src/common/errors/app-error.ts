@@ -12,6 +12,8 @@ export enum ErrorCode {
   /** The gateway's own store (Redis) is not answering: retry later. */
   UNAVAILABLE = 'UNAVAILABLE',
   CONFLICT = 'CONFLICT',
+  /** A two-phase block job asked to pivot before libvirt reported it ready: retry once it is. */
+  NOT_READY = 'NOT_READY',
   /** An Idempotency-Key reused with another request body. */
   IDEMPOTENCY_MISMATCH = 'IDEMPOTENCY_MISMATCH',
   UNSUPPORTED = 'UNSUPPORTED',

@@ -50,6 +50,8 @@ export function describeCode(code: ErrorCode): { status: number; title: string }
       return { status: 503, title: 'Service unavailable' };
     case ErrorCode.CONFLICT:
       return { status: 409, title: 'Conflict' };
+    case ErrorCode.NOT_READY:
+      return { status: 409, title: 'Not ready' };
     case ErrorCode.IDEMPOTENCY_MISMATCH:
       return { status: 422, title: 'Idempotency-Key reused with another request' };
     case ErrorCode.UNSUPPORTED:

@@ -1,0 +1,365 @@
+import path from 'node:path';
+import { Injectable } from '@nestjs/common';
+import type { Caller } from '#src/common/auth/caller.js';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import {
+  DomainBlockJobInfoFlags,
+  DomainBlockJobType,
+  DomainState,
+  LibvirtError,
+  type LibvirtClient,
+  type RemoteDomain,
+} from '#src/libvirt/index.js';
+import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
+import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import type {
+  BlockCommitParams,
+  BlockCopyParams,
+  BlockPullParams,
+  BlockJobType,
+} from '#jobs/job-types.js';
+import { uuidString } from '#modules/domains/domain-views.js';
+import { lookup } from '#modules/domains/domains.service.js';
+import { HostConnections } from '#modules/hosts/host-connections.service.js';
+import { HostsService } from '#modules/hosts/hosts.service.js';
+import { JobsService, type Accepted } from '#modules/jobs/jobs.service.js';
+import { memberAt, parseMemberRef, refOf, usableChain, type MemberSpec } from './block-chain.js';
+import {
+  BLOCK_JOB_KINDS,
+  type BlockJobKind,
+  type StartBlockJobDto,
+} from './dto/start-block-job.dto.js';
+
+/** The fields each type of block job takes. */
+const FIELDS: Record<BlockJobKind, readonly (keyof StartBlockJobDto)[]> = {
+  commit: ['top', 'base', 'shallow', 'deleteCommittedImages', 'bandwidth', 'pivot'],
+  copy: ['destination', 'format', 'shallow', 'reuseExisting', 'bandwidth', 'pivot'],
+  pull: ['base', 'bandwidth'],
+};
+
+const LIBVIRT_JOB_NAMES: Record<number, string> = {
+  [DomainBlockJobType.PULL]: 'pull',
+  [DomainBlockJobType.COPY]: 'copy',
+  [DomainBlockJobType.COMMIT]: 'commit',
+  [DomainBlockJobType.ACTIVE_COMMIT]: 'active commit',
+  [DomainBlockJobType.BACKUP]: 'backup',
+};
+
+const ACTIVE_STATES: ReadonlySet<number> = new Set([
+  DomainState.RUNNING,
+  DomainState.BLOCKED,
+  DomainState.PAUSED,
+]);
+
+/** What a request names, checked for form before anything is read from libvirt. */
+interface Parsed {
+  kind: BlockJobKind;
+  top: MemberSpec | null;
+  base: MemberSpec | null;
+  destination:
+    { kind: 'path'; path: string } | { kind: 'volume'; pool: string; volume: string } | null;
+}
+
+type Resolved =
+  | { type: 'block.commit'; params: BlockCommitParams }
+  | { type: 'block.copy'; params: BlockCopyParams }
+  | { type: 'block.pull'; params: BlockPullParams };
+
+function invalid(field: string, message: string): AppError {
+  return new AppError(ErrorCode.INVALID_ARGUMENT, `${field}: ${message}`, {
+    fields: [{ field, message }],
+  });
+}
+
+/**
+ * Block job requests (commit, copy, pull on one disk): checked for form,
+ * resolved against the live chain over the api's read-only connection (a
+ * reference that names no image is refused, and so is a disk that already
+ * has a block job, in libvirt or queued in the gateway), then handed to the
+ * worker as a job that claims the disk until it ends.
+ */
+@Injectable()
+export class BlockJobsService {
+  constructor(
+    private readonly hosts: HostsService,
+    private readonly connections: HostConnections,
+    private readonly jobs: JobsService,
+    private readonly ledger: BlockJobLedger,
+  ) {}
+
+  async start(
+    caller: Caller,
+    hostName: string,
+    domainRef: string,
+    target: string,
+    dto: StartBlockJobDto,
+    idempotencyKey: string | undefined,
+  ): Promise<Accepted> {
+    const parsed = parse(target, dto);
+    const host = await this.hosts.record(hostName);
+    const { dom, resolved } = await this.connections.withClient(host, async (c) => {
+      const d = await lookup(c, domainRef);
+      // What depends on the live state is refused only for a new job: a retry with the
+      // same Idempotency-Key gets its job back, whatever the chain has become since.
+      let r: Resolved | AppError;
+      try {
+        r = await this.resolve(c, d, target, dto, parsed);
+      } catch (err) {
+        if (!(err instanceof AppError) || err.code === ErrorCode.HOST_UNREACHABLE) throw err;
+        r = err;
+      }
+      return { dom: d, resolved: r };
+    });
+    const uuid = uuidString(dom.uuid);
+    const request: Record<string, unknown> = { type: dto.type };
+    for (const field of FIELDS[dto.type]) if (dto[field] !== undefined) request[field] = dto[field];
+    const type: BlockJobType = resolved instanceof AppError ? `block.${dto.type}` : resolved.type;
+    return this.jobs.submit(
+      caller,
+      {
+        type,
+        target: { host: host.name, uuid, name: dom.name },
+        disk: target,
+        params: (resolved instanceof AppError ? {} : resolved.params) as never,
+        request,
+        precheck: async (jobId: string) => {
+          if (resolved instanceof AppError) throw resolved;
+          await this.ledger.claim({ host: host.name, domainUuid: uuid, disk: target }, jobId);
+        },
+      },
+      idempotencyKey,
+    );
+  }
+
+  private async resolve(
+    c: LibvirtClient,
+    dom: RemoteDomain,
+    target: string,
+    dto: StartBlockJobDto,
+    parsed: Parsed,
+  ): Promise<Resolved> {
+    const { state } = await c.rpc.domainGetState({ dom, flags: 0 });
+    if (!ACTIVE_STATES.has(state)) {
+      throw new AppError(
+        ErrorCode.INVALID_STATE,
+        `domain '${dom.name}' is not running: libvirt runs block jobs only on a running domain`,
+      );
+    }
+    const xml = await c.rpc.domainGetXmlDesc({ dom, flags: 0 });
+    const live = parseDomainXml(xml.xml);
+    const disk = live.disks.find((d) => d.target === target);
+    if (!disk) {
+      throw new AppError(
+        ErrorCode.NOT_FOUND,
+        `domain '${dom.name}' has no disk '${target}' (it has ${live.disks.map((d) => d.target).join(', ') || 'none'})`,
+      );
+    }
+    const chain = usableChain(disk);
+    const info = await c.rpc.domainGetBlockJobInfo({
+      dom,
+      path: target,
+      flags: DomainBlockJobInfoFlags.BANDWIDTH_BYTES,
+    });
+    if (info.found === 1) {
+      const pct = info.end > 0n ? Number((info.cur * 100n) / info.end) : 0;
+      throw new AppError(
+        ErrorCode.CONFLICT,
+        `disk '${target}' already has a block job in libvirt (${LIBVIRT_JOB_NAMES[info.type] ?? `type ${info.type}`}, ${pct}%): one block job per disk`,
+      );
+    }
+    const bandwidth = dto.bandwidth ?? 0;
+    const top0 = { depth: 0, image: chain[0]! };
+    switch (parsed.kind) {
+      case 'commit': {
+        const top = parsed.top ? memberAt(disk, parsed.top, 'top') : top0;
+        let base;
+        if (parsed.base) {
+          base = memberAt(disk, parsed.base, 'base');
+        } else {
+          const depth = dto.shallow ? top.depth + 1 : chain.length - 1;
+          if (depth <= top.depth || depth >= chain.length) {
+            throw new AppError(
+              ErrorCode.INVALID_STATE,
+              `top: the image at depth ${top.depth} has no backing image to commit into`,
+              { fields: [{ field: 'top', message: 'has no backing image to commit into' }] },
+            );
+          }
+          base = { depth, image: chain[depth]! };
+        }
+        if (base.depth <= top.depth) {
+          const message = `base (depth ${base.depth}) must be below top (depth ${top.depth}) in the chain`;
+          throw new AppError(ErrorCode.INVALID_ARGUMENT, message, {
+            fields: [
+              { field: 'top', message },
+              { field: 'base', message },
+            ],
+          });
+        }
+        if (dto.shallow && base.depth !== top.depth + 1) {
+          throw invalid(
+            'base',
+            `with shallow, base must be the image right below top (depth ${top.depth + 1}), not depth ${base.depth}`,
+          );
+        }
+        const active = top.depth === 0;
+        if (!active && dto.pivot !== undefined) {
+          throw invalid(
+            'pivot',
+            `a commit whose top is below the active image (depth ${top.depth}) has no pivot; pivot applies to an active commit and to copy`,
+          );
+        }
+        return {
+          type: 'block.commit',
+          params: {
+            disk: target,
+            top: refOf(top, dto.top ?? null),
+            base: refOf(base, dto.base ?? null),
+            active,
+            shallow: dto.shallow ?? false,
+            deleteCommittedImages: dto.deleteCommittedImages ?? false,
+            bandwidth,
+            pivot: dto.pivot ?? true,
+          },
+        };
+      }
+      case 'copy': {
+        const destination = await this.destinationPath(c, parsed, dto, live.disks);
+        const format = dto.format ?? (chain[0]!.format === 'raw' ? 'raw' : 'qcow2');
+        if (dto.shallow && format === 'raw') {
+          throw invalid('format', 'a raw image has no backing file: a shallow copy must be qcow2');
+        }
+        return {
+          type: 'block.copy',
+          params: {
+            disk: target,
+            source: refOf(top0, null),
+            destination,
+            format,
+            shallow: dto.shallow ?? false,
+            reuseExisting: dto.reuseExisting ?? false,
+            bandwidth,
+            pivot: dto.pivot ?? true,
+          },
+        };
+      }
+      case 'pull': {
+        if (chain.length < 2) {
+          throw new AppError(
+            ErrorCode.INVALID_STATE,
+            `disk '${target}' has no backing image: there is nothing to pull`,
+          );
+        }
+        const base = parsed.base ? memberAt(disk, parsed.base, 'base') : null;
+        if (base && base.depth === 0) {
+          throw invalid('base', 'names the image the guest writes to: data is pulled into it');
+        }
+        if (base && base.depth === 1) {
+          throw invalid(
+            'base',
+            "names the top image's own backing image: there is nothing above it to pull",
+          );
+        }
+        return {
+          type: 'block.pull',
+          params: {
+            disk: target,
+            top: refOf(top0, null),
+            base: base ? refOf(base, dto.base ?? null) : null,
+            bandwidth,
+          },
+        };
+      }
+    }
+  }
+
+  /** The copy's path: given, or a storage volume's; never an image of the domain's chains. */
+  private async destinationPath(
+    c: LibvirtClient,
+    parsed: Parsed,
+    dto: StartBlockJobDto,
+    disks: readonly DiskXml[],
+  ): Promise<string> {
+    const dest = parsed.destination!;
+    let destination: string;
+    if (dest.kind === 'volume') {
+      const { pool } = await c.rpc.storagePoolLookupByName({ name: dest.pool });
+      const { vol } = await c.rpc.storageVolLookupByName({ pool, name: dest.volume });
+      destination = (await c.rpc.storageVolGetPath({ vol })).name;
+      if (!dto.reuseExisting) {
+        throw invalid(
+          'destination',
+          `storage volume ${dest.pool}/${dest.volume} exists: copying into it needs reuseExisting: true`,
+        );
+      }
+    } else {
+      destination = dest.path;
+      if (!dto.reuseExisting && (await volumeExists(c, destination))) {
+        throw new AppError(
+          ErrorCode.ALREADY_EXISTS,
+          `destination: ${destination} exists (a storage volume); give reuseExisting: true to copy into it`,
+          { fields: [{ field: 'destination', message: 'exists already' }] },
+        );
+      }
+    }
+    for (const d of disks) {
+      if (
+        d.chain.some(
+          (i) => i.source.path !== null && path.posix.normalize(i.source.path) === destination,
+        )
+      ) {
+        const message = `${destination} is an image of disk '${d.target}' of this domain`;
+        throw new AppError(ErrorCode.CONFLICT, `destination: ${message}`, {
+          fields: [{ field: 'destination', message }],
+        });
+      }
+    }
+    return destination;
+  }
+}
+
+async function volumeExists(c: LibvirtClient, file: string): Promise<boolean> {
+  try {
+    await c.rpc.storageVolLookupByPath({ path: file });
+    return true;
+  } catch (err) {
+    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return false;
+    throw err;
+  }
+}
+
+/** Checks a request's form: the fields its type takes, and references that parse. */
+function parse(target: string, dto: StartBlockJobDto): Parsed {
+  if (!(BLOCK_JOB_KINDS as readonly string[]).includes(dto.type)) {
+    throw invalid('type', `must be one of ${BLOCK_JOB_KINDS.join(', ')}`);
+  }
+  const kind = dto.type;
+  const allowed = new Set<string>(['type', ...FIELDS[kind]]);
+  const stray = Object.keys(dto).filter(
+    (k) => dto[k as keyof StartBlockJobDto] !== undefined && !allowed.has(k),
+  );
+  if (stray.length > 0) {
+    throw new AppError(ErrorCode.INVALID_ARGUMENT, `a ${kind} takes no ${stray.join(', ')}`, {
+      fields: stray.map((field) => ({ field, message: `a ${kind} takes no ${field}` })),
+    });
+  }
+  let destination: Parsed['destination'] = null;
+  if (kind === 'copy') {
+    const d = dto.destination;
+    if (d === undefined) throw invalid('destination', 'is required for a copy');
+    const volume = /^([^/\s]+)\/([^/\s]+)$/.exec(d);
+    if (d.startsWith('/') && !d.includes('\0')) {
+      destination = { kind: 'path', path: path.posix.normalize(d) };
+      if (destination.path.endsWith('/')) throw invalid('destination', 'names a directory');
+    } else if (volume) {
+      destination = { kind: 'volume', pool: volume[1]!, volume: volume[2]! };
+    } else {
+      throw invalid('destination', 'must be an absolute path, or pool/volume');
+    }
+  }
+  return {
+    kind,
+    top: dto.top === undefined ? null : parseMemberRef(dto.top, target, 'top'),
+    base: dto.base === undefined ? null : parseMemberRef(dto.base, target, 'base'),
+    destination,
+  };
+}

@@ -1,0 +1,145 @@
+import { Field, Float, InputType, registerEnumType } from '@nestjs/graphql';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+
+export const BLOCK_JOB_KINDS = ['commit', 'copy', 'pull'] as const;
+export type BlockJobKind = (typeof BLOCK_JOB_KINDS)[number];
+export const BlockJobKindEnum = Object.fromEntries(BLOCK_JOB_KINDS.map((k) => [k, k]));
+registerEnumType(BlockJobKindEnum, { name: 'BlockJobKind' });
+
+export const COPY_FORMATS = ['qcow2', 'raw'] as const;
+export type CopyFormat = (typeof COPY_FORMATS)[number];
+
+/** Above 2^52 bytes/s libvirt may refuse a bandwidth; it is far beyond any disk anyway. */
+export const MAX_BANDWIDTH = 2 ** 52;
+
+const REF_HELP =
+  "`vda[N]` (libvirt's index of the image in the disk's live chain, as GET …/disks/{target} shows it in `ref`) or the image's absolute path";
+
+/**
+ * A block job on one disk. Each type takes its own fields; a field another
+ * type takes is refused (400), so a typo cannot silently change what runs.
+ */
+@InputType('StartBlockJobInput')
+export class StartBlockJobDto {
+  @ApiProperty({
+    enum: BLOCK_JOB_KINDS,
+    description:
+      '`commit`: merge images of the chain into a lower one (with `top` at depth 0, an active commit, which ends with a pivot). ' +
+      '`copy`: copy the disk to a new image and switch the guest to it (a pivot). ' +
+      '`pull`: pull backing images into the image the guest writes to.',
+    example: 'commit',
+  })
+  @Field(() => BlockJobKindEnum)
+  @IsIn(BLOCK_JOB_KINDS)
+  type!: BlockJobKind;
+
+  @ApiPropertyOptional({
+    description: `commit: the highest image to merge, ${REF_HELP}. Omitted or at depth 0: an active commit.`,
+    example: 'vda[1]',
+  })
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
+  top?: string;
+
+  @ApiPropertyOptional({
+    description:
+      `commit: the image to merge into, ${REF_HELP}; omitted, the bottom of the chain (with shallow, the image right below top). ` +
+      'pull: pull down to this image (it and what backs it stay); omitted, pull the whole chain.',
+    example: 'vda[3]',
+  })
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
+  base?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'commit: merge into the image right below top. copy: copy only the top image; the copy is backed by the same images.',
+    default: false,
+  })
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  @IsBoolean()
+  shallow?: boolean;
+
+  @ApiPropertyOptional({
+    description: 'commit: delete the merged images once the commit succeeded',
+    default: false,
+  })
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  @IsBoolean()
+  deleteCommittedImages?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'copy (required): where the copy goes, an absolute path on the host (a file libvirt creates, unless reuseExisting), ' +
+      'or `pool/volume` for an existing storage volume (with reuseExisting: true)',
+    example: '/var/lib/libvirt/images/vm1-copy.qcow2',
+  })
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
+  destination?: string;
+
+  @ApiPropertyOptional({
+    enum: COPY_FORMATS,
+    description: "copy: the copy's format; default: the top image's format",
+  })
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @IsIn(COPY_FORMATS)
+  format?: CopyFormat;
+
+  @ApiPropertyOptional({
+    description:
+      'copy: the destination exists already (created beforehand, with the right size and, for a shallow copy, backing)',
+    default: false,
+  })
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  @IsBoolean()
+  reuseExisting?: boolean;
+
+  @ApiPropertyOptional({
+    description: 'Speed limit in bytes per second; 0 or omitted: none',
+    minimum: 0,
+    maximum: MAX_BANDWIDTH,
+    example: 104857600,
+  })
+  @Field(() => Float, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_BANDWIDTH)
+  bandwidth?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Active commit and copy: switch the guest to the new image as soon as libvirt reports the job ready. ' +
+      'With false, the job waits in state `ready` for POST /v1/jobs/{id}/pivot or a cancel (which keeps the original image).',
+    default: true,
+  })
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  @IsBoolean()
+  pivot?: boolean;
+}
