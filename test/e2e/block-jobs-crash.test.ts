@@ -1,0 +1,360 @@
+/**
+ * A worker may die at any moment. The api runs here (ROLE=api); the worker is
+ * a process of its own (ROLE=worker, JOB_LOCK_MS=1000), killed with SIGKILL
+ * while a block commit runs, three times in three situations: mid-commit with
+ * libvirt still running it, mid-commit with libvirt finishing it before any
+ * worker is back, and waiting in ready with a pivot asked for while no worker
+ * runs. Each time a new worker process finishes the job exactly once (libvirt
+ * reports one completion on the disk, one commit's worth of images left the
+ * chain) and the chain and the data are right.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import {
+  BlockJobStatus,
+  DomainEventId,
+  LibvirtClient,
+  type DomainEvent,
+} from '#src/libvirt/index.js';
+import { TcgChainDomain } from '../support/tcg-chain.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  REDIS_URL,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  type TestApp,
+} from './helpers.js';
+
+const prefix = uniquePrefix(import.meta.url);
+const ADMIN = 'block-jobs-crash-admin-token-0123';
+const MiB = 1024 * 1024;
+
+interface Job {
+  id: string;
+  state: string;
+  attempts: number;
+  progress: { cur: number; end: number; percent: number } | null;
+  result: {
+    outcome: string;
+    completionSeenIn: string | null;
+    reattached: boolean;
+    pivoted: boolean | null;
+    disk: { chain: { path: string; index: number }[] };
+  } | null;
+  error: { code: string; message: string } | null;
+}
+
+/** The worker role alone, in a process of its own, with a short job lock so a dead one is noticed fast. */
+class WorkerProcess {
+  private out = '';
+  private constructor(readonly child: ChildProcess) {
+    child.stdout!.on('data', (chunk) => (this.out += String(chunk)));
+  }
+
+  static async start(): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, ['dist/src/main.js'], {
+      env: {
+        ...process.env,
+        ROLE: 'worker',
+        REDIS_URL,
+        VIRTGATE_REDIS_PREFIX: prefix,
+        JOB_LOCK_MS: '1000',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const w = new WorkerProcess(child);
+    const deadline = Date.now() + 20_000;
+    while (!w.out.includes('processing queues')) {
+      assert.ok(child.exitCode === null, `the worker exited: ${w.out}`);
+      assert.ok(Date.now() < deadline, `the worker did not start: ${w.out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return w;
+  }
+
+  /** When (ms since the epoch) this worker logged `text` about job `id`, or null. */
+  loggedAt(id: string, text: string): number | null {
+    const line = this.linesOf(id).find((l) => l.includes(text));
+    return line ? Date.parse((JSON.parse(line) as { time: string }).time) : null;
+  }
+
+  /** Log lines about job `id`. */
+  linesOf(id: string): string[] {
+    return this.out.split('\n').filter((l) => l.includes(id));
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGKILL');
+    await once(this.child, 'exit');
+  }
+}
+
+describe('block jobs when the worker is killed (SIGKILL)', () => {
+  let t: TestApp;
+  let client: LibvirtClient;
+  let worker: WorkerProcess | null = null;
+  const workers: WorkerProcess[] = [];
+  const run = randomUUID().slice(0, 6);
+  const domains: TcgChainDomain[] = [];
+  const events: Extract<DomainEvent, { kind: 'blockJob' }>[] = [];
+  const http = {
+    get: (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`),
+    post: (url: string, body: object = {}) =>
+      request(t.server).post(url).set('authorization', `Bearer ${ADMIN}`).send(body),
+  };
+
+  async function startWorker(): Promise<WorkerProcess> {
+    worker = await WorkerProcess.start();
+    workers.push(worker);
+    return worker;
+  }
+
+  /** How long the job took to be picked up again, for the record (`node --test` prints diagnostics). */
+  function report(
+    t: { diagnostic(m: string): void },
+    id: string,
+    next: WorkerProcess,
+    killedAt: number,
+    startedAt: number,
+  ): void {
+    const reattached = next.loggedAt(id, 're-attaching');
+    t.diagnostic(
+      `worker ready ${startedAt - killedAt} ms after the kill; job re-attached ${reattached === null ? '?' : reattached - startedAt} ms after that; completed ${Date.now() - killedAt} ms after the kill`,
+    );
+  }
+
+  async function domain(label: string, extraMiB: Partial<Record<string, number>>) {
+    const d = await TcgChainDomain.create(client, `vg-bjc-${run}-${label}`, { extraMiB });
+    domains.push(d);
+    return d;
+  }
+
+  async function job(id: string): Promise<Job> {
+    return (await http.get(`/v1/jobs/${id}`)).body as Job;
+  }
+
+  async function until(id: string, done: (j: Job) => boolean, what: string, ms = 30_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const j = await job(id);
+      if (done(j)) return j;
+      assert.ok(
+        Date.now() < deadline,
+        `job ${id}: no ${what} after ${ms} ms: ${JSON.stringify(j)}`,
+      );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function ended(id: string): Promise<Job> {
+    return until(id, (j) => ['completed', 'failed', 'canceled'].includes(j.state), 'end');
+  }
+
+  async function libvirtHasJob(d: TcgChainDomain): Promise<boolean> {
+    return (
+      (await client.rpc.domainGetBlockJobInfo({ dom: d.dom, path: 'vda', flags: 0 })).found === 1
+    );
+  }
+
+  /** Terminal BLOCK_JOB_2 events libvirt sent for `d`'s vda (one per block job that ended). */
+  function endsOf(d: TcgChainDomain): number[] {
+    return events
+      .filter(
+        (e) =>
+          e.dom.uuid.equals(d.dom.uuid) && e.disk === 'vda' && e.status !== BlockJobStatus.READY,
+      )
+      .map((e) => e.status);
+  }
+
+  before(async () => {
+    client = await LibvirtClient.connect('qemu:///system');
+    client.on('domainEvent', (e) => {
+      if (e.kind === 'blockJob') events.push(e);
+    });
+    await client.domainEventRegisterAny(DomainEventId.BLOCK_JOB_2, null);
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN, ROLE: 'api' }));
+    await startWorker();
+  });
+
+  after(async () => {
+    for (const w of workers) await w.kill();
+    await closeAllApps();
+    for (const d of domains) await d.remove();
+    await client.close();
+    await deleteKeys(prefix);
+  });
+
+  it('1: killed mid active commit, libvirt still running it: the next worker re-attaches and pivots', async (t) => {
+    const d = await domain('reattach', { top: 4 });
+    const { base, s1, s2 } = d.paths;
+    const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      base: `vda[${idx[s2]}]`,
+      bandwidth: 1 * MiB,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
+    assert.ok(await libvirtHasJob(d));
+    const killedAt = Date.now();
+    await worker!.kill();
+    assert.ok(await libvirtHasJob(d), 'the commit outlives the worker: libvirt still runs it');
+    assert.notEqual((await job(id)).state, 'completed');
+
+    // Without a worker, the disk is still the job's: a second job is refused at once.
+    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'pull',
+    });
+    assert.equal(second.status, 409);
+    assert.equal(second.body.code, 'CONFLICT');
+
+    const next = await startWorker();
+    const startedAt = Date.now();
+    const done = await ended(id);
+    report(t, id, next, killedAt, startedAt);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.equal(done.result?.reattached, true);
+    assert.equal(done.result?.pivoted, true);
+    assert.equal(done.result?.completionSeenIn, 'event+chain');
+    assert.ok(done.attempts >= 2, `attempts: ${done.attempts}`);
+    assert.ok(
+      next.linesOf(id).some((l) => l.includes('re-attaching') && l.includes('still runs it')),
+      next.linesOf(id).join('\n'),
+    );
+    assert.ok(
+      !next.linesOf(id).some((l) => l.includes('starting')),
+      'the new worker started nothing',
+    );
+    await d.assertChain([s2, s1, base], 'after the re-attached commit');
+    assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+    await d.assertPatterns(s2);
+    assert.ok(await d.holds(s2, 'top'));
+    assert.ok(!(await d.holds(s1, 'top')), 'nothing was committed further down');
+  });
+
+  it('2: killed mid commit, libvirt finishing it while no worker runs: the next worker recognises it from the chain', async (t) => {
+    const d = await domain('finished', { s2: 2 });
+    const { base, s2, top } = d.paths;
+    const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      top: `vda[${idx[s2]}]`,
+      base: `vda[${idx[base]}]`,
+      bandwidth: 1 * MiB,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
+    const killedAt = Date.now();
+    await worker!.kill();
+    for (let i = 0; i < 300 && (await libvirtHasJob(d)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!(await libvirtHasJob(d)), 'libvirt finished the commit');
+    await d.assertChain([top, base], 'libvirt applied the commit while no worker watched');
+    assert.equal((await job(id)).state, 'running', 'the record does not know yet');
+
+    // libvirt has no job on the disk now, but the gateway's job still holds it.
+    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'pull',
+    });
+    assert.equal(second.status, 409, JSON.stringify(second.body));
+    assert.match(second.body.detail, new RegExp(id));
+
+    const next = await startWorker();
+    const startedAt = Date.now();
+    const done = await ended(id);
+    report(t, id, next, killedAt, startedAt);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.equal(done.result?.reattached, true);
+    assert.equal(done.result?.completionSeenIn, 'chain', 'no event for it: the chain told');
+    assert.ok(
+      next.linesOf(id).some((l) => l.includes('re-attaching') && l.includes('has no job')),
+      next.linesOf(id).join('\n'),
+    );
+    assert.ok(
+      !next.linesOf(id).some((l) => l.includes('starting')),
+      'the commit was not run again',
+    );
+    await d.assertChain([top, base], 'after the job');
+    assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+    await d.assertPatterns(top, ['base', 's1', 's2', 'top']);
+    assert.ok(await d.holds(base, 's2'), "s2's data is in base");
+  });
+
+  it('3: killed while ready with pivot: false, a pivot asked for meanwhile: the next worker pivots', async (t) => {
+    const d = await domain('pivot', {});
+    const { base, s1 } = d.paths;
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      base: s1,
+      pivot: false,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    await until(id, (j) => j.state === 'ready', 'ready');
+    const killedAt = Date.now();
+    await worker!.kill();
+    // The api takes the pivot request; the job waits for a worker.
+    const pivot = await http.post(`/v1/jobs/${id}/pivot`);
+    assert.equal(pivot.status, 202, JSON.stringify(pivot.body));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await job(id)).state, 'ready');
+    assert.ok(await libvirtHasJob(d), 'nothing pivots without a worker');
+
+    const next = await startWorker();
+    const startedAt = Date.now();
+    const done = await ended(id);
+    report(t, id, next, killedAt, startedAt);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.equal(done.result?.reattached, true);
+    assert.equal(done.result?.pivoted, true);
+    assert.ok(
+      next.linesOf(id).some((l) => l.includes('pivoting')),
+      next.linesOf(id).join('\n'),
+    );
+    await d.assertChain([s1, base], 'after the pivot');
+    assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+    await d.assertPatterns(s1);
+  });
+  it('a worker stopped with SIGTERM mid-commit hands the job back at once; the next one re-attaches', async () => {
+    const d = await domain('sigterm', { top: 4 });
+    const { base, s1, s2 } = d.paths;
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      base: s2,
+      bandwidth: 1 * MiB,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
+    const stopping = worker!;
+    const signaledAt = Date.now();
+    stopping.child.kill('SIGTERM');
+    const [code] = (await once(stopping.child, 'exit')) as [number | null];
+    const stopMs = Date.now() - signaledAt;
+    assert.equal(code, 0, 'a clean exit');
+    assert.ok(stopMs < 5000, `stopped in ${stopMs} ms: it did not wait for the commit to end`);
+    assert.ok(stopping.linesOf(id).some((l) => l.includes('handed back')));
+    assert.ok(await libvirtHasJob(d), 'libvirt goes on with the commit');
+    assert.equal((await job(id)).state, 'running', 'the record keeps its state');
+
+    await startWorker();
+    const done = await ended(id);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.equal(done.result?.reattached, true);
+    assert.equal(done.result?.pivoted, true);
+    await d.assertChain([s2, s1, base], 'after the handed-back commit');
+    assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+    await d.assertPatterns(s2);
+  });
+});
