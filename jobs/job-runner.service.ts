@@ -30,6 +30,7 @@ import { HandBack, JobEnd } from './job-end.js';
 import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
+import { StorageProcessor } from './processors/storage.processor.js';
 import { bullConnection, MAX_STALLS, withDeadline } from './queues.js';
 
 /**
@@ -74,8 +75,9 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     domainOps: DomainOpsProcessor,
     blockJobs: BlockJobsProcessor,
     definitions: DefinitionsProcessor,
+    storage: StorageProcessor,
   ) {
-    this.processors = [domainOps, blockJobs, definitions];
+    this.processors = [domainOps, blockJobs, definitions, storage];
   }
 
   onApplicationBootstrap(): void {

@@ -4,7 +4,7 @@
  * handle every type of its queue: the worker refuses to start otherwise.
  */
 
-export const QUEUES = ['domain-ops', 'block-jobs', 'definitions'] as const;
+export const QUEUES = ['domain-ops', 'block-jobs', 'definitions', 'storage'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 export const JOB_TYPES = {
@@ -21,6 +21,13 @@ export const JOB_TYPES = {
   'domain.define': 'definitions',
   'domain.undefine': 'definitions',
   'domain.snapshot': 'definitions',
+  'pool.define': 'storage',
+  'pool.start': 'storage',
+  'pool.stop': 'storage',
+  'pool.refresh': 'storage',
+  'pool.undefine': 'storage',
+  'volume.create': 'storage',
+  'volume.delete': 'storage',
 } as const satisfies Record<string, QueueName>;
 
 export type JobType = keyof typeof JOB_TYPES;
@@ -41,7 +48,14 @@ export interface HostTarget {
 }
 
 /** Job types that act on a host's objects rather than a domain: their target is a HostTarget. */
-export type HostJobType = never;
+export type HostJobType =
+  | 'pool.define'
+  | 'pool.start'
+  | 'pool.stop'
+  | 'pool.refresh'
+  | 'pool.undefine'
+  | 'volume.create'
+  | 'volume.delete';
 
 /**
  * Job types whose domain may be missing when the job runs (not defined yet, or
@@ -78,6 +92,23 @@ export interface JobParams {
     metadata: boolean;
     disks: { target: string; top: string; overlay: string }[];
   };
+  /** The pool XML to define; `uuid` (chosen at request time) lets a re-run find the pool it defined. */
+  'pool.define': { pool: string; uuid: string; xml: string };
+  'pool.start': { pool: string; uuid: string; build: boolean };
+  'pool.stop': { pool: string; uuid: string };
+  'pool.refresh': { pool: string; uuid: string };
+  'pool.undefine': { pool: string; uuid: string };
+  'volume.create': {
+    pool: string;
+    poolUuid: string;
+    volume: string;
+    xml: string;
+    format: 'raw' | 'qcow2';
+    capacityBytes: number | null;
+    backing: { path: string; format: string } | null;
+  };
+  /** `path`: the volume's file when the request was accepted. */
+  'volume.delete': { pool: string; poolUuid: string; volume: string; path: string | null };
 }
 
 /** The block job types: long jobs on one disk's backing chain (jobs/processors/block-jobs.processor.ts). */

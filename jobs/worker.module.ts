@@ -8,6 +8,7 @@ import { jobStoreProvider } from './job-store.provider.js';
 import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
+import { StorageProcessor } from './processors/storage.processor.js';
 
 /** The worker role: the processors of every queue, over read-write libvirt connections. */
 @Module({
@@ -17,6 +18,7 @@ import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
     jobStoreProvider,
     DomainOpsProcessor,
     DefinitionsProcessor,
+    StorageProcessor,
     BlockJobLedger,
     BlockJobEvents,
     BlockJobsProcessor,

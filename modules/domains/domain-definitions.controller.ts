@@ -1,5 +1,4 @@
 import {
-  applyDecorators,
   Body,
   Controller,
   Delete,
@@ -10,19 +9,12 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBody,
-  ApiHeader,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
 import { idempotencyKeyOf, respondWithJob } from '#modules/jobs/job-response.js';
 import { JobsService } from '#modules/jobs/jobs.service.js';
 import { JobModel } from '#modules/jobs/models/job.model.js';
@@ -33,28 +25,6 @@ import { DefineDomainDto, UndefineDomainQueryDto } from './dto/define-domain.dto
 
 const HOST = { name: 'host', description: 'A registered host', example: 'local' };
 const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: 'vm1' };
-
-/** What every route that starts a job documents: Prefer, Idempotency-Key, 202/200. */
-export function ApiJobResponses(): MethodDecorator & ClassDecorator {
-  return applyDecorators(
-    ApiHeader({
-      name: 'Prefer',
-      required: false,
-      description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
-    }),
-    ApiHeader({
-      name: 'Idempotency-Key',
-      required: false,
-      description:
-        'Makes retries of this request safe: the same key and request give back the same job (for 24 h); the same key with another request is 422',
-    }),
-    ApiAcceptedResponse({
-      type: JobModel,
-      description: 'The job, not finished yet (its URL is in Location)',
-    }),
-    ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' }),
-  );
-}
 
 const DEFINE_EXAMPLE = {
   name: 'vm1',

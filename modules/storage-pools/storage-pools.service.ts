@@ -137,7 +137,10 @@ export class StoragePoolsService {
 }
 
 /** A pool's view: info (state, sizes), XML, autostart and persistence, asked for at once. */
-async function poolView(client: LibvirtClient, pool: RemoteStoragePool): Promise<StoragePoolModel> {
+export async function poolView(
+  client: LibvirtClient,
+  pool: RemoteStoragePool,
+): Promise<StoragePoolModel> {
   const [info, { xml }, { autostart }, { persistent }] = await Promise.all([
     client.rpc.storagePoolGetInfo({ pool }),
     client.rpc.storagePoolGetXmlDesc({ pool, flags: 0 }),
@@ -161,7 +164,7 @@ async function poolView(client: LibvirtClient, pool: RemoteStoragePool): Promise
 }
 
 /** A volume's view, from its XML alone (it holds everything virStorageVolGetInfo would add). */
-async function volumeView(
+export async function volumeView(
   client: LibvirtClient,
   vol: RemoteStorageVol,
 ): Promise<StorageVolumeModel> {

@@ -16,6 +16,7 @@ import { checkProcessors } from '#jobs/job-runner.service.js';
 import { BlockJobsProcessor } from '#jobs/processors/block-jobs.processor.js';
 import { DomainOpsProcessor } from '#jobs/processors/domain-ops.processor.js';
 import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
+import { StorageProcessor } from '#jobs/processors/storage.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import {
   closeAllApps,
@@ -342,7 +343,9 @@ describe('jobs', () => {
   it('refuses to start a worker that lacks a handler for a job type', () => {
     const processor = new DomainOpsProcessor();
     const blockJobs = new BlockJobsProcessor(null as never, null as never);
-    assert.doesNotThrow(() => checkProcessors([processor, blockJobs, new DefinitionsProcessor()]));
+    assert.doesNotThrow(() =>
+      checkProcessors([processor, blockJobs, new DefinitionsProcessor(), new StorageProcessor()]),
+    );
     const { 'domain.reboot': _dropped, ...rest } = processor.handlers;
     assert.throws(
       () =>
@@ -350,6 +353,7 @@ describe('jobs', () => {
           { ...processor, handlers: rest as typeof processor.handlers },
           blockJobs,
           new DefinitionsProcessor(),
+          new StorageProcessor(),
         ]),
       /job type 'domain.reboot' \(queue 'domain-ops'\) has no handler/,
     );

@@ -12,6 +12,8 @@ import {
   type DomainDefinition,
 } from '#src/xml/define-domain.js';
 import { buildDiskSnapshotXml } from '#src/xml/define-snapshot.js';
+import { buildDirPoolXml, buildVolumeXml } from '#src/xml/define-storage.js';
+import { parseStoragePoolXml, parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
 import { defaultOverlay } from '#modules/domains/domain-snapshots.service.js';
@@ -194,5 +196,37 @@ describe('disk snapshot XML', () => {
       '/var/lib/images/vm1.s1.s2.qcow2',
     );
     assert.equal(defaultOverlay('/images/disk', 'x'), '/images/disk.x.qcow2');
+  });
+});
+
+describe('storage pool and volume XML', () => {
+  it('defines a dir pool with its UUID and directory', () => {
+    const parsed = parseStoragePoolXml(
+      buildDirPoolXml({ name: 'images', uuid: DEF.uuid, path: '/srv/images & more' }),
+    );
+    assert.deepEqual(
+      [parsed.type, parsed.name, parsed.uuid, parsed.path],
+      ['dir', 'images', DEF.uuid, '/srv/images & more'],
+    );
+  });
+
+  it('creates sparse volumes, with a backing image when asked', () => {
+    const plain = parseStorageVolumeXml(
+      buildVolumeXml({ name: 'a.img', format: 'raw', capacityBytes: 1024, backing: null }),
+    );
+    assert.deepEqual(
+      [plain.name, plain.format, plain.capacityBytes, plain.allocationBytes, plain.backingStore],
+      ['a.img', 'raw', 1024, 0, null],
+    );
+    const overlay = parseStorageVolumeXml(
+      buildVolumeXml({
+        name: 'b.qcow2',
+        format: 'qcow2',
+        capacityBytes: null,
+        backing: { path: '/srv/base.qcow2', format: 'qcow2' },
+      }),
+    );
+    assert.equal(overlay.capacityBytes, null, "no capacity: the backing image's");
+    assert.deepEqual(overlay.backingStore, { path: '/srv/base.qcow2', format: 'qcow2' });
   });
 });

@@ -20,8 +20,6 @@ import {
 export const DOMAIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 export const DOMAIN_NAME_RULE =
   'must be 1-64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
-/** Names of storage pools and volumes (a volume name is a file name in a dir pool). */
-export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 export const ABSOLUTE_PATH = /^\/[^\0]*$/;
 
 export const DOMAIN_TYPES = ['qemu', 'kvm'] as const;

@@ -1,0 +1,130 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { ABSOLUTE_PATH, IMAGE_FORMATS } from '#modules/domains/dto/define-domain.dto.js';
+
+/** Pool and volume names: a volume's name is its file name in a dir pool. */
+export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+const STORAGE_NAME_RULE =
+  'must be 1-128 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
+
+export const POOL_TYPES = ['dir'] as const;
+export const POOL_ACTIONS = ['start', 'stop', 'refresh'] as const;
+export type PoolAction = (typeof POOL_ACTIONS)[number];
+
+export class DefinePoolDto {
+  @ApiProperty({ description: `The pool's name: ${STORAGE_NAME_RULE}`, example: 'images' })
+  @Matches(STORAGE_NAME_PATTERN, { message: `name ${STORAGE_NAME_RULE}` })
+  name!: string;
+
+  @ApiPropertyOptional({
+    enum: POOL_TYPES,
+    default: 'dir',
+    description: 'The pool type: `dir`, a directory of image files (the only one so far)',
+  })
+  @IsOptional()
+  @IsIn(POOL_TYPES)
+  type?: (typeof POOL_TYPES)[number];
+
+  @ApiProperty({
+    description:
+      'The directory that holds the volumes (absolute). It need not exist yet: start with build: true creates it',
+    example: '/srv/images',
+  })
+  @IsString()
+  @MaxLength(4096)
+  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
+  path!: string;
+}
+
+/** The options of a pool action; only start takes one. */
+export class PoolActionDto {
+  @ApiPropertyOptional({
+    description: "start: build the pool first (a dir pool's directory is created when missing)",
+    default: false,
+  })
+  @IsOptional()
+  @IsBoolean()
+  build?: boolean;
+}
+
+export class VolumeBackingDto {
+  @ApiPropertyOptional({
+    description: "The backing image's pool (with `volume`); by default the new volume's pool",
+    example: 'images',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  pool?: string;
+
+  @ApiPropertyOptional({ description: 'A volume as the backing image', example: 'base.qcow2' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  volume?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Or an absolute path (its format is needed unless it is a volume of a pool libvirt knows)',
+    example: '/srv/images/base.qcow2',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
+  path?: string;
+
+  @ApiPropertyOptional({
+    enum: IMAGE_FORMATS,
+    description: "The backing image's format; by default its volume's",
+  })
+  @IsOptional()
+  @IsIn(IMAGE_FORMATS)
+  format?: (typeof IMAGE_FORMATS)[number];
+}
+
+export class CreateVolumeDto {
+  @ApiProperty({
+    description: `The volume's name (its file name): ${STORAGE_NAME_RULE}`,
+    example: 'vm1.qcow2',
+  })
+  @Matches(STORAGE_NAME_PATTERN, { message: `name ${STORAGE_NAME_RULE}` })
+  name!: string;
+
+  @ApiPropertyOptional({ enum: IMAGE_FORMATS, default: 'qcow2' })
+  @IsOptional()
+  @IsIn(IMAGE_FORMATS)
+  format?: (typeof IMAGE_FORMATS)[number];
+
+  @ApiPropertyOptional({
+    description:
+      'Virtual size in bytes (rounded up to 512 bytes); required unless there is a backing image, whose size is then the default. Files are sparse: nothing is allocated up front',
+    example: 10 * 1024 ** 3,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(Number.MAX_SAFE_INTEGER)
+  capacityBytes?: number;
+
+  @ApiPropertyOptional({
+    type: VolumeBackingDto,
+    description: 'qcow2 only: a backing image, making the volume an overlay of it',
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => VolumeBackingDto)
+  backing?: VolumeBackingDto;
+}
