@@ -395,14 +395,15 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     const canceled = run.aborted || (await ctx.cancelRequested());
     if (outcome === 'unchanged' && canceled) throw new JobEnd('canceled', result);
     let why: AppError;
-    if (outcome === 'unexpected') {
-      why = conflict(
-        `the chain of disk '${target}' is neither the one the job started on nor the one it leaves: ${chain}`,
-      );
-    } else if (ending.domainStopped || !read.running) {
+    if (ending.domainStopped || !read.running) {
+      // A stopped domain's XML names only its top image: libvirt probes chains of running domains.
       why = new AppError(
         ErrorCode.INVALID_STATE,
-        `domain '${dom.name}' stopped while the block job ran; libvirt ended the job with it and the chain is as it was`,
+        `domain '${dom.name}' stopped while the block job ran: libvirt ended the job with it (the disk's image is now ${chainPaths(read.disk)[0] ?? 'none'})`,
+      );
+    } else if (outcome === 'unexpected') {
+      why = conflict(
+        `the chain of disk '${target}' is neither the one the job started on nor the one it leaves: ${chain}`,
       );
     } else if (ending.status === BlockJobStatus.FAILED) {
       why = new AppError(

@@ -92,9 +92,13 @@ export class BlockJobsService {
     hostName: string,
     domainRef: string,
     target: string,
-    dto: StartBlockJobDto,
+    given: StartBlockJobDto,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
+    // GraphQL clients may send null for a field they leave out.
+    const dto = Object.fromEntries(
+      Object.entries(given).filter(([, v]) => v !== null && v !== undefined),
+    ) as StartBlockJobDto;
     const parsed = parse(target, dto);
     const host = await this.hosts.record(hostName);
     const { dom, resolved } = await this.connections.withClient(host, async (c) => {

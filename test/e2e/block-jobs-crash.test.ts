@@ -357,4 +357,53 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
     await d.assertPatterns(s2);
   });
+  it('resolves a queued job again when it starts: refused if the chain changed under it, and nothing is started', async () => {
+    await worker!.kill();
+    const d = await domain('changed', {});
+    const { base, s1, s2, top } = d.paths;
+    const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      top: `vda[${idx[s1]}]`,
+      base: `vda[${idx[base]}]`,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    // Queued, no worker: the disk is the job's already.
+    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'pull',
+    });
+    assert.equal(second.status, 409);
+    assert.match(second.body.detail, new RegExp(`${id} \\(block.commit, queued\\)`));
+
+    // Meanwhile someone merges s1 away outside the gateway: vda[idx[s1]] names nothing now.
+    await client.rpc.domainBlockCommit({
+      dom: d.dom,
+      disk: 'vda',
+      base: `vda[${idx[base]}]`,
+      top: `vda[${idx[s1]}]`,
+      bandwidth: 0n,
+      flags: 0,
+    });
+    for (let i = 0; i < 200 && (await libvirtHasJob(d)); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await d.assertChain([top, s2, base], 'after the commit made outside the gateway');
+    const ends = endsOf(d).length;
+
+    await startWorker();
+    const done = await ended(id);
+    assert.equal(done.state, 'failed');
+    assert.equal(done.error?.code, 'CONFLICT');
+    assert.match(done.error?.message ?? '', /changed since the job was accepted.*names no image/);
+    assert.equal(endsOf(d).length, ends, 'the gateway started no block job');
+    await d.assertChain([top, s2, base], 'the chain as the other commit left it');
+    await d.assertPatterns(top);
+    // The failed job let go of the disk.
+    const next = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'pull',
+    });
+    assert.equal(next.status, 202, JSON.stringify(next.body));
+    assert.equal((await ended(next.body.id as string)).state, 'completed');
+  });
 });

@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { Redis } from 'ioredis';
 import { LibvirtClient } from '#src/libvirt/index.js';
-import { backingChain } from '../support/qemu-images.js';
+import { buildXml } from '#src/xml/xml.js';
+import { backingChain, qemuImg } from '../support/qemu-images.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import {
   closeAllApps,
@@ -412,6 +413,40 @@ describe('block jobs', () => {
     await assertResultChain(d, res2.body as Job, [full]);
     assert.equal((await backingChain(full)).length, 1, 'a full copy has no backing file');
     await d.assertPatterns(full);
+
+    // Into a storage volume that exists already, named pool/volume.
+    const poolName = `vg-bj-${run}-pool`;
+    const vol = path.join(d.dir, 'vol.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', vol, '16M');
+    const { pool } = await client.rpc.storagePoolDefineXml({
+      xml: buildXml({
+        name: 'pool',
+        attrs: { type: 'dir' },
+        children: [
+          { name: 'name', text: poolName },
+          { name: 'target', children: [{ name: 'path', text: d.dir }] },
+        ],
+      }),
+      flags: 0,
+    });
+    try {
+      await client.rpc.storagePoolCreate({ pool, flags: 0 });
+      const refused = await blockJob(d, { type: 'copy', destination: `${poolName}/vol.qcow2` });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.errors[0].field, 'destination');
+      const res3 = await blockJob(
+        d,
+        { type: 'copy', destination: `${poolName}/vol.qcow2`, reuseExisting: true },
+        { prefer: 'wait=30' },
+      );
+      assert.equal(res3.body.state, 'completed', JSON.stringify(res3.body));
+      assert.equal(res3.body.resolved.destination, vol);
+      await assertResultChain(d, res3.body as Job, [vol]);
+      await d.assertPatterns(vol);
+    } finally {
+      await client.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
+      await client.rpc.storagePoolUndefine({ pool });
+    }
   });
 
   it('pulls down to a base, then the whole chain', async () => {
@@ -457,11 +492,43 @@ describe('block jobs', () => {
     assert.equal(other.status, 422);
   });
 
+  it('fails a job whose domain stops under it, and lets go of the disk', async () => {
+    const d = await domain('stop', { top: 4 });
+    const res = await blockJob(d, { type: 'commit', bandwidth: 1 * MiB });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    await until(id, ['running']);
+    for (let i = 0; i < 100 && !(await http.get(`/v1/jobs/${id}`)).body.progress; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await client.rpc.domainDestroyFlags({ dom: d.dom, flags: 0 });
+    let job: Job;
+    for (;;) {
+      job = (await http.get(`/v1/jobs/${id}`)).body as Job;
+      if (['completed', 'failed', 'canceled'].includes(job.state)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(job.state, 'failed');
+    assert.equal(job.error?.code, 'INVALID_STATE');
+    assert.match(job.error?.message ?? '', /stopped while the block job ran/);
+    assert.equal(await d.persistentTop(), d.paths.top, 'nothing was pivoted');
+    const redis = new Redis(REDIS_URL);
+    try {
+      assert.deepEqual(await scanKeys(redis, `${prefix}disk-block-job:`), []);
+    } finally {
+      await redis.quit();
+    }
+  });
+
   it('leaves no disk claimed and no job unfinished behind', async () => {
     const jobs = (await http.get('/v1/jobs?limit=100')).body.items as Job[];
     assert.ok(jobs.length >= 10, `${jobs.length} jobs`);
     assert.deepEqual(
-      jobs.filter((j) => !['completed', 'canceled'].includes(j.state)).map((j) => [j.id, j.state]),
+      jobs
+        .filter(
+          (j) => !['completed', 'canceled'].includes(j.state) && j.error?.code !== 'INVALID_STATE',
+        )
+        .map((j) => [j.id, j.state]),
       [],
     );
     const redis = new Redis(REDIS_URL);
