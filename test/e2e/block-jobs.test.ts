@@ -492,6 +492,42 @@ describe('block jobs', () => {
     assert.equal(other.status, 422);
   });
 
+  it('does the same through GraphQL: startBlockJob, pivotBlockJob, with REST error codes', async () => {
+    const d = await domain('gql');
+    const { base, s1 } = d.paths;
+    const gql = async (query: string, variables: object = {}) =>
+      (
+        await request(t.server)
+          .post('/graphql')
+          .set('authorization', `Bearer ${ADMIN}`)
+          .send({ query, variables })
+      ).body;
+    const start = `mutation($d: String!, $input: StartBlockJobInput!, $wait: Int) {
+      startBlockJob(host: "local", domain: $d, disk: "vda", input: $input, wait: $wait) {
+        id type state disk result error { code } } }`;
+    const bad = await gql(start, { d: d.name, input: { type: 'commit', top: 'vda[99]' } });
+    assert.equal(bad.errors?.[0]?.extensions?.code, 'INVALID_STATE', JSON.stringify(bad));
+    const started = await gql(start, {
+      d: d.name,
+      input: { type: 'commit', base: s1, pivot: false, top: null },
+    });
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    const id = started.data.startBlockJob.id as string;
+    assert.equal(started.data.startBlockJob.type, 'block.commit');
+    await until(id, ['ready']);
+    const pivot = `mutation($id: ID!) { pivotBlockJob(id: $id, wait: 30) { id state result } }`;
+    const done = await gql(pivot, { id });
+    assert.equal(done.errors, undefined, JSON.stringify(done.errors));
+    assert.equal(done.data.pivotBlockJob.state, 'completed');
+    await assertResultChain(d, { ...(done.data.pivotBlockJob as Job), type: 'block.commit' }, [
+      s1,
+      base,
+    ]);
+    await d.assertPatterns(s1);
+    const again = await gql(pivot, { id });
+    assert.equal(again.errors?.[0]?.extensions?.code, 'INVALID_STATE');
+  });
+
   it('fails a job whose domain stops under it, and lets go of the disk', async () => {
     const d = await domain('stop', { top: 4 });
     const res = await blockJob(d, { type: 'commit', bandwidth: 1 * MiB });

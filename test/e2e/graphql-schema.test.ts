@@ -29,7 +29,14 @@ describe('GraphQL schema', () => {
         (schema.getType(type) as { getFields(): Record<string, unknown> }).getFields(),
       ).sort();
     assert.deepEqual(fields('Query'), ['host', 'hosts', 'job', 'jobs']);
-    assert.deepEqual(fields('Mutation'), ['cancelJob', 'createHost', 'deleteHost', 'domainAction']);
+    assert.deepEqual(fields('Mutation'), [
+      'cancelJob',
+      'createHost',
+      'deleteHost',
+      'domainAction',
+      'pivotBlockJob',
+      'startBlockJob',
+    ]);
     for (const connection of [
       'HostsConnection',
       'DomainsConnection',
