@@ -117,11 +117,6 @@ export class BlockJobLedger {
       .exec();
   }
 
-  /** Forgets how far a start got (the start did not take: a re-run starts afresh). */
-  async clearPhase(jobId: string): Promise<void> {
-    await this.redis.hdel(this.keys.blockJob(jobId), 'phase', 'chainAtStart', 'startedAt');
-  }
-
   async requestPivot(jobId: string): Promise<void> {
     await this.redis
       .multi()

@@ -97,7 +97,11 @@ export class JobModel {
     type: 'object',
     additionalProperties: true,
     nullable: true,
-    description: 'What the job did (for lifecycle jobs: the state afterwards)',
+    description:
+      'What the job did. Lifecycle jobs: the state afterwards. Block jobs (also when canceled or failed): ' +
+      '`outcome` (applied, unchanged, unexpected), `libvirtStatus`, `completionSeenIn` (event+chain, or chain ' +
+      'for a job a worker re-attached to after it ended), `pivoted`, `reattached`, `chainBefore` (paths), `disk` ' +
+      "(the chain read back from the live XML, with libvirt's current indexes) and `persistentChainDiffers`",
   })
   @Field(() => JSONScalar, { nullable: true })
   result!: Record<string, unknown> | null;
