@@ -4,6 +4,7 @@ import { JobsModule } from '#modules/jobs/jobs.module.js';
 import { DomainActionsResolver } from './domain-actions.resolver.js';
 import { DomainActionsService } from './domain-actions.service.js';
 import { DomainDefinitionsController } from './domain-definitions.controller.js';
+import { DomainDefinitionsResolver } from './domain-definitions.resolver.js';
 import { DomainDefinitionsService } from './domain-definitions.service.js';
 import { DomainInventory } from './domain-inventory.service.js';
 import { DomainSnapshotsService } from './domain-snapshots.service.js';
@@ -21,6 +22,7 @@ import { DomainsService } from './domains.service.js';
     DomainDefinitionsService,
     DomainSnapshotsService,
     DomainActionsResolver,
+    DomainDefinitionsResolver,
     HostDomainsResolver,
     DomainsResolver,
   ],

@@ -32,10 +32,18 @@ describe('GraphQL schema', () => {
     assert.deepEqual(fields('Mutation'), [
       'cancelJob',
       'createHost',
+      'createSnapshot',
+      'createVolume',
+      'defineDomain',
+      'definePool',
       'deleteHost',
+      'deleteVolume',
       'domainAction',
       'pivotBlockJob',
+      'poolAction',
       'startBlockJob',
+      'undefineDomain',
+      'undefinePool',
     ]);
     for (const connection of [
       'HostsConnection',

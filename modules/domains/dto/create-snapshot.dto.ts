@@ -1,3 +1,4 @@
+import { Field, InputType } from '@nestjs/graphql';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -16,8 +17,10 @@ import { ABSOLUTE_PATH } from './define-domain.dto.js';
 /** Snapshot names end up in file names: the same rule as domain names. */
 export const SNAPSHOT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
+@InputType('SnapshotDiskInput')
 export class SnapshotDiskDto {
   @ApiProperty({ description: 'The disk (its target)', example: 'vda' })
+  @Field(() => String)
   @IsString()
   @MaxLength(32)
   target!: string;
@@ -27,6 +30,7 @@ export class SnapshotDiskDto {
       'Absolute path of the new overlay file; by default next to the current top image: `<dir>/<image-base>.<snapshot-name>.qcow2`',
     example: '/var/lib/libvirt/images/vm1.before-upgrade.qcow2',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(4096)
@@ -35,12 +39,14 @@ export class SnapshotDiskDto {
 }
 
 /** An external disk-only snapshot: a new qcow2 overlay on each disk named (all writable disks by default). */
+@InputType('CreateSnapshotInput')
 export class CreateSnapshotDto {
   @ApiPropertyOptional({
     description:
       'The snapshot name, also part of the default overlay file names (1-64 letters, digits, ".", "_", "+" or "-"); by default the UTC time, `YYYYMMDD-HHMMSS`',
     example: 'before-upgrade',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(SNAPSHOT_NAME_PATTERN, {
     message:
@@ -49,6 +55,7 @@ export class CreateSnapshotDto {
   name?: string;
 
   @ApiPropertyOptional({ maxLength: 4096 })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(4096)
@@ -59,6 +66,7 @@ export class CreateSnapshotDto {
     description:
       'The disks to snapshot, each optionally with its overlay path; by default every writable disk with a file or block source',
   })
+  @Field(() => [SnapshotDiskDto], { nullable: true })
   @IsOptional()
   @IsArray()
   @ArrayMinSize(1)
@@ -72,6 +80,7 @@ export class CreateSnapshotDto {
       "Also record the snapshot in libvirt's snapshot metadata (listed by GET …/snapshots). Off by default: the overlays are chain members like any other, which block commit and pull later merge; libvirt's metadata would then name files that are gone",
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   metadata?: boolean;

@@ -1,3 +1,4 @@
+import { Field, InputType, Int, registerEnumType } from '@nestjs/graphql';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
@@ -28,18 +29,32 @@ export const DISK_DEVICES = ['disk', 'cdrom'] as const;
 export const IMAGE_FORMATS = ['qcow2', 'raw'] as const;
 export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const;
 
+const enumOf = <T extends string>(values: readonly T[], name: string): Record<T, T> => {
+  const e = Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
+  registerEnumType(e, { name });
+  return e;
+};
+export const DomainTypeEnum = enumOf(DOMAIN_TYPES, 'DomainType');
+export const DiskBusEnum = enumOf(DISK_BUSES, 'DiskBus');
+export const DiskDeviceEnum = enumOf(DISK_DEVICES, 'DiskDevice');
+export const ImageFormatEnum = enumOf(IMAGE_FORMATS, 'ImageFormat');
+export const NicModelEnum = enumOf(NIC_MODELS, 'NicModel');
+
+@InputType('DomainDiskSpecInput')
 export class DomainDiskSpecDto {
   @ApiPropertyOptional({
     description:
       'A volume of this storage pool (with `volume`); the disk uses its path and, by default, its format',
     example: 'default',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(128)
   pool?: string;
 
   @ApiPropertyOptional({ description: 'The volume in `pool`', example: 'vm1.qcow2' })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(256)
@@ -50,6 +65,7 @@ export class DomainDiskSpecDto {
       'Or an absolute path on the host (a file or a block device). Its format is needed unless the path is a volume of a pool libvirt knows',
     example: '/var/lib/libvirt/images/vm1.qcow2',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(4096)
@@ -60,16 +76,19 @@ export class DomainDiskSpecDto {
     enum: IMAGE_FORMATS,
     description: "The image format; by default the volume's",
   })
+  @Field(() => ImageFormatEnum, { nullable: true })
   @IsOptional()
   @IsIn(IMAGE_FORMATS)
   format?: (typeof IMAGE_FORMATS)[number];
 
   @ApiPropertyOptional({ enum: DISK_BUSES, default: 'virtio (sata for a cdrom)' })
+  @Field(() => DiskBusEnum, { nullable: true })
   @IsOptional()
   @IsIn(DISK_BUSES)
   bus?: (typeof DISK_BUSES)[number];
 
   @ApiPropertyOptional({ enum: DISK_DEVICES, default: 'disk' })
+  @Field(() => DiskDeviceEnum, { nullable: true })
   @IsOptional()
   @IsIn(DISK_DEVICES)
   device?: (typeof DISK_DEVICES)[number];
@@ -78,6 +97,7 @@ export class DomainDiskSpecDto {
     description: "The guest-side name; by default the bus's next free one (vda, vdb…; sda…; hda…)",
     example: 'vda',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(/^(vd|sd|hd)[a-z]{1,2}$/, {
     message: 'target must be vd, sd or hd followed by one or two letters (vda, sdb, hdc)',
@@ -85,19 +105,23 @@ export class DomainDiskSpecDto {
   target?: string;
 
   @ApiPropertyOptional({ description: 'Read-only for the guest (always, for a cdrom)' })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @IsBoolean()
   readOnly?: boolean;
 }
 
+@InputType('DomainInterfaceSpecInput')
 export class DomainInterfaceSpecDto {
   @ApiPropertyOptional({ description: 'A libvirt network', example: 'default' })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(128)
   network?: string;
 
   @ApiPropertyOptional({ description: 'Or a bridge of the host', example: 'br0' })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/, {
@@ -106,6 +130,7 @@ export class DomainInterfaceSpecDto {
   bridge?: string;
 
   @ApiPropertyOptional({ enum: NIC_MODELS, default: 'virtio' })
+  @Field(() => NicModelEnum, { nullable: true })
   @IsOptional()
   @IsIn(NIC_MODELS)
   model?: (typeof NIC_MODELS)[number];
@@ -114,6 +139,7 @@ export class DomainInterfaceSpecDto {
     description: 'A MAC address; libvirt picks one when absent',
     example: '52:54:00:12:34:56',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, {
     message: 'mac must be six hex pairs separated by ":"',
@@ -126,18 +152,21 @@ export class DomainInterfaceSpecDto {
  * disks, interfaces…) that the gateway builds into domain XML, or, for
  * admins, libvirt domain XML as it is (`xml`, alone).
  */
+@InputType('DefineDomainInput')
 export class DefineDomainDto {
   @ApiPropertyOptional({
     description:
       'libvirt domain XML, as it is (admins only; no other field with it). A UUID is added when it has none',
     example: "<domain type='kvm'><name>vm1</name>…</domain>",
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(1_000_000)
   xml?: string;
 
   @ApiPropertyOptional({ description: `The domain's name: ${DOMAIN_NAME_RULE}`, example: 'vm1' })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(DOMAIN_NAME_PATTERN, { message: `name ${DOMAIN_NAME_RULE}` })
   name?: string;
@@ -146,6 +175,7 @@ export class DefineDomainDto {
     description:
       'A UUID for the domain; by default a new one (derived from the Idempotency-Key when there is one)',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsUUID()
   uuid?: string;
@@ -155,11 +185,13 @@ export class DefineDomainDto {
     description:
       "kvm (hardware virtualization) or qemu (emulation, TCG); by default kvm where the host's capabilities offer it, else qemu",
   })
+  @Field(() => DomainTypeEnum, { nullable: true })
   @IsOptional()
   @IsIn(DOMAIN_TYPES)
   type?: (typeof DOMAIN_TYPES)[number];
 
   @ApiPropertyOptional({ description: 'Memory in MiB', minimum: 16, example: 1024 })
+  @Field(() => Int, { nullable: true })
   @IsOptional()
   @IsInt()
   @Min(16)
@@ -167,6 +199,7 @@ export class DefineDomainDto {
   memoryMiB?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1024, example: 2 })
+  @Field(() => Int, { nullable: true })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -177,6 +210,7 @@ export class DefineDomainDto {
     description: "Guest architecture; by default the host's (from its capabilities)",
     example: 'x86_64',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(/^[a-z0-9_]{1,32}$/, { message: 'arch must be an architecture name (x86_64, aarch64)' })
   arch?: string;
@@ -185,17 +219,20 @@ export class DefineDomainDto {
     description: "Machine type; by default the first the host's capabilities list for the arch",
     example: 'pc-q35-7.2',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'machine must be a machine type name' })
   machine?: string;
 
   @ApiPropertyOptional({ maxLength: 4096 })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(4096)
   description?: string;
 
   @ApiPropertyOptional({ type: [DomainDiskSpecDto], maxItems: 32 })
+  @Field(() => [DomainDiskSpecDto], { nullable: true })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(32)
@@ -204,6 +241,7 @@ export class DefineDomainDto {
   disks?: DomainDiskSpecDto[];
 
   @ApiPropertyOptional({ type: [DomainInterfaceSpecDto], maxItems: 16 })
+  @Field(() => [DomainInterfaceSpecDto], { nullable: true })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(16)
@@ -217,12 +255,14 @@ const queryBoolean = Transform(({ value }: { value: unknown }) =>
 );
 
 /** The options of DELETE …/domains/{domain} (query string); the service takes them as they are. */
+@InputType('UndefineDomainOptions')
 export class UndefineDomainQueryDto {
   @ApiPropertyOptional({
     description:
       "Also remove libvirt's metadata of the domain's snapshots (their files stay). Without it, a domain with snapshot metadata is refused (409)",
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @queryBoolean
   @IsBoolean()
@@ -233,6 +273,7 @@ export class UndefineDomainQueryDto {
       'Also remove a managed save image. Without it, libvirt refuses a domain that has one',
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @queryBoolean
   @IsBoolean()
@@ -242,6 +283,7 @@ export class UndefineDomainQueryDto {
     description: 'Also delete the UEFI variables file (NVRAM); by default it is kept',
     default: false,
   })
+  @Field(() => Boolean, { nullable: true })
   @IsOptional()
   @queryBoolean
   @IsBoolean()

@@ -1,3 +1,4 @@
+import { Field, Float, InputType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -12,7 +13,11 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { ABSOLUTE_PATH, IMAGE_FORMATS } from '#modules/domains/dto/define-domain.dto.js';
+import {
+  ABSOLUTE_PATH,
+  IMAGE_FORMATS,
+  ImageFormatEnum,
+} from '#modules/domains/dto/define-domain.dto.js';
 
 /** Pool and volume names: a volume's name is its file name in a dir pool. */
 export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -22,9 +27,15 @@ const STORAGE_NAME_RULE =
 export const POOL_TYPES = ['dir'] as const;
 export const POOL_ACTIONS = ['start', 'stop', 'refresh'] as const;
 export type PoolAction = (typeof POOL_ACTIONS)[number];
+export const PoolTypeEnum = Object.fromEntries(POOL_TYPES.map((t) => [t, t]));
+registerEnumType(PoolTypeEnum, { name: 'PoolType' });
+export const PoolActionEnum = Object.fromEntries(POOL_ACTIONS.map((a) => [a, a]));
+registerEnumType(PoolActionEnum, { name: 'PoolAction' });
 
+@InputType('DefinePoolInput')
 export class DefinePoolDto {
   @ApiProperty({ description: `The pool's name: ${STORAGE_NAME_RULE}`, example: 'images' })
+  @Field(() => String)
   @Matches(STORAGE_NAME_PATTERN, { message: `name ${STORAGE_NAME_RULE}` })
   name!: string;
 
@@ -33,6 +44,7 @@ export class DefinePoolDto {
     default: 'dir',
     description: 'The pool type: `dir`, a directory of image files (the only one so far)',
   })
+  @Field(() => PoolTypeEnum, { nullable: true })
   @IsOptional()
   @IsIn(POOL_TYPES)
   type?: (typeof POOL_TYPES)[number];
@@ -42,6 +54,7 @@ export class DefinePoolDto {
       'The directory that holds the volumes (absolute). It need not exist yet: start with build: true creates it',
     example: '/srv/images',
   })
+  @Field(() => String)
   @IsString()
   @MaxLength(4096)
   @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
@@ -59,17 +72,20 @@ export class PoolActionDto {
   build?: boolean;
 }
 
+@InputType('VolumeBackingInput')
 export class VolumeBackingDto {
   @ApiPropertyOptional({
     description: "The backing image's pool (with `volume`); by default the new volume's pool",
     example: 'images',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(128)
   pool?: string;
 
   @ApiPropertyOptional({ description: 'A volume as the backing image', example: 'base.qcow2' })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(256)
@@ -80,6 +96,7 @@ export class VolumeBackingDto {
       'Or an absolute path (its format is needed unless it is a volume of a pool libvirt knows)',
     example: '/srv/images/base.qcow2',
   })
+  @Field(() => String, { nullable: true })
   @IsOptional()
   @IsString()
   @MaxLength(4096)
@@ -90,20 +107,24 @@ export class VolumeBackingDto {
     enum: IMAGE_FORMATS,
     description: "The backing image's format; by default its volume's",
   })
+  @Field(() => ImageFormatEnum, { nullable: true })
   @IsOptional()
   @IsIn(IMAGE_FORMATS)
   format?: (typeof IMAGE_FORMATS)[number];
 }
 
+@InputType('CreateVolumeInput')
 export class CreateVolumeDto {
   @ApiProperty({
     description: `The volume's name (its file name): ${STORAGE_NAME_RULE}`,
     example: 'vm1.qcow2',
   })
+  @Field(() => String)
   @Matches(STORAGE_NAME_PATTERN, { message: `name ${STORAGE_NAME_RULE}` })
   name!: string;
 
   @ApiPropertyOptional({ enum: IMAGE_FORMATS, default: 'qcow2' })
+  @Field(() => ImageFormatEnum, { nullable: true })
   @IsOptional()
   @IsIn(IMAGE_FORMATS)
   format?: (typeof IMAGE_FORMATS)[number];
@@ -113,6 +134,7 @@ export class CreateVolumeDto {
       'Virtual size in bytes (rounded up to 512 bytes); required unless there is a backing image, whose size is then the default. Files are sparse: nothing is allocated up front',
     example: 10 * 1024 ** 3,
   })
+  @Field(() => Float, { nullable: true })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -123,6 +145,7 @@ export class CreateVolumeDto {
     type: VolumeBackingDto,
     description: 'qcow2 only: a backing image, making the volume an overlay of it',
   })
+  @Field(() => VolumeBackingDto, { nullable: true })
   @IsOptional()
   @ValidateNested()
   @Type(() => VolumeBackingDto)
