@@ -13,9 +13,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import {
   BlockJobStatus,
+  DomainBlockCommitFlags,
   DomainEventId,
   LibvirtClient,
   type DomainEvent,
@@ -405,5 +407,55 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     });
     assert.equal(next.status, 202, JSON.stringify(next.body));
     assert.equal((await ended(next.body.id as string)).state, 'completed');
+  });
+  it('a worker that died between asking libvirt to start a job and noting it: the next one adopts it, or starts it if it did not take', async () => {
+    await worker!.kill();
+    const redis = new Redis(REDIS_URL);
+    const jobs: { d: TcgChainDomain; id: string; took: boolean }[] = [];
+    try {
+      for (const took of [true, false]) {
+        const d = await domain(took ? 'took' : 'nottook', {});
+        const { base, s1, s2, top } = d.paths;
+        const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+          type: 'commit',
+          base: s2,
+        });
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        const id = res.body.id as string;
+        // What a worker killed right after asking libvirt leaves: the start noted as under way...
+        await redis.hset(`${prefix}block-job:${id}`, {
+          phase: 'starting',
+          chainAtStart: JSON.stringify([top, s2, s1, base]),
+        });
+        // ...and, if the call took, the commit running in libvirt.
+        if (took) {
+          await client.rpc.domainBlockCommit({
+            dom: d.dom,
+            disk: 'vda',
+            base: s2,
+            top: null,
+            bandwidth: 0n,
+            flags: DomainBlockCommitFlags.ACTIVE,
+          });
+        }
+        jobs.push({ d, id, took });
+      }
+    } finally {
+      await redis.quit();
+    }
+    const next = await startWorker();
+    for (const { d, id, took } of jobs) {
+      const done = await ended(id);
+      assert.equal(done.state, 'completed', JSON.stringify(done.error));
+      assert.equal(done.result?.reattached, took);
+      assert.equal(
+        next.linesOf(id).some((l) => l.includes('starting block.commit')),
+        !took,
+        next.linesOf(id).join('\n'),
+      );
+      await d.assertChain([d.paths.s2, d.paths.s1, d.paths.base], `after the job (took: ${took})`);
+      assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+      await d.assertPatterns(d.paths.s2);
+    }
   });
 });
