@@ -16,8 +16,9 @@ export function preferredWait(prefer: string | undefined): number {
 }
 
 /** The Idempotency-Key header, checked: 1-200 printable characters. */
-export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
+export function idempotencyKeyOf(header: string | string[] | null | undefined): string | undefined {
+  // GraphQL passes an explicit null for an argument given as null: no key.
+  if (header === undefined || header === null) return undefined;
   const key = Array.isArray(header) ? header[0] : header;
   if (key === undefined || !/^[\x21-\x7e]{1,200}$/.test(key)) {
     throw new AppError(

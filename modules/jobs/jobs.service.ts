@@ -83,7 +83,7 @@ export class JobsService implements OnApplicationShutdown {
     if (idempotencyKey !== undefined) {
       const fingerprint = createHash('sha256')
         .update(
-          JSON.stringify([
+          canonicalJson([
             spec.type,
             spec.target.host,
             spec.target.uuid,
@@ -283,4 +283,20 @@ export class JobsService implements OnApplicationShutdown {
     }
     return null;
   }
+}
+
+/**
+ * JSON with object keys sorted and nulls left out, so the same request gives the
+ * same fingerprint whatever order its fields came in (GraphQL sorts them, a
+ * REST client may not) and whether an absent field was sent as null.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return v;
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => x !== null && x !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  });
 }

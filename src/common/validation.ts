@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { AppError, ErrorCode, type FieldError } from './errors/app-error.js';
 
 /** Flattens class-validator's nested errors into `field: message` pairs. */
@@ -15,8 +15,29 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
  * fields are refused, values are converted to their declared types, and every
  * failure becomes INVALID_ARGUMENT (400) naming each field and why.
  */
+/** Removes null members of objects, deeply: in a request body, null means "not given". */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
+}
+
+/**
+ * The global pipe: a body's null fields count as absent (`{"xml": null}` is a
+ * request without xml, as GraphQL's null arguments are), then class-validator.
+ */
+class GatewayValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    return super.transform(metadata.type === 'body' ? withoutNulls(value) : value, metadata);
+  }
+}
+
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new GatewayValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

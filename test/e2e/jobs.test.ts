@@ -244,6 +244,23 @@ describe('jobs', () => {
     assert.equal(other.body.code, 'IDEMPOTENCY_MISMATCH');
     const bad = await action(`${name}-1`, 'suspend', {}, { 'idempotency-key': 'has space' });
     assert.equal(bad.status, 400);
+    // The same request with its fields in another order, or an absent field sent as null, is the same request.
+    const key2 = `idem-${randomUUID()}`;
+    const shutdown = await action(
+      `${name}-1`,
+      'shutdown',
+      { timeoutSeconds: 5, force: true },
+      { 'idempotency-key': key2 },
+    );
+    assert.equal(shutdown.status, 202, JSON.stringify(shutdown.body));
+    const reordered = await action(
+      `${name}-1`,
+      'shutdown',
+      { force: true, timeoutSeconds: 5, paused: null },
+      { 'idempotency-key': key2 },
+    );
+    assert.equal(reordered.body.id, shutdown.body.id, JSON.stringify(reordered.body));
+    await finished(shutdown.body.id);
   });
 
   it('lists jobs newest first, filtered and paginated, and shows one', async () => {
