@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { createLogger } from './common/logging/logger.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
+import { sendProblem } from './common/filters/problem-details.filter.js';
 import { registerRequestContext } from './common/logging/request-context.js';
 import { requestIdFor } from './common/logging/request-id.js';
 import type { AppConfig } from './config/config.js';
@@ -34,10 +35,22 @@ export async function createApp(
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
   });
   registerRequestContext(adapter.getInstance());
+  const fastify = adapter.getInstance();
+  // What fails before Nest sees the request (an unparsable body) is a problem document too.
+  fastify.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+  // An empty body with Content-Type: application/json (as many clients send on DELETE) is no body.
+  const json = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') done(null, undefined);
+    else void json(request, text, done);
+  });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options),
     adapter,
-    { logger: new PinoLoggerService(logger), abortOnError: false },
+    // bodyParser: false — the JSON parser is ours (above), not Nest's.
+    { logger: new PinoLoggerService(logger), abortOnError: false, bodyParser: false },
   );
   try {
     setupDocs(app);

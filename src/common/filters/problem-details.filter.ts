@@ -18,27 +18,38 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
     const http = host.switchToHttp();
-    const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    const problem = httpProblemFor(exception);
-    if (problem.logAsError) {
-      request.log.error({ err: exception }, 'internal error, answered 500');
-    }
-    if (reply.sent) return;
-    const body: ProblemDetails = {
-      type: problemType(problem.code),
-      title: problem.title,
-      status: problem.status,
-      detail: problem.detail,
-      instance: request.url.split('?')[0] ?? '/',
-      code: problem.code,
-      requestId: request.id,
-      ...(problem.fields.length > 0 ? { errors: [...problem.fields] } : {}),
-    };
-    void reply
-      .status(problem.status)
-      .headers(problem.headers)
-      .header('content-type', PROBLEM_CONTENT_TYPE)
-      .send(body);
+    sendProblem(exception, http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
   }
+}
+
+/**
+ * Answers any error as a problem document. Also Fastify's own error handler
+ * (installed in createApp), for what fails before a request reaches Nest: a
+ * body that is not JSON, an empty JSON body.
+ */
+export function sendProblem(
+  exception: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const problem = httpProblemFor(exception);
+  if (problem.logAsError) {
+    request.log.error({ err: exception }, 'internal error, answered 500');
+  }
+  if (reply.sent) return;
+  const body: ProblemDetails = {
+    type: problemType(problem.code),
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    instance: request.url.split('?')[0] ?? '/',
+    code: problem.code,
+    requestId: request.id,
+    ...(problem.fields.length > 0 ? { errors: [...problem.fields] } : {}),
+  };
+  void reply
+    .status(problem.status)
+    .headers(problem.headers)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .send(body);
 }
