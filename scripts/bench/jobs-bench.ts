@@ -12,6 +12,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
@@ -153,7 +156,7 @@ async function main(): Promise<void> {
       `\nqueueing overhead at the median (start job − direct create): ${overhead.toFixed(2)} ms ` +
         `— ${overhead < 20 ? 'PASS' : 'MISS'} (target < 20 ms)`,
     );
-    console.log('block jobs (POST → running): not measured yet — see the closing note');
+    await blockJobs(client, base, headers, rows.length);
   } finally {
     gateway.kill('SIGTERM');
     await once(gateway, 'exit');
@@ -162,6 +165,135 @@ async function main(): Promise<void> {
       await client.rpc.domainUndefineFlags({ dom, flags: 0 }).catch(() => undefined);
     }
     await client.close();
+  }
+}
+
+/**
+ * Block jobs: POST an active commit (pivot: false) on a running TCG domain and
+ * time until the job is `running`, then cancel it (the chain stays as it was);
+ * beside python3-libvirt's blockCommit() call on another such domain.
+ */
+async function blockJobs(
+  client: LibvirtClient,
+  base: string,
+  headers: Record<string, string>,
+  _rowsBefore: number,
+): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vgbench-bj-'));
+  const domains: RemoteDomain[] = [];
+  const rw = await LibvirtClient.connect('qemu:///system');
+  try {
+    const created = await fetch(`${base}/v1/hosts`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'qemu', uri: 'qemu:///system' }),
+    });
+    if (created.status !== 201) throw new Error(`POST /v1/hosts: ${created.status}`);
+    for (const which of ['gw', 'py']) {
+      const basePath = path.join(dir, `${which}-base.qcow2`);
+      const top = path.join(dir, `${which}-top.qcow2`);
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', basePath, '16M']);
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', basePath, '-F', 'qcow2', top]);
+      const xml = buildXml({
+        name: 'domain',
+        attrs: { type: 'qemu' },
+        children: [
+          { name: 'name', text: `${PREFIX}bj-${which}` },
+          { name: 'memory', attrs: { unit: 'MiB' }, text: 64 },
+          {
+            name: 'os',
+            children: [{ name: 'type', attrs: { arch: 'x86_64', machine: 'pc' }, text: 'hvm' }],
+          },
+          {
+            name: 'devices',
+            children: [
+              {
+                name: 'disk',
+                attrs: { type: 'file', device: 'disk' },
+                children: [
+                  { name: 'driver', attrs: { name: 'qemu', type: 'qcow2' } },
+                  { name: 'source', attrs: { file: top } },
+                  { name: 'target', attrs: { dev: 'vda', bus: 'virtio' } },
+                ],
+              },
+            ],
+          },
+        ],
+      });
+      const { dom } = await rw.rpc.domainDefineXmlFlags({ xml, flags: 0 });
+      domains.push((await rw.rpc.domainCreateWithFlags({ dom, flags: 0 })).dom);
+    }
+    const domName = `${PREFIX}bj-gw`;
+    const job = async (id: string): Promise<{ state: string; progress: unknown }> =>
+      (await (await fetch(`${base}/v1/jobs/${id}`, { headers })).json()) as {
+        state: string;
+        progress: unknown;
+      };
+    const toRunning: number[] = [];
+    const toProgress: number[] = [];
+    const accepted: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const disk = (await (
+        await fetch(`${base}/v1/hosts/qemu/domains/${domName}/disks/vda`, { headers })
+      ).json()) as { chain: { ref: string }[] };
+      const t0 = performance.now();
+      const res = await fetch(`${base}/v1/hosts/qemu/domains/${domName}/disks/vda/block-jobs`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ type: 'commit', base: disk.chain[1]!.ref, pivot: false }),
+      });
+      const body = (await res.json()) as { id: string };
+      if (res.status !== 202) throw new Error(`block job: ${res.status} ${JSON.stringify(body)}`);
+      accepted.push(performance.now() - t0);
+      let running = false;
+      for (;;) {
+        const { state, progress } = await job(body.id);
+        if (!running && state !== 'queued') {
+          running = true;
+          toRunning.push(performance.now() - t0);
+        }
+        if (progress !== null) break;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      toProgress.push(performance.now() - t0);
+      const canceled = await fetch(`${base}/v1/jobs/${body.id}`, {
+        method: 'DELETE',
+        headers: { ...headers, prefer: 'wait=30' },
+      });
+      const end = (await canceled.json()) as { state: string };
+      if (end.state !== 'canceled')
+        throw new Error(`cancel: ${canceled.status} ${JSON.stringify(end)}`);
+    }
+    const { stdout } = await run('/usr/bin/python3', [
+      'scripts/bench/blockjob_bench.py',
+      `${PREFIX}bj-py`,
+      '15',
+    ]);
+    const py = JSON.parse(stdout) as number[];
+    console.log('\nblock jobs (active commit, pivot: false, then canceled), 15 each; milliseconds');
+    for (const [what, ms] of [
+      ['gateway: POST answered (202)', accepted],
+      ['gateway: POST → job running (a worker took it)', toRunning],
+      ["gateway: POST → libvirt's first progress on the job", toProgress],
+      ['python3-libvirt: blockCommit() returns', py],
+    ] as const) {
+      const s = summary(ms);
+      console.log(
+        `${what.padEnd(58)} ${s.median.toFixed(2).padStart(6)} ${s.p99.toFixed(2).padStart(8)}`,
+      );
+    }
+    const added = summary(toRunning).median - summary(py).median;
+    console.log(
+      `block job overhead at the median (POST → running − direct blockCommit): ${added.toFixed(2)} ms ` +
+        `— ${added < 20 ? 'PASS' : 'MISS'} (target < 20 ms)`,
+    );
+  } finally {
+    for (const dom of domains) {
+      await rw.rpc.domainDestroyFlags({ dom, flags: 0 }).catch(() => undefined);
+      await rw.rpc.domainUndefineFlags({ dom, flags: 0 }).catch(() => undefined);
+    }
+    await rw.close();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
