@@ -1,20 +1,15 @@
-import { Args, ArgsType, Field, Int, Mutation, Resolver } from '@nestjs/graphql';
+import { Args, ArgsType, Field, Mutation, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import {
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
-import { TERMINAL_STATES } from '#jobs/job-types.js';
-import { idempotencyKeyOf } from '#modules/jobs/job-response.js';
-import { JobsService, MAX_WAIT_SECONDS } from '#modules/jobs/jobs.service.js';
+import {
+  JobMutationArgs,
+  mutationIdempotencyKey,
+  mutationJob,
+  withoutNulls,
+} from '#modules/jobs/job-mutation.js';
+import { JobsService } from '#modules/jobs/jobs.service.js';
 import { JobModel } from '#modules/jobs/models/job.model.js';
 import { DomainActionsService } from './domain-actions.service.js';
 import {
@@ -25,7 +20,7 @@ import {
 } from './dto/domain-action.dto.js';
 
 @ArgsType()
-class DomainActionArgs {
+class DomainActionArgs extends JobMutationArgs {
   @Field()
   @IsString()
   @MaxLength(63)
@@ -45,21 +40,6 @@ class DomainActionArgs {
   @ValidateNested()
   @Type(() => DomainActionDto)
   options?: DomainActionDto;
-
-  @Field(() => String, { nullable: true, description: 'Same key and request: the same job back' })
-  @IsOptional()
-  @IsString()
-  idempotencyKey?: string;
-
-  @Field(() => Int, {
-    nullable: true,
-    description: `Wait up to this many seconds (at most ${MAX_WAIT_SECONDS}) for the job to finish`,
-  })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(MAX_WAIT_SECONDS)
-  wait?: number;
 }
 
 /** Domain lifecycle in GraphQL: the same rules and jobs as POST …/actions/{action}. */
@@ -83,13 +63,9 @@ export class DomainActionsResolver {
       args.host,
       args.domain,
       args.action,
-      args.options ?? {},
-      idempotencyKeyOf(args.idempotencyKey),
+      withoutNulls(args.options ?? {}),
+      mutationIdempotencyKey(args),
     );
-    const wait = args.wait ?? 0;
-    const record = accepted.record;
-    return wait > 0 && !TERMINAL_STATES.has(record.state)
-      ? this.jobs.wait(record.id, wait)
-      : record;
+    return mutationJob(this.jobs, accepted, args);
   }
 }
