@@ -1,32 +1,22 @@
-import { Args, ArgsType, Field, ID, Int, Mutation, Resolver } from '@nestjs/graphql';
+import { Args, ArgsType, Field, ID, Mutation, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import {
-  IsInt,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Max,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
-import { TERMINAL_STATES } from '#jobs/job-types.js';
-import type { JobRecord } from '#jobs/job-store.js';
-import { idempotencyKeyOf } from '#modules/jobs/job-response.js';
-import { JobsService, MAX_WAIT_SECONDS } from '#modules/jobs/jobs.service.js';
+import {
+  JobMutationArgs,
+  JobWaitArgs,
+  mutationIdempotencyKey,
+  mutationJob,
+  withoutNulls,
+} from '#modules/jobs/job-mutation.js';
+import { JobsService } from '#modules/jobs/jobs.service.js';
 import { JobModel } from '#modules/jobs/models/job.model.js';
 import { BlockJobsService } from './block-jobs.service.js';
 import { StartBlockJobDto } from './dto/start-block-job.dto.js';
 
-const WAIT = {
-  nullable: true,
-  description: `Wait up to this many seconds (at most ${MAX_WAIT_SECONDS}) for the job to finish`,
-};
-
 @ArgsType()
-class StartBlockJobArgs {
+class StartBlockJobArgs extends JobMutationArgs {
   @Field()
   @IsString()
   @MaxLength(63)
@@ -46,32 +36,13 @@ class StartBlockJobArgs {
   @ValidateNested()
   @Type(() => StartBlockJobDto)
   input!: StartBlockJobDto;
-
-  @Field(() => String, { nullable: true, description: 'Same key and request: the same job back' })
-  @IsOptional()
-  @IsString()
-  idempotencyKey?: string;
-
-  @Field(() => Int, WAIT)
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(MAX_WAIT_SECONDS)
-  wait?: number;
 }
 
 @ArgsType()
-class PivotBlockJobArgs {
+class PivotBlockJobArgs extends JobWaitArgs {
   @Field(() => ID)
   @IsUUID()
   id!: string;
-
-  @Field(() => Int, WAIT)
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(MAX_WAIT_SECONDS)
-  wait?: number;
 }
 
 /** Block jobs in GraphQL: the same rules and jobs as POST …/disks/{target}/block-jobs and /v1/jobs/{id}/pivot. */
@@ -95,10 +66,10 @@ export class BlockJobsResolver {
       args.host,
       args.domain,
       args.disk,
-      args.input,
-      idempotencyKeyOf(args.idempotencyKey),
+      withoutNulls(args.input),
+      mutationIdempotencyKey(args),
     );
-    return this.waited(accepted.record, args.wait);
+    return mutationJob(this.jobs, accepted, args);
   }
 
   @Mutation(() => JobModel, {
@@ -109,12 +80,6 @@ export class BlockJobsResolver {
     @CurrentCaller() caller: Caller,
     @Args() args: PivotBlockJobArgs,
   ): Promise<JobModel> {
-    return this.waited(await this.jobs.pivot(caller, args.id), args.wait);
-  }
-
-  private async waited(record: JobRecord, wait: number | undefined): Promise<JobRecord> {
-    return (wait ?? 0) > 0 && !TERMINAL_STATES.has(record.state)
-      ? this.jobs.wait(record.id, wait!)
-      : record;
+    return mutationJob(this.jobs, await this.jobs.pivot(caller, args.id), args);
   }
 }

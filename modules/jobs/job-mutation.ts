@@ -5,17 +5,9 @@ import type { JobRecord } from '#jobs/job-store.js';
 import { idempotencyKeyOf } from './job-response.js';
 import { JobsService, MAX_WAIT_SECONDS, type Accepted } from './jobs.service.js';
 
-/**
- * The arguments every GraphQL mutation that starts a job takes besides its
- * own: REST's Idempotency-Key header and Prefer: wait, as arguments.
- */
+/** `wait` of a GraphQL mutation that answers a job: REST's Prefer: wait, as an argument. */
 @ArgsType()
-export class JobMutationArgs {
-  @Field(() => String, { nullable: true, description: 'Same key and request: the same job back' })
-  @IsOptional()
-  @IsString()
-  idempotencyKey?: string | null;
-
+export class JobWaitArgs {
   @Field(() => Int, {
     nullable: true,
     description: `Wait up to this many seconds (at most ${MAX_WAIT_SECONDS}) for the job to finish`,
@@ -27,6 +19,18 @@ export class JobMutationArgs {
   wait?: number | null;
 }
 
+/**
+ * The arguments every GraphQL mutation that starts a job takes besides its
+ * own: REST's Idempotency-Key header and Prefer: wait, as arguments.
+ */
+@ArgsType()
+export class JobMutationArgs extends JobWaitArgs {
+  @Field(() => String, { nullable: true, description: 'Same key and request: the same job back' })
+  @IsOptional()
+  @IsString()
+  idempotencyKey?: string | null;
+}
+
 /** The Idempotency-Key of a mutation, checked as REST checks the header (null: none). */
 export function mutationIdempotencyKey(args: JobMutationArgs): string | undefined {
   return idempotencyKeyOf(args.idempotencyKey ?? undefined);
@@ -35,11 +39,11 @@ export function mutationIdempotencyKey(args: JobMutationArgs): string | undefine
 /** What a job mutation answers: the job, once finished if `wait` asks for it (as REST's Prefer: wait). */
 export async function mutationJob(
   jobs: JobsService,
-  accepted: Accepted,
-  args: JobMutationArgs,
+  accepted: Accepted | JobRecord,
+  args: JobWaitArgs,
 ): Promise<JobRecord> {
   const wait = args.wait ?? 0;
-  const record = accepted.record;
+  const record = 'record' in accepted ? accepted.record : accepted;
   return wait > 0 && !TERMINAL_STATES.has(record.state) ? jobs.wait(record.id, wait) : record;
 }
 
