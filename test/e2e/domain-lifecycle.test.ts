@@ -1,0 +1,113 @@
+/**
+ * The lifecycle actions on a real QEMU domain under TCG. The guest has no OS,
+ * so it ignores ACPI: a graceful shutdown can only time out, which is how the
+ * timeout and `force` after it are proven.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { DomainState, LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { tcgDomainXml } from '../support/domain-xml.js';
+import { createChain, makeImageDir } from '../support/qemu-images.js';
+import {
+  closeAllApps,
+  deleteKeys,
+  startApp,
+  testConfig,
+  uniquePrefix,
+  type TestApp,
+} from './helpers.js';
+
+const prefix = uniquePrefix(import.meta.url);
+const ADMIN = 'domain-lifecycle-test-admin-token-0';
+
+interface Job {
+  id: string;
+  type: string;
+  state: string;
+  result: Record<string, unknown> | null;
+  error: { code: string; message: string; libvirtCode?: number | null } | null;
+}
+
+describe('domain lifecycle on QEMU (TCG)', () => {
+  let t: TestApp;
+  let client: LibvirtClient;
+  let dom: RemoteDomain;
+  let removeDir: () => Promise<void>;
+  const name = `vg-life-${randomUUID().slice(0, 6)}`;
+
+  const act = async (action: string, body: object = {}, wait = 30): Promise<Job> => {
+    const res = await request(t.server)
+      .post(`/v1/hosts/local/domains/${name}/actions/${action}`)
+      .set('authorization', `Bearer ${ADMIN}`)
+      .set('prefer', `wait=${wait}`)
+      .send(body);
+    assert.ok(
+      [200, 202].includes(res.status),
+      `${action}: ${res.status} ${JSON.stringify(res.body)}`,
+    );
+    return res.body as Job;
+  };
+  const state = async () => (await client.rpc.domainGetState({ dom, flags: 0 })).state;
+
+  before(async () => {
+    client = await LibvirtClient.connect('qemu:///system');
+    const images = await makeImageDir(name);
+    removeDir = images.remove;
+    const [disk] = await createChain(images.dir, ['disk']);
+    dom = (await client.rpc.domainDefineXmlFlags({ xml: tcgDomainXml(name, disk!), flags: 0 })).dom;
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+  });
+
+  after(async () => {
+    await closeAllApps();
+    await client.rpc.domainDestroyFlags({ dom, flags: 0 }).catch(() => undefined);
+    await client.rpc.domainUndefineFlags({ dom, flags: 0 }).catch(() => undefined);
+    await client.close();
+    await removeDir();
+    await deleteKeys(prefix);
+  });
+
+  it('starts paused, resumes, reboots, and destroys', async () => {
+    const started = await act('start', { paused: true });
+    assert.equal(started.state, 'completed', JSON.stringify(started));
+    assert.deepEqual(started.result, { state: 'paused', changed: true });
+    assert.equal(await state(), DomainState.PAUSED);
+
+    assert.deepEqual((await act('resume')).result, { state: 'running', changed: true });
+    assert.equal(await state(), DomainState.RUNNING);
+
+    const rebooted = await act('reboot');
+    assert.equal(rebooted.state, 'completed', JSON.stringify(rebooted));
+    assert.equal(await state(), DomainState.RUNNING);
+
+    assert.deepEqual((await act('destroy')).result, { state: 'shutoff', changed: true });
+    assert.equal(await state(), DomainState.SHUTOFF);
+    const again = await request(t.server)
+      .post(`/v1/hosts/local/domains/${name}/actions/destroy`)
+      .set('authorization', `Bearer ${ADMIN}`)
+      .send({});
+    assert.equal(again.status, 409, 'destroying a shut-off domain is refused at once');
+    assert.equal(again.body.code, 'INVALID_STATE');
+  });
+
+  it('fails a graceful shutdown the guest ignores after its timeout, leaving the domain running', async () => {
+    await act('start');
+    const before = Date.now();
+    const job = await act('shutdown', { timeoutSeconds: 2 });
+    const took = Date.now() - before;
+    assert.equal(job.state, 'failed', JSON.stringify(job));
+    assert.equal(job.error?.code, 'TIMEOUT');
+    assert.match(job.error?.message ?? '', /force/);
+    assert.ok(took >= 2000, `waited the timeout (${took} ms)`);
+    assert.equal(await state(), DomainState.RUNNING, 'nothing was forced');
+  });
+
+  it('powers the domain off after the timeout with force: true', async () => {
+    const job = await act('shutdown', { timeoutSeconds: 1, force: true });
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    assert.deepEqual(job.result, { state: 'shutoff', changed: true, forced: true });
+    assert.equal(await state(), DomainState.SHUTOFF);
+  });
+});
