@@ -1,10 +1,10 @@
 /**
  * A worker may die at any moment. The api runs here (ROLE=api); the worker is
  * a process of its own (ROLE=worker, JOB_LOCK_MS=1000), killed with SIGKILL
- * while a block commit runs, three times in three situations: mid-commit with
- * libvirt still running it, mid-commit with libvirt finishing it before any
- * worker is back, and waiting in ready with a pivot asked for while no worker
- * runs. Each time a new worker process finishes the job exactly once (libvirt
+ * while a block commit runs, in three situations: mid-commit with libvirt
+ * still running it, mid-commit with libvirt finishing it before any worker is
+ * back, and waiting in ready with a pivot asked for while no worker runs; and
+ * then three times over during one commit. Each time a new worker process finishes the job exactly once (libvirt
  * reports one completion on the disk, one commit's worth of images left the
  * chain) and the chain and the data are right.
  */
@@ -327,6 +327,48 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     await d.assertChain([s1, base], 'after the pivot');
     assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
     await d.assertPatterns(s1);
+  });
+  it('killed again and again during one active commit (3 times): completed exactly once, chain and data right', async (t) => {
+    const d = await domain('again', { top: 4, s2: 2 });
+    const { base } = d.paths;
+    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'commit',
+      base,
+      bandwidth: 1 * MiB,
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    const postedAt = Date.now();
+    await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
+    // Kill at varied points after the job is (again) in a worker's hands.
+    for (const [round, delayMs] of [150, 450, 800].entries()) {
+      await new Promise((r) => setTimeout(r, delayMs));
+      const before = await job(id);
+      await worker!.kill();
+      t.diagnostic(
+        `kill ${round + 1}: ${Date.now() - postedAt} ms after the POST, ${delayMs} ms after the worker had it; job ${before.state} at ${before.progress?.percent ?? '?'} %`,
+      );
+      assert.ok(
+        !['completed', 'failed', 'canceled'].includes(before.state),
+        `the job ended before kill ${round + 1}: make it longer`,
+      );
+      const next = await startWorker();
+      await until(
+        id,
+        (j) =>
+          next.loggedAt(id, 're-attaching') !== null ||
+          ['completed', 'failed', 'canceled'].includes(j.state),
+        'worker taking it back',
+      );
+    }
+    const done = await ended(id);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.ok(done.attempts >= 4, `attempts: ${done.attempts}`);
+    assert.equal(done.result?.reattached, true);
+    assert.equal(done.result?.pivoted, true);
+    await d.assertChain([base], 'after the commit of the whole chain into base');
+    assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+    await d.assertPatterns(base);
   });
   it('a worker stopped with SIGTERM mid-commit hands the job back at once; the next one re-attaches', async () => {
     const d = await domain('sigterm', { top: 4 });
