@@ -19,6 +19,7 @@ import { HostRegistry } from '#modules/hosts/host-registry.service.js';
 import { JobStore, type JobError } from './job-store.js';
 import {
   DOMAIN_MAY_BE_ABSENT,
+  isBlockJobType,
   JOB_TYPES,
   QUEUES,
   TERMINAL_STATES,
@@ -31,7 +32,8 @@ import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
 import { DefinitionsProcessor } from './processors/definitions.processor.js';
 import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
 import { StorageProcessor } from './processors/storage.processor.js';
-import { bullConnection, MAX_STALLS, withDeadline } from './queues.js';
+import { bullConnection, MAX_STALLS, RETRY_BACKOFF, retryDelay, withDeadline } from './queues.js';
+import { BlockJobLedger } from './block-job-ledger.js';
 
 /**
  * Refuses a set of processors that leaves a job type without a handler, or a
@@ -72,6 +74,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly store: JobStore,
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
+    private readonly ledger: BlockJobLedger,
     domainOps: DomainOpsProcessor,
     blockJobs: BlockJobsProcessor,
     definitions: DefinitionsProcessor,
@@ -96,6 +99,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           lockDuration: this.config.jobLockMs,
           stalledInterval: this.config.jobLockMs,
           maxStalledCount: MAX_STALLS,
+          settings: {
+            backoffStrategy: (attemptsMade, type) =>
+              type === RETRY_BACKOFF ? retryDelay(attemptsMade) : 1000,
+          },
         },
       );
       worker.on('error', (err) => this.logger.error(`queue '${processor.queue}': ${err.message}`));
@@ -137,6 +144,8 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       // A job run again after its worker died keeps the state it reached (ready, pivoting).
       state: record.state === 'queued' ? 'running' : record.state,
       startedAt: record.startedAt ?? now(),
+      // What stopped an earlier attempt (a lost host) is past once this one runs.
+      error: null,
       attempts: Math.max(bullJob.attemptsMade + 1, bullJob.attemptsStarted),
     });
     try {
@@ -182,10 +191,18 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
             new AppError(ErrorCode.INTERNAL, (err as Error).message, { cause: err }));
       const error = jobError(appError);
       const transient = appError.code === ErrorCode.HOST_UNREACHABLE;
+      // A block job libvirt was asked to start may run on there whatever our connection
+      // does: it keeps its state (running, ready) while the worker retries, and says why.
+      const mayRunInLibvirt =
+        isBlockJobType(data.type) && (await this.ledger.book(id)).phase !== null;
       if (transient && bullJob.attemptsMade + 1 < (bullJob.opts.attempts ?? 1)) {
         log.warn(`job ${id}: ${appError.message}; will retry`);
-        await this.store.update(id, { state: 'queued', error });
+        await this.store.update(id, mayRunInLibvirt ? { error } : { state: 'queued', error });
         throw appError;
+      }
+      if (transient && mayRunInLibvirt) {
+        const disk = (data.params as { disk?: string }).disk ?? '?';
+        error.message += `; libvirt may still run the block job on disk '${disk}': GET the disk to see its chain`;
       }
       log.warn(`job ${id}: failed: ${appError.message}`);
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });

@@ -1,6 +1,13 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_TYPES, QUEUES, type JobType, type QueueName, type QueuedJob } from './job-types.js';
+import {
+  isBlockJobType,
+  JOB_TYPES,
+  QUEUES,
+  type JobType,
+  type QueueName,
+  type QueuedJob,
+} from './job-types.js';
 
 /**
  * How many times a job may lose its worker (a crash, a kill) and be handed to
@@ -8,17 +15,40 @@ import { JOB_TYPES, QUEUES, type JobType, type QueueName, type QueuedJob } from 
  */
 export const MAX_STALLS = 5;
 
+/** The backoff type of every job: exponential from 1 s, capped (see `retryDelay`). */
+export const RETRY_BACKOFF = 'capped-exponential';
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * How often a job is tried when its host cannot be reached (transient
+ * failures; libvirt refusing fails a job at once). A short job tells its
+ * caller soon (after about 3 s). A block job may run in libvirt for hours
+ * whatever the connection does: giving up on it would leave libvirt's job
+ * with nobody to pivot or watch it, so it rides out about 15 minutes of
+ * outage (1, 2, 4, 8, 16 s, then every 30 s).
+ */
+export function retryAttempts(type: JobType): number {
+  return isBlockJobType(type) ? 35 : 3;
+}
+
+/** The wait before retry `attemptsMade` (1-based): doubling from 1 s, at most 30 s, with ±20 % jitter. */
+export function retryDelay(attemptsMade: number): number {
+  const base = Math.min(RETRY_FIRST_MS * 2 ** Math.max(0, attemptsMade - 1), RETRY_MAX_MS);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
 /**
  * The options every job is added with: our record's id as BullMQ's job id (so
  * adding the same job twice is a no-op), retries with backoff for transient
- * failures (a lost connection; permanent ones fail at once), and bounded
- * retention of BullMQ's own copies (our records stay in the job store).
+ * failures, and bounded retention of BullMQ's own copies (our records stay in
+ * the job store).
  */
-export function jobOptions(jobId: string): JobsOptions {
+export function jobOptions(jobId: string, type: JobType): JobsOptions {
   return {
     jobId,
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 1000 },
+    attempts: retryAttempts(type),
+    backoff: { type: RETRY_BACKOFF },
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
   };
@@ -46,7 +76,7 @@ export class JobQueues {
   }
 
   async add(job: QueuedJob): Promise<void> {
-    await this.queueOf(job.type).add(job.type, job, jobOptions(job.jobId));
+    await this.queueOf(job.type).add(job.type, job, jobOptions(job.jobId, job.type));
   }
 
   /** Removes a job that no worker has taken yet; false if it is running (or gone). */

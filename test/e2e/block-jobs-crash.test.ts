@@ -22,6 +22,7 @@ import {
   LibvirtClient,
   type DomainEvent,
 } from '#src/libvirt/index.js';
+import { Forwarder } from '../support/forwarder.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import {
   closeAllApps,
@@ -369,6 +370,54 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     await d.assertChain([base], 'after the commit of the whole chain into base');
     assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
     await d.assertPatterns(base);
+  });
+  it('the host goes away mid active commit: the job stays running while the worker retries, then re-attaches', async () => {
+    const forwarder = new Forwarder();
+    await forwarder.open();
+    try {
+      await http
+        .post('/v1/hosts', { name: 'flaky', uri: `qemu+tcp://127.0.0.1:${forwarder.port}/system` })
+        .expect(201);
+      const d = await domain('flaky', { top: 4 });
+      const { base, s1, s2 } = d.paths;
+      const res = await http.post(`/v1/hosts/flaky/domains/${d.name}/disks/vda/block-jobs`, {
+        type: 'commit',
+        base: s2,
+        bandwidth: 1 * MiB,
+        pivot: false,
+      });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const id = res.body.id as string;
+      await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
+      await forwarder.cut();
+      const lost = await until(
+        id,
+        (j) => j.error?.code === 'HOST_UNREACHABLE',
+        'word of the lost host',
+        10_000,
+      );
+      assert.equal(lost.state, 'running', 'libvirt still runs it: the job is not queued again');
+      assert.ok(await libvirtHasJob(d), 'the commit outlives the connection');
+      await new Promise((r) => setTimeout(r, 1500)); // a retry fails meanwhile
+      const waiting = await job(id);
+      assert.equal(waiting.state, 'running', JSON.stringify(waiting));
+      assert.equal(waiting.error?.code, 'HOST_UNREACHABLE');
+
+      await forwarder.open();
+      const ready = await until(id, (j) => j.state === 'ready', 'ready', 60_000);
+      assert.equal(ready.error, null, 'the outage is past');
+      assert.ok(ready.attempts >= 2, `attempts: ${ready.attempts}`);
+      assert.equal((await http.post(`/v1/jobs/${id}/pivot`)).status, 202);
+      const done = await ended(id);
+      assert.equal(done.state, 'completed', JSON.stringify(done.error));
+      assert.equal(done.result?.reattached, true);
+      assert.equal(done.result?.pivoted, true);
+      await d.assertChain([s2, s1, base], 'after the commit that lived through the outage');
+      assert.deepEqual(endsOf(d), [BlockJobStatus.COMPLETED], 'libvirt ran exactly one block job');
+      await d.assertPatterns(s2);
+    } finally {
+      await forwarder.cut();
+    }
   });
   it('a worker stopped with SIGTERM mid-commit hands the job back at once; the next one re-attaches', async () => {
     const d = await domain('sigterm', { top: 4 });

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
@@ -18,6 +17,7 @@ import { DomainOpsProcessor } from '#jobs/processors/domain-ops.processor.js';
 import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
 import { StorageProcessor } from '#jobs/processors/storage.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
+import { Forwarder } from '../support/forwarder.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -40,36 +40,6 @@ interface Job {
   attempts: number;
   result: Record<string, unknown> | null;
   error: { code: string; message: string; libvirtCode: string | null } | null;
-}
-
-/** A TCP forwarder to libvirtd that the test can cut: a host that goes away and comes back. */
-class Forwarder {
-  private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  async open(): Promise<void> {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(16509, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => this.sockets.delete(s));
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    this.server.listen(this.port, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server = null;
-  }
 }
 
 /** The worker role in a process of its own (ROLE=worker), on the test's Redis prefix. */
