@@ -1,14 +1,5 @@
 import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBody,
-  ApiExtraModels,
-  ApiHeader,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
@@ -18,6 +9,7 @@ import { JobsService } from '#modules/jobs/jobs.service.js';
 import { JobModel } from '#modules/jobs/models/job.model.js';
 import { BlockJobsService } from './block-jobs.service.js';
 import { StartBlockJobDto } from './dto/start-block-job.dto.js';
+import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
 
 @ApiTags('block-jobs')
 @ApiProblemResponses(401, 404, 500, 503)
@@ -75,18 +67,7 @@ export class BlockJobsController {
       },
     },
   })
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
-  })
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'Makes retries of this request safe',
-  })
-  @ApiAcceptedResponse({ type: JobModel, description: 'The job, not finished yet (see Location)' })
-  @ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' })
+  @ApiJobResponses()
   @ApiProblemResponses(400, 409, 422)
   async startBlockJob(
     @CurrentCaller() caller: Caller,

@@ -10,15 +10,7 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiHeader,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiProduces,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
@@ -32,6 +24,7 @@ import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { ListDomainsQueryDto, XmlQueryDto } from './dto/list-domains-query.dto.js';
 import { DomainsService } from './domains.service.js';
 import { DiskModel, DomainListModel, DomainModel, SnapshotModel } from './models/domain.model.js';
+import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
 
 const HOST = { name: 'host', description: 'A registered host', example: 'local' };
 const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: 'vm1' };
@@ -59,18 +52,7 @@ export class DomainsController {
   })
   @ApiParam(DOMAIN)
   @ApiParam({ name: 'action', enum: DOMAIN_ACTIONS })
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
-  })
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'Makes retries of this request safe',
-  })
-  @ApiAcceptedResponse({ type: JobModel, description: 'The job, not finished yet (see Location)' })
-  @ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' })
+  @ApiJobResponses()
   @ApiProblemResponses(400, 409, 422)
   async domainAction(
     @CurrentCaller() caller: Caller,
