@@ -42,7 +42,11 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List jobs, newest first', description: 'Filters combine.' })
+  @ApiOperation({
+    summary: 'List jobs, newest first',
+    description:
+      'Filters combine. Finished jobs are listed for JOB_RETENTION_HOURS (7 days by default) after they end.',
+  })
   @ApiOkResponse({ type: JobListModel })
   @ApiProblemResponses(400)
   listJobs(@Query() query: ListJobsQueryDto): Promise<JobListModel> {
@@ -51,7 +55,11 @@ export class JobsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'A job: its state, progress, result or error' })
+  @ApiOperation({
+    summary: 'A job: its state, progress, result or error',
+    description:
+      'A finished job stays readable for JOB_RETENTION_HOURS (7 days by default) after it ends; then 404.',
+  })
   @ApiParam(JOB_ID)
   @ApiOkResponse({ type: JobModel })
   @ApiProblemResponses(400, 404)

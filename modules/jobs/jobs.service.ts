@@ -21,6 +21,7 @@ import { JobQueues } from '#jobs/queues.js';
 import { JobUpdates } from './job-updates.service.js';
 
 /** How long an Idempotency-Key is remembered. */
+/** An Idempotency-Key stands for its job this long (never longer than the job's record is kept). */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 export const MAX_WAIT_SECONDS = 60;
 
@@ -55,7 +56,7 @@ export class JobsService implements OnApplicationShutdown {
   private readonly queues: JobQueues;
 
   constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
@@ -97,7 +98,7 @@ export class JobsService implements OnApplicationShutdown {
         key,
         JSON.stringify({ id, fingerprint }),
         'EX',
-        IDEMPOTENCY_TTL_SECONDS,
+        Math.min(IDEMPOTENCY_TTL_SECONDS, this.config.jobRetentionHours * 3600),
         'NX',
       );
       if (claimed !== 'OK') {

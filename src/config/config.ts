@@ -50,6 +50,11 @@ export interface AppConfig {
    * to another, within about three times this.
    */
   readonly jobLockMs: number;
+  /**
+   * JOB_RETENTION_HOURS: how long a finished job's record (completed, failed,
+   * canceled) stays readable; running ones are kept whatever their age.
+   */
+  readonly jobRetentionHours: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -67,6 +72,7 @@ export const CONFIG_DEFAULTS = {
   GRAPHQL_MAX_DEPTH: '12',
   GRAPHQL_MAX_COST: '250000',
   JOB_LOCK_MS: '30000',
+  JOB_RETENTION_HOURS: '168',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -130,6 +136,11 @@ export function loadConfig(env: Env): AppConfig {
       CONFIG_DEFAULTS.GRAPHQL_MAX_COST,
     ),
     jobLockMs: read('JOB_LOCK_MS', intIn(500, 600_000), CONFIG_DEFAULTS.JOB_LOCK_MS),
+    jobRetentionHours: read(
+      'JOB_RETENTION_HOURS',
+      intIn(1, 87_600),
+      CONFIG_DEFAULTS.JOB_RETENTION_HOURS,
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

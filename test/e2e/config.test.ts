@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       graphqlMaxDepth: 12,
       graphqlMaxCost: 250000,
       jobLockMs: 30000,
+      jobRetentionHours: 168,
     });
   });
 
@@ -51,6 +52,7 @@ describe('loadConfig', () => {
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_COST: '5000',
       JOB_LOCK_MS: '2000',
+      JOB_RETENTION_HOURS: '24',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -68,6 +70,7 @@ describe('loadConfig', () => {
       graphqlMaxDepth: 8,
       graphqlMaxCost: 5000,
       jobLockMs: 2000,
+      jobRetentionHours: 24,
     });
   });
 
@@ -98,6 +101,9 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ JOB_LOCK_MS: '100' }), [
       'JOB_LOCK_MS must be an integer 500-600000, got "100"',
+    ]);
+    assert.deepEqual(problemsOf({ JOB_RETENTION_HOURS: '0' }), [
+      'JOB_RETENTION_HOURS must be an integer 1-87600, got "0"',
     ]);
   });
 
