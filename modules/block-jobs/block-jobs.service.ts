@@ -9,6 +9,7 @@ import {
   LibvirtError,
   type LibvirtClient,
   type RemoteDomain,
+  type RemoteStorageVol,
 } from '#src/libvirt/index.js';
 import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
@@ -20,6 +21,7 @@ import type {
 } from '#jobs/job-types.js';
 import { uuidString } from '#modules/domains/domain-views.js';
 import { lookup } from '#modules/domains/domains.service.js';
+import { domainUsing, volumeBackedBy } from '#modules/domains/image-users.js';
 import { HostConnections } from '#modules/hosts/host-connections.service.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
 import { JobsService, type Accepted } from '#modules/jobs/jobs.service.js';
@@ -227,7 +229,7 @@ export class BlockJobsService {
         };
       }
       case 'copy': {
-        const destination = await this.destinationPath(c, parsed, dto, live.disks);
+        const destination = await this.destinationPath(c, parsed, dto, live.disks, dom);
         const format = dto.format ?? (chain[0]!.format === 'raw' ? 'raw' : 'qcow2');
         if (dto.shallow && format === 'raw') {
           throw invalid('format', 'a raw image has no backing file: a shallow copy must be qcow2');
@@ -282,6 +284,7 @@ export class BlockJobsService {
     parsed: Parsed,
     dto: StartBlockJobDto,
     disks: readonly DiskXml[],
+    dom: RemoteDomain,
   ): Promise<string> {
     const dest = parsed.destination!;
     let destination: string;
@@ -317,8 +320,33 @@ export class BlockJobsService {
         });
       }
     }
+    // Without reuseExisting libvirt refuses a file that exists; with it, the file is
+    // overwritten: never one that another domain or a volume's overlay depends on.
+    if (dto.reuseExisting) await refuseImageInUse(c, destination, dom);
     return destination;
   }
+}
+
+/** CONFLICT when `file` is an image another domain names, or the backing image of a pool volume. */
+async function refuseImageInUse(c: LibvirtClient, file: string, self: RemoteDomain): Promise<void> {
+  const refuse = (what: string): never => {
+    const message = `${file} is ${what}: copying into it would overwrite data that depends on it`;
+    throw new AppError(ErrorCode.CONFLICT, `destination: ${message}`, {
+      fields: [{ field: 'destination', message }],
+    });
+  };
+  const user = await domainUsing(c, file, { exceptDomainUuid: self.uuid });
+  if (user) refuse(`an image of disk '${user.disk}' of domain '${user.domain}'`);
+  let vol: RemoteStorageVol;
+  try {
+    ({ vol } = await c.rpc.storageVolLookupByPath({ path: file }));
+  } catch (err) {
+    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return;
+    throw err;
+  }
+  const { pool } = await c.rpc.storagePoolLookupByVolume({ vol });
+  const overlay = await volumeBackedBy(c, pool, file);
+  if (overlay) refuse(`the backing image of volume '${overlay}' of storage pool '${pool.name}'`);
 }
 
 async function volumeExists(c: LibvirtClient, file: string): Promise<boolean> {

@@ -4,14 +4,12 @@ import { Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode, type FieldError } from '#src/common/errors/app-error.js';
 import {
-  DomainXmlFlags,
   LibvirtError,
   StoragePoolState,
   type LibvirtClient,
   type RemoteStoragePool,
 } from '#src/libvirt/index.js';
 import { buildDirPoolXml, buildVolumeXml } from '#src/xml/define-storage.js';
-import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseStoragePoolXml, parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 import { HostConnections } from '#modules/hosts/host-connections.service.js';
 import type { HostRecord } from '#modules/hosts/host-registry.service.js';
@@ -24,6 +22,7 @@ import {
   type PoolAction,
   type PoolActionDto,
 } from './dto/storage-operations.dto.js';
+import { domainUsing, volumeBackedBy } from '#modules/domains/image-users.js';
 
 function invalid(fields: FieldError[]): AppError {
   return new AppError(ErrorCode.INVALID_ARGUMENT, fields.map((f) => f.message).join('; '), {
@@ -324,14 +323,14 @@ export class StorageOperationsService {
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
         if (found.path === null) return;
-        const user = await domainUsing(c, found.path, { pool, volume });
+        const user = await domainUsing(c, found.path, { volume: { pool, volume } });
         if (user) {
           throw new AppError(
             ErrorCode.INVALID_STATE,
             `volume '${volume}' is in use by domain '${user.domain}' (disk ${user.disk}): detach it or delete the domain first`,
           );
         }
-        const dependent = await backedBy(c, found.ref, found.path);
+        const dependent = await volumeBackedBy(c, found.ref, found.path);
         if (dependent) {
           throw new AppError(
             ErrorCode.INVALID_STATE,
@@ -486,51 +485,4 @@ async function resolveBacking(
     ]);
   }
   return { path, format };
-}
-
-/** The first domain (and disk) whose live chain or definition names the volume (its path, or pool and name), or null. */
-async function domainUsing(
-  c: LibvirtClient,
-  path: string,
-  volume: { pool: string; volume: string },
-): Promise<{ domain: string; disk: string } | null> {
-  const { domains } = await c.rpc.connectListAllDomains({ needResults: 1, flags: 0 });
-  for (const dom of domains) {
-    const xmls = await Promise.all(
-      [0, DomainXmlFlags.INACTIVE].map((flags) =>
-        c.rpc.domainGetXmlDesc({ dom, flags }).then(
-          (r) => r.xml,
-          () => null, // gone meanwhile, or transient (no inactive definition)
-        ),
-      ),
-    );
-    for (const xml of xmls) {
-      if (xml === null) continue;
-      for (const disk of parseDomainXml(xml).disks) {
-        const uses = disk.chain.some(
-          (img) =>
-            img.source.path === path ||
-            (img.source.volume?.pool === volume.pool && img.source.volume.volume === volume.volume),
-        );
-        if (uses) return { domain: dom.name, disk: disk.target };
-      }
-    }
-  }
-  return null;
-}
-
-/** The name of a volume of `pool` backed by `path`, or null. */
-async function backedBy(
-  c: LibvirtClient,
-  pool: RemoteStoragePool,
-  path: string,
-): Promise<string | null> {
-  const { vols } = await c.rpc.storagePoolListAllVolumes({ pool, needResults: 1, flags: 0 });
-  const backings = await Promise.all(
-    vols.map(async (vol) => {
-      const xml = await c.rpc.storageVolGetXmlDesc({ vol, flags: 0 }).catch(() => null);
-      return xml && parseStorageVolumeXml(xml.xml).backingStore?.path === path ? vol.name : null;
-    }),
-  );
-  return backings.find((n) => n !== null) ?? null;
 }

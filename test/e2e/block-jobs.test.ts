@@ -449,6 +449,55 @@ describe('block jobs', () => {
     }
   });
 
+  it("refuses to copy over another domain's image, or a volume's backing image, even with reuseExisting", async () => {
+    const d = await domain('over');
+    const other = await domain('other');
+    const copyOnto = (destination: string) =>
+      blockJob(d, { type: 'copy', destination, reuseExisting: true });
+    const refused = async (destination: string, what: RegExp) => {
+      const res = await copyOnto(destination);
+      assert.equal(res.status, 409, `${destination}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'CONFLICT');
+      assert.equal(res.body.errors[0].field, 'destination');
+      assert.match(res.body.detail, what);
+    };
+    // A backing image of a running domain's chain, and the top image a shut-off one is defined with.
+    await refused(other.paths.s1, new RegExp(`disk 'vda' of domain '${other.name}'`));
+    await client.rpc.domainDestroyFlags({ dom: other.dom, flags: 0 });
+    await refused(other.paths.top, new RegExp(`domain '${other.name}'`));
+
+    // The backing image of a pool volume no domain uses.
+    const poolName = `vg-bj-${run}-opool`;
+    const backing = path.join(d.dir, 'backing.qcow2');
+    const overlay = path.join(d.dir, 'overlay.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', backing, '16M');
+    await qemuImg('create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', overlay);
+    const { pool } = await client.rpc.storagePoolDefineXml({
+      xml: buildXml({
+        name: 'pool',
+        attrs: { type: 'dir' },
+        children: [
+          { name: 'name', text: poolName },
+          { name: 'target', children: [{ name: 'path', text: d.dir }] },
+        ],
+      }),
+      flags: 0,
+    });
+    try {
+      await client.rpc.storagePoolCreate({ pool, flags: 0 });
+      await refused(backing, /the backing image of volume 'overlay.qcow2'/);
+    } finally {
+      await client.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
+      await client.rpc.storagePoolUndefine({ pool });
+    }
+    await d.assertChain([d.paths.top, d.paths.s2, d.paths.s1, d.paths.base], 'nothing started');
+    assert.deepEqual(
+      (await backingChain(other.paths.top)).map((i) => i.filename),
+      [other.paths.top, other.paths.s2, other.paths.s1, other.paths.base],
+      "the other domain's chain is whole",
+    );
+  });
+
   it('pulls down to a base, then the whole chain', async () => {
     const d = await domain('pull');
     const { base, s1, s2, top } = d.paths;

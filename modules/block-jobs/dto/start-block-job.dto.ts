@@ -111,7 +111,8 @@ export class StartBlockJobDto {
 
   @ApiPropertyOptional({
     description:
-      'copy: the destination exists already (created beforehand, with the right size and, for a shallow copy, backing)',
+      'copy: the destination exists already (created beforehand, with the right size and, for a shallow copy, backing) ' +
+      "and is overwritten; a file another domain's disk names, or that backs a storage volume, is refused (409)",
     default: false,
   })
   @Field(() => Boolean, { nullable: true })
