@@ -9,7 +9,6 @@ import {
   LibvirtError,
   type LibvirtClient,
   type RemoteDomain,
-  type RemoteStorageVol,
 } from '#src/libvirt/index.js';
 import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
@@ -21,7 +20,7 @@ import type {
 } from '#jobs/job-types.js';
 import { uuidString } from '#modules/domains/domain-views.js';
 import { lookup } from '#modules/domains/domains.service.js';
-import { domainUsing, volumeBackedBy } from '#modules/domains/image-users.js';
+import { domainUsing, poolVolumeBackedBy } from '#modules/domains/image-users.js';
 import { HostConnections } from '#modules/hosts/host-connections.service.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
 import { JobsService, type Accepted } from '#modules/jobs/jobs.service.js';
@@ -214,6 +213,14 @@ export class BlockJobsService {
             `a commit whose top is below the active image (depth ${top.depth}) has no pivot; pivot applies to an active commit and to copy`,
           );
         }
+        await refuseSharedCommit(
+          c,
+          dom,
+          disk,
+          top.depth,
+          base.depth,
+          dto.deleteCommittedImages ?? false,
+        );
         return {
           type: 'block.commit',
           params: {
@@ -335,18 +342,56 @@ async function refuseImageInUse(c: LibvirtClient, file: string, self: RemoteDoma
       fields: [{ field: 'destination', message }],
     });
   };
-  const user = await domainUsing(c, file, { exceptDomainUuid: self.uuid });
+  const user = await domainUsing(c, [file], { exceptDomainUuid: self.uuid });
   if (user) refuse(`an image of disk '${user.disk}' of domain '${user.domain}'`);
-  let vol: RemoteStorageVol;
-  try {
-    ({ vol } = await c.rpc.storageVolLookupByPath({ path: file }));
-  } catch (err) {
-    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return;
-    throw err;
+  const overlay = await poolVolumeBackedBy(c, file);
+  if (overlay) {
+    refuse(`the backing image of volume '${overlay.volume}' of storage pool '${overlay.pool}'`);
   }
-  const { pool } = await c.rpc.storagePoolLookupByVolume({ vol });
-  const overlay = await volumeBackedBy(c, pool, file);
-  if (overlay) refuse(`the backing image of volume '${overlay}' of storage pool '${pool.name}'`);
+}
+
+/**
+ * CONFLICT when a commit would change what something else reads: its base is
+ * written to, so it must be no other domain's image nor back a volume outside
+ * this chain; with deleteCommittedImages the images above it are deleted, so
+ * no other domain may name them.
+ */
+async function refuseSharedCommit(
+  c: LibvirtClient,
+  self: RemoteDomain,
+  disk: DiskXml,
+  top: number,
+  base: number,
+  deleting: boolean,
+): Promise<void> {
+  const chain = disk.chain.map((i) => i.source.path!);
+  const basePath = chain[base]!;
+  const removed = deleting ? chain.slice(top, base) : [];
+  const user = await domainUsing(c, [basePath, ...removed], { exceptDomainUuid: self.uuid });
+  const conflictOn = (field: string, message: string): never => {
+    throw new AppError(ErrorCode.CONFLICT, `${field}: ${message}`, {
+      fields: [{ field, message }],
+    });
+  };
+  if (user?.path === basePath) {
+    conflictOn(
+      'base',
+      `${basePath} is also an image of disk '${user.disk}' of domain '${user.domain}': committing into it would change what that domain reads`,
+    );
+  }
+  if (user) {
+    conflictOn(
+      'deleteCommittedImages',
+      `${user.path} is also an image of disk '${user.disk}' of domain '${user.domain}': it would be deleted under that domain`,
+    );
+  }
+  const overlay = await poolVolumeBackedBy(c, basePath, chain);
+  if (overlay) {
+    conflictOn(
+      'base',
+      `${basePath} is the backing image of volume '${overlay.volume}' of storage pool '${overlay.pool}', outside this chain: committing into it would change what that volume reads`,
+    );
+  }
 }
 
 async function volumeExists(c: LibvirtClient, file: string): Promise<boolean> {

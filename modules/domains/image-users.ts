@@ -1,7 +1,9 @@
 import {
   DomainXmlFlags,
+  LibvirtError,
   type LibvirtClient,
   type RemoteStoragePool,
+  type RemoteStorageVol,
 } from '#src/libvirt/index.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseStorageVolumeXml } from '#src/xml/storage-xml.js';
@@ -10,11 +12,13 @@ import { parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 export interface ImageUser {
   domain: string;
   disk: string;
+  /** The image it names (one of the paths asked about). */
+  path: string;
 }
 
 /**
  * The first domain (and disk) whose live chain or persistent definition names
- * the image `path` (or, given `volume`, that pool's volume by name), or null.
+ * one of the images `paths` (or, given `volume`, that pool's volume by name), or null.
  * What guards an image from being deleted or overwritten under a domain.
  * A shut-off domain's definition names only the images it lists (libvirt
  * probes backing chains of running domains): its backing files are found
@@ -22,10 +26,11 @@ export interface ImageUser {
  */
 export async function domainUsing(
   c: LibvirtClient,
-  path: string,
+  paths: readonly string[],
   options: { volume?: { pool: string; volume: string }; exceptDomainUuid?: Buffer } = {},
 ): Promise<ImageUser | null> {
   const { volume, exceptDomainUuid } = options;
+  if (paths.length === 0 && volume === undefined) return null;
   const { domains } = await c.rpc.connectListAllDomains({ needResults: 1, flags: 0 });
   for (const dom of domains) {
     if (exceptDomainUuid?.equals(dom.uuid)) continue;
@@ -40,32 +45,63 @@ export async function domainUsing(
     for (const xml of xmls) {
       if (xml === null) continue;
       for (const disk of parseDomainXml(xml).disks) {
-        const uses = disk.chain.some(
-          (img) =>
-            img.source.path === path ||
-            (volume !== undefined &&
-              img.source.volume?.pool === volume.pool &&
-              img.source.volume.volume === volume.volume),
-        );
-        if (uses) return { domain: dom.name, disk: disk.target };
+        for (const img of disk.chain) {
+          const byPath = img.source.path !== null && paths.includes(img.source.path);
+          const byVolume =
+            volume !== undefined &&
+            img.source.volume?.pool === volume.pool &&
+            img.source.volume.volume === volume.volume;
+          if (byPath || byVolume) {
+            return { domain: dom.name, disk: disk.target, path: img.source.path ?? paths[0]! };
+          }
+        }
       }
     }
   }
   return null;
 }
 
-/** The name of a volume of `pool` whose backing image is `path`, or null. */
+/**
+ * The name of a volume of `pool` whose backing image is `path` (other than the
+ * volumes at `exceptPaths`), or null.
+ */
 export async function volumeBackedBy(
   c: LibvirtClient,
   pool: RemoteStoragePool,
   path: string,
+  exceptPaths: readonly string[] = [],
 ): Promise<string | null> {
   const { vols } = await c.rpc.storagePoolListAllVolumes({ pool, needResults: 1, flags: 0 });
   const backings = await Promise.all(
     vols.map(async (vol) => {
       const xml = await c.rpc.storageVolGetXmlDesc({ vol, flags: 0 }).catch(() => null);
-      return xml && parseStorageVolumeXml(xml.xml).backingStore?.path === path ? vol.name : null;
+      if (xml === null) return null;
+      const parsed = parseStorageVolumeXml(xml.xml);
+      const backed = parsed.backingStore?.path === path;
+      return backed && !exceptPaths.includes(parsed.path ?? '') ? vol.name : null;
     }),
   );
   return backings.find((n) => n !== null) ?? null;
+}
+
+/**
+ * The volume of the pool holding the file `path` that is backed by it (other
+ * than `exceptPaths`), with that pool's name; null when none is, or when
+ * `path` is in no pool.
+ */
+export async function poolVolumeBackedBy(
+  c: LibvirtClient,
+  path: string,
+  exceptPaths: readonly string[] = [],
+): Promise<{ pool: string; volume: string } | null> {
+  let vol: RemoteStorageVol;
+  try {
+    ({ vol } = await c.rpc.storageVolLookupByPath({ path }));
+  } catch (err) {
+    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return null;
+    throw err;
+  }
+  const { pool } = await c.rpc.storagePoolLookupByVolume({ vol });
+  const volume = await volumeBackedBy(c, pool, path, exceptPaths);
+  return volume === null ? null : { pool: pool.name, volume };
 }

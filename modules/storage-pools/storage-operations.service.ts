@@ -323,7 +323,7 @@ export class StorageOperationsService {
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
         if (found.path === null) return;
-        const user = await domainUsing(c, found.path, { volume: { pool, volume } });
+        const user = await domainUsing(c, [found.path], { volume: { pool, volume } });
         if (user) {
           throw new AppError(
             ErrorCode.INVALID_STATE,

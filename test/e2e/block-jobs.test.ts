@@ -13,6 +13,7 @@ import request from 'supertest';
 import { Redis } from 'ioredis';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
+import { tcgDomainXml } from '../support/domain-xml.js';
 import { backingChain, qemuImg } from '../support/qemu-images.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import {
@@ -115,6 +116,28 @@ describe('block jobs', () => {
     );
     assert.equal(job.result.persistentChainDiffers, false, 'the persistent definition follows');
     assert.equal(await d.persistentTop(), expected[0], "the persistent definition's top");
+  }
+
+  /** Runs `body` with a started dir pool over `dir` (then stops and undefines it; its files stay). */
+  async function withDirPool(name: string, dir: string, body: () => Promise<void>) {
+    const { pool } = await client.rpc.storagePoolDefineXml({
+      xml: buildXml({
+        name: 'pool',
+        attrs: { type: 'dir' },
+        children: [
+          { name: 'name', text: name },
+          { name: 'target', children: [{ name: 'path', text: dir }] },
+        ],
+      }),
+      flags: 0,
+    });
+    try {
+      await client.rpc.storagePoolCreate({ pool, flags: 0 });
+      await body();
+    } finally {
+      await client.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
+      await client.rpc.storagePoolUndefine({ pool });
+    }
   }
 
   before(async () => {
@@ -418,19 +441,7 @@ describe('block jobs', () => {
     const poolName = `vg-bj-${run}-pool`;
     const vol = path.join(d.dir, 'vol.qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', vol, '16M');
-    const { pool } = await client.rpc.storagePoolDefineXml({
-      xml: buildXml({
-        name: 'pool',
-        attrs: { type: 'dir' },
-        children: [
-          { name: 'name', text: poolName },
-          { name: 'target', children: [{ name: 'path', text: d.dir }] },
-        ],
-      }),
-      flags: 0,
-    });
-    try {
-      await client.rpc.storagePoolCreate({ pool, flags: 0 });
+    await withDirPool(poolName, d.dir, async () => {
       const refused = await blockJob(d, { type: 'copy', destination: `${poolName}/vol.qcow2` });
       assert.equal(refused.status, 400, JSON.stringify(refused.body));
       assert.equal(refused.body.errors[0].field, 'destination');
@@ -443,10 +454,7 @@ describe('block jobs', () => {
       assert.equal(res3.body.resolved.destination, vol);
       await assertResultChain(d, res3.body as Job, [vol]);
       await d.assertPatterns(vol);
-    } finally {
-      await client.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
-      await client.rpc.storagePoolUndefine({ pool });
-    }
+    });
   });
 
   it("refuses to copy over another domain's image, or a volume's backing image, even with reuseExisting", async () => {
@@ -472,30 +480,60 @@ describe('block jobs', () => {
     const overlay = path.join(d.dir, 'overlay.qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', backing, '16M');
     await qemuImg('create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', overlay);
-    const { pool } = await client.rpc.storagePoolDefineXml({
-      xml: buildXml({
-        name: 'pool',
-        attrs: { type: 'dir' },
-        children: [
-          { name: 'name', text: poolName },
-          { name: 'target', children: [{ name: 'path', text: d.dir }] },
-        ],
-      }),
-      flags: 0,
-    });
-    try {
-      await client.rpc.storagePoolCreate({ pool, flags: 0 });
+    await withDirPool(poolName, d.dir, async () => {
       await refused(backing, /the backing image of volume 'overlay.qcow2'/);
-    } finally {
-      await client.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
-      await client.rpc.storagePoolUndefine({ pool });
-    }
+    });
     await d.assertChain([d.paths.top, d.paths.s2, d.paths.s1, d.paths.base], 'nothing started');
     assert.deepEqual(
       (await backingChain(other.paths.top)).map((i) => i.filename),
       [other.paths.top, other.paths.s2, other.paths.s1, other.paths.base],
       "the other domain's chain is whole",
     );
+  });
+
+  it('refuses a commit into an image another domain or volume reads, or deleting one a domain names', async () => {
+    const d = await domain('shared');
+    const { base, s1, s2, top } = d.paths;
+    const refused = async (body: object, field: string, what: RegExp) => {
+      const res = await blockJob(d, { type: 'commit', ...body });
+      assert.equal(res.status, 409, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'CONFLICT');
+      assert.deepEqual(
+        (res.body.errors as { field: string }[]).map((e) => e.field),
+        [field],
+      );
+      assert.match(res.body.detail, what);
+    };
+    // Another (shut-off) domain is defined on s1, the image in the middle of d's chain.
+    const otherName = `vg-bj-${run}-on-s1`;
+    const { dom: other } = await client.rpc.domainDefineXmlFlags({
+      xml: tcgDomainXml(otherName, s1),
+      flags: 0,
+    });
+    try {
+      await refused({ top: s2, base: s1 }, 'base', new RegExp(`domain '${otherName}'`));
+      await refused(
+        { top: s1, base, deleteCommittedImages: true },
+        'deleteCommittedImages',
+        new RegExp(`${s1} is also an image of disk 'vda' of domain '${otherName}'`),
+      );
+    } finally {
+      await client.rpc.domainUndefineFlags({ dom: other, flags: 0 });
+    }
+
+    // A volume outside the chain is backed by base; the chain's own images are volumes too.
+    const outside = path.join(d.dir, 'outside.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', outside);
+    await withDirPool(`vg-bj-${run}-spool`, d.dir, async () => {
+      await refused({ top: s1, base }, 'base', /backing image of volume 'outside.qcow2'/);
+      // Into s2, which only the chain's own top reads: allowed.
+      const res = await blockJob(d, { type: 'commit', base: s2 }, { prefer: 'wait=30' });
+      assert.equal(res.body.state, 'completed', JSON.stringify(res.body));
+      await assertResultChain(d, res.body as Job, [s2, s1, base]);
+      await d.assertPatterns(s2);
+    });
+    assert.ok(existsSync(top), 'nothing deleted');
+    assert.ok(existsSync(s1));
   });
 
   it('pulls down to a base, then the whole chain', async () => {

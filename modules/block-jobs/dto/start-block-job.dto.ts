@@ -57,7 +57,8 @@ export class StartBlockJobDto {
 
   @ApiPropertyOptional({
     description:
-      `commit: the image to merge into, ${REF_HELP}; omitted, the bottom of the chain (with shallow, the image right below top). ` +
+      `commit: the image to merge into, ${REF_HELP}; omitted, the bottom of the chain (with shallow, the image right below top); ` +
+      "never one another domain's disk names or that backs a storage volume outside the chain (409). " +
       'pull: pull down to this image (it and what backs it stay); omitted, pull the whole chain.',
     example: 'vda[3]',
   })
@@ -79,7 +80,8 @@ export class StartBlockJobDto {
   shallow?: boolean;
 
   @ApiPropertyOptional({
-    description: 'commit: delete the merged images once the commit succeeded',
+    description:
+      "commit: delete the merged images once the commit succeeded (409 when another domain's disk names one)",
     default: false,
   })
   @Field(() => Boolean, { nullable: true })
