@@ -19,7 +19,8 @@ export interface ImageUser {
 /**
  * The first domain (and disk) whose live chain or persistent definition names
  * one of the images `paths` (or, given `volume`, that pool's volume by name), or null.
- * What guards an image from being deleted or overwritten under a domain.
+ * What guards an image from being deleted or overwritten under a domain;
+ * the destination of a block copy a domain runs counts as its image.
  * A shut-off domain's definition names only the images it lists (libvirt
  * probes backing chains of running domains): its backing files are found
  * through the pool's volumes instead (`volumeBackedBy`).
@@ -45,7 +46,8 @@ export async function domainUsing(
     for (const xml of xmls) {
       if (xml === null) continue;
       for (const disk of parseDomainXml(xml).disks) {
-        for (const img of disk.chain) {
+        // A block job's destination is the disk's image-to-be: in use as much as the chain.
+        for (const img of disk.mirror ? [...disk.chain, disk.mirror] : disk.chain) {
           const byPath = img.source.path !== null && paths.includes(img.source.path);
           const byVolume =
             volume !== undefined &&

@@ -181,7 +181,8 @@ export class StorageOperationsController {
     summary: 'Delete a storage volume',
     description:
       'Deletes the volume and its file. Refused at once (409 INVALID_STATE) while a domain uses it (an image ' +
-      "of a running domain's chain, or a disk of a domain's definition) or another volume of the pool has it " +
+      "of a running domain's chain, the destination of a block copy it runs, or a disk of a domain's definition) " +
+      'or another volume of the pool has it ' +
       'as its backing image; the pool must be active.',
   })
   @ApiParam(POOL_PARAM)

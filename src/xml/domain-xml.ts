@@ -42,6 +42,20 @@ export interface DiskXml {
    * (inactive definitions say nothing about backing files).
    */
   chainComplete: boolean;
+  /**
+   * The destination of a block copy or active commit libvirt runs on the disk
+   * (`<mirror>`): the image the disk switches to at the pivot. Null when none.
+   */
+  mirror: DiskMirrorXml | null;
+}
+
+export interface DiskMirrorXml {
+  /** libvirt's job name: copy, active-commit. */
+  job: string | null;
+  /** libvirt's ready state: yes, no, abort, pivot. */
+  ready: string | null;
+  source: ImageSource;
+  format: string | null;
 }
 
 export interface InterfaceXml {
@@ -123,6 +137,22 @@ function parseDisk(disk: Element): DiskXml {
     readOnly: child(disk, 'readonly') !== null,
     chain,
     chainComplete,
+    mirror: parseMirror(child(disk, 'mirror')),
+  };
+}
+
+function parseMirror(mirror: Element | null): DiskMirrorXml | null {
+  if (!mirror) return null;
+  const type = attr(mirror, 'type') ?? 'file';
+  const source = child(mirror, 'source');
+  return {
+    job: attr(mirror, 'job'),
+    ready: attr(mirror, 'ready'),
+    // libvirt writes <source>; old XML had only file= and format= attributes on <mirror>.
+    source: source
+      ? parseSource(type, source)
+      : { ...emptySource(type), path: attr(mirror, 'file') },
+    format: attr(child(mirror, 'format'), 'type') ?? attr(mirror, 'format'),
   };
 }
 

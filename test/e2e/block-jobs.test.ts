@@ -536,6 +536,36 @@ describe('block jobs', () => {
     assert.ok(existsSync(s1));
   });
 
+  it('refuses to delete the volume a copy writes to while the copy runs', async () => {
+    const d = await domain('mirror');
+    const poolName = `vg-bj-${run}-mpool`;
+    const vol = path.join(d.dir, 'dest.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', vol, '16M');
+    await withDirPool(poolName, d.dir, async () => {
+      const res = await blockJob(d, {
+        type: 'copy',
+        destination: `${poolName}/dest.qcow2`,
+        reuseExisting: true,
+        pivot: false,
+      });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      await until(res.body.id, ['ready']);
+      const volumeUrl = `/v1/hosts/local/pools/${poolName}/volumes/dest.qcow2`;
+      const busy = await http.del(volumeUrl);
+      assert.equal(busy.status, 409, JSON.stringify(busy.body));
+      assert.match(busy.body.detail, new RegExp(`in use by domain '${d.name}' \\(disk vda\\)`));
+      assert.ok(existsSync(vol));
+
+      const canceled = await http.del(`/v1/jobs/${res.body.id}`, { prefer: 'wait=30' });
+      assert.equal(canceled.body.state, 'canceled', JSON.stringify(canceled.body));
+      const deleted = await http.del(volumeUrl, { prefer: 'wait=30' });
+      assert.equal(deleted.body.state, 'completed', JSON.stringify(deleted.body));
+      assert.ok(!existsSync(vol), 'deleted once no copy writes to it');
+    });
+    await d.assertChain([d.paths.top, d.paths.s2, d.paths.s1, d.paths.base], 'the original chain');
+    await d.assertPatterns(d.paths.top);
+  });
+
   it('pulls down to a base, then the whole chain', async () => {
     const d = await domain('pull');
     const { base, s1, s2, top } = d.paths;

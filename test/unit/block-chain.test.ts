@@ -20,6 +20,7 @@ function disk(images: [string, number | null][], chainComplete = true): DiskXml 
     device: 'disk',
     readOnly: false,
     chainComplete,
+    mirror: null,
     chain: images.map(([path, index]) => ({
       index,
       format: 'qcow2',
