@@ -177,6 +177,12 @@ export function disksView(
       chainComplete: disk.chainComplete,
       persistentChainDiffers: differs,
       persistentChain: differs ? chainView(disk.target, def?.chain ?? [], null) : null,
+      mirror: disk.mirror && {
+        path: disk.mirror.source.path,
+        format: disk.mirror.format,
+        job: disk.mirror.job,
+        ready: disk.mirror.ready === 'yes',
+      },
     };
   });
 }

@@ -550,6 +550,12 @@ describe('block jobs', () => {
       });
       assert.equal(res.status, 202, JSON.stringify(res.body));
       await until(res.body.id, ['ready']);
+      const diskUrl = `/v1/hosts/local/domains/${d.name}/disks/vda`;
+      assert.deepEqual(
+        (await http.get(diskUrl)).body.mirror,
+        { path: vol, format: 'qcow2', job: 'copy', ready: true },
+        'the disk shows what the copy writes to',
+      );
       const volumeUrl = `/v1/hosts/local/pools/${poolName}/volumes/dest.qcow2`;
       const busy = await http.del(volumeUrl);
       assert.equal(busy.status, 409, JSON.stringify(busy.body));
@@ -558,6 +564,7 @@ describe('block jobs', () => {
 
       const canceled = await http.del(`/v1/jobs/${res.body.id}`, { prefer: 'wait=30' });
       assert.equal(canceled.body.state, 'canceled', JSON.stringify(canceled.body));
+      assert.equal((await http.get(diskUrl)).body.mirror, null);
       const deleted = await http.del(volumeUrl, { prefer: 'wait=30' });
       assert.equal(deleted.body.state, 'completed', JSON.stringify(deleted.body));
       assert.ok(!existsSync(vol), 'deleted once no copy writes to it');

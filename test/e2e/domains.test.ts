@@ -322,7 +322,8 @@ describe('domains', () => {
           query: `query($n: String!) { host(name: "local") { domain(name: $n) { disks { target bus device readOnly
             chainComplete persistentChainDiffers
             chain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
-            persistentChain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes } } } } }`,
+            persistentChain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
+            mirror { path format job ready } } } } }`,
           variables: { n: name },
         });
       assert.equal(gql.body.errors, undefined, JSON.stringify(gql.body.errors));

@@ -242,7 +242,8 @@ for (const driver of DRIVERS) {
       const domainFields = `uuid name id state stateReason vcpus memoryBytes maxMemoryBytes autostart persistent
         disks { target bus device readOnly chainComplete persistentChainDiffers
           chain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
-          persistentChain { depth index ref type path format capacityBytes allocationBytes physicalBytes network { protocol name hosts } } }
+          persistentChain { depth index ref type path format capacityBytes allocationBytes physicalBytes network { protocol name hosts } }
+          mirror { path format job ready } }
         interfaces { type mac model source target }`;
       const res = await gql(
         `query($n: String!, $p: String!) { host(name: "test") {

@@ -107,6 +107,35 @@ export class ChainImageModel {
   physicalBytes!: number | null;
 }
 
+@ApiSchema({ name: 'DiskMirror' })
+@ObjectType('DiskMirror')
+export class DiskMirrorModel {
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The image written to (null for a network destination)',
+    example: '/var/lib/libvirt/images/vm1-copy.qcow2',
+  })
+  @Field(() => String, { nullable: true })
+  path!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @Field(() => String, { nullable: true })
+  format!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: "libvirt's job: copy or active-commit",
+  })
+  @Field(() => String, { nullable: true })
+  job!: string | null;
+
+  @ApiProperty({ description: 'libvirt reports the job ready to pivot' })
+  @Field()
+  ready!: boolean;
+}
+
 @ApiSchema({ name: 'Disk' })
 @ObjectType('Disk')
 export class DiskModel {
@@ -155,6 +184,15 @@ export class DiskModel {
   })
   @Field(() => [ChainImageModel], { nullable: true })
   persistentChain!: ChainImageModel[] | null;
+
+  @ApiProperty({
+    type: DiskMirrorModel,
+    nullable: true,
+    description:
+      'What a block copy or active commit running on the disk writes to, and switches the disk to at its pivot; null when none runs',
+  })
+  @Field(() => DiskMirrorModel, { nullable: true })
+  mirror!: DiskMirrorModel | null;
 }
 
 @ApiSchema({ name: 'NetworkInterface' })
