@@ -159,6 +159,11 @@ export interface BlockCopyParams {
   reuseExisting: boolean;
   bandwidth: number;
   pivot: boolean;
+  /**
+   * The dir pool the copy creates its destination in, as a new volume (the
+   * pool is refreshed once libvirt made the file); null otherwise.
+   */
+  newVolumeIn?: string | null;
 }
 
 export interface BlockPullParams {

@@ -175,7 +175,26 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       throw err;
     } finally {
       watch.close();
-      if (ended) await this.ledger.release(diskRef, job.jobId).catch(() => undefined);
+      if (ended) {
+        await this.ledger.release(diskRef, job.jobId).catch(() => undefined);
+        await this.refreshNewVolume(ctx.client, job.params);
+      }
+    }
+  }
+
+  /**
+   * A copy into a new volume: libvirt made the file in the pool's directory;
+   * a refresh makes the pool list it (its size up to date at the end). Best
+   * effort: the copy does not depend on it.
+   */
+  private async refreshNewVolume(client: LibvirtClient, params: AnyParams): Promise<void> {
+    const poolName = 'newVolumeIn' in params ? params.newVolumeIn : null;
+    if (!poolName) return;
+    try {
+      const { pool } = await client.rpc.storagePoolLookupByName({ name: poolName });
+      await client.rpc.storagePoolRefresh({ pool, flags: 0 });
+    } catch (err) {
+      this.logger.warn(`refreshing storage pool '${poolName}': ${(err as Error).message}`);
     }
   }
 
@@ -222,6 +241,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       this.logger.log(`job ${id}: starting ${job.type} on ${dom.name}/${target}`);
       await start.call(client, dom);
       await this.ledger.setPhase(id, 'started');
+      await this.refreshNewVolume(client, job.params);
       run = {
         type: job.type,
         params: job.params,

@@ -7,10 +7,13 @@ import {
   DomainBlockJobType,
   DomainState,
   LibvirtError,
+  StoragePoolState,
   type LibvirtClient,
   type RemoteDomain,
+  type RemoteStoragePool,
 } from '#src/libvirt/index.js';
 import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
+import { parseStoragePoolXml } from '#src/xml/storage-xml.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
 import type {
   BlockCommitParams,
@@ -22,6 +25,7 @@ import { uuidString } from '#modules/domains/domain-views.js';
 import { lookup } from '#modules/domains/domains.service.js';
 import { domainUsing, poolVolumeBackedBy } from '#modules/domains/image-users.js';
 import { HostConnections } from '#modules/hosts/host-connections.service.js';
+import { STORAGE_NAME_PATTERN } from '#modules/storage-pools/dto/storage-operations.dto.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
 import { JobsService, type Accepted } from '#modules/jobs/jobs.service.js';
 import { memberAt, parseMemberRef, refOf, usableChain, type MemberSpec } from './block-chain.js';
@@ -236,7 +240,13 @@ export class BlockJobsService {
         };
       }
       case 'copy': {
-        const destination = await this.destinationPath(c, parsed, dto, live.disks, dom);
+        const { destination, newVolumeIn } = await this.destinationPath(
+          c,
+          parsed,
+          dto,
+          live.disks,
+          dom,
+        );
         const format = dto.format ?? (chain[0]!.format === 'raw' ? 'raw' : 'qcow2');
         if (dto.shallow && format === 'raw') {
           throw invalid('format', 'a raw image has no backing file: a shallow copy must be qcow2');
@@ -252,6 +262,7 @@ export class BlockJobsService {
             reuseExisting: dto.reuseExisting ?? false,
             bandwidth,
             pivot: dto.pivot ?? true,
+            newVolumeIn,
           },
         };
       }
@@ -285,25 +296,49 @@ export class BlockJobsService {
     }
   }
 
-  /** The copy's path: given, or a storage volume's; never an image of the domain's chains. */
+  /**
+   * The copy's path: given; an existing storage volume's (with reuseExisting);
+   * or a new volume's in a dir pool (`newVolumeIn`: the file libvirt creates
+   * there, shown as a volume once the pool is refreshed). Never an image of the
+   * domain's chains.
+   */
   private async destinationPath(
     c: LibvirtClient,
     parsed: Parsed,
     dto: StartBlockJobDto,
     disks: readonly DiskXml[],
     dom: RemoteDomain,
-  ): Promise<string> {
+  ): Promise<{ destination: string; newVolumeIn: string | null }> {
     const dest = parsed.destination!;
     let destination: string;
+    let newVolumeIn: string | null = null;
     if (dest.kind === 'volume') {
       const { pool } = await c.rpc.storagePoolLookupByName({ name: dest.pool });
-      const { vol } = await c.rpc.storageVolLookupByName({ pool, name: dest.volume });
-      destination = (await c.rpc.storageVolGetPath({ vol })).name;
-      if (!dto.reuseExisting) {
-        throw invalid(
-          'destination',
-          `storage volume ${dest.pool}/${dest.volume} exists: copying into it needs reuseExisting: true`,
-        );
+      const vol = await c.rpc.storageVolLookupByName({ pool, name: dest.volume }).then(
+        (r) => r.vol,
+        (err: unknown) => {
+          if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return null;
+          throw err;
+        },
+      );
+      if (vol) {
+        destination = (await c.rpc.storageVolGetPath({ vol })).name;
+        if (!dto.reuseExisting) {
+          throw invalid(
+            'destination',
+            `storage volume ${dest.pool}/${dest.volume} exists: copying into it needs reuseExisting: true`,
+          );
+        }
+      } else {
+        if (dto.reuseExisting) {
+          throw new AppError(
+            ErrorCode.NOT_FOUND,
+            `destination: storage pool '${dest.pool}' has no volume '${dest.volume}' to reuse (without reuseExisting, the copy creates it)`,
+            { fields: [{ field: 'destination', message: 'no such volume' }] },
+          );
+        }
+        destination = await newVolumePath(c, pool, dest.pool, dest.volume);
+        newVolumeIn = dest.pool;
       }
     } else {
       destination = dest.path;
@@ -330,7 +365,7 @@ export class BlockJobsService {
     // Without reuseExisting libvirt refuses a file that exists; with it, the file is
     // overwritten: never one that another domain or a volume's overlay depends on.
     if (dto.reuseExisting) await refuseImageInUse(c, destination, dom);
-    return destination;
+    return { destination, newVolumeIn };
   }
 }
 
@@ -392,6 +427,37 @@ async function refuseSharedCommit(
       `${basePath} is the backing image of volume '${overlay.volume}' of storage pool '${overlay.pool}', outside this chain: committing into it would change what that volume reads`,
     );
   }
+}
+
+/** Where a new volume `volume` of the pool goes: the file in an active dir pool's directory. */
+async function newVolumePath(
+  c: LibvirtClient,
+  pool: RemoteStoragePool,
+  poolName: string,
+  volume: string,
+): Promise<string> {
+  if (!STORAGE_NAME_PATTERN.test(volume)) {
+    throw invalid(
+      'destination',
+      `'${volume}' cannot be a new volume's name: 1-128 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`,
+    );
+  }
+  const parsed = parseStoragePoolXml((await c.rpc.storagePoolGetXmlDesc({ pool, flags: 0 })).xml);
+  if (parsed.type !== 'dir' || parsed.path === null) {
+    throw new AppError(
+      ErrorCode.UNSUPPORTED,
+      `destination: a copy creates new volumes in dir pools only; storage pool '${poolName}' is ${parsed.type} (create the volume first and give reuseExisting: true)`,
+      { fields: [{ field: 'destination', message: 'not a dir pool' }] },
+    );
+  }
+  if ((await c.rpc.storagePoolGetInfo({ pool })).state !== StoragePoolState.RUNNING) {
+    throw new AppError(
+      ErrorCode.INVALID_STATE,
+      `destination: storage pool '${poolName}' is not active: start it first`,
+      { fields: [{ field: 'destination', message: 'pool not active' }] },
+    );
+  }
+  return path.posix.join(parsed.path, volume);
 }
 
 async function volumeExists(c: LibvirtClient, file: string): Promise<boolean> {

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
-import { backingChain, qemuImg } from '../support/qemu-images.js';
+import { backingChain, makeImageDir, qemuImg } from '../support/qemu-images.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import {
   closeAllApps,
@@ -571,6 +571,62 @@ describe('block jobs', () => {
     });
     await d.assertChain([d.paths.top, d.paths.s2, d.paths.s1, d.paths.base], 'the original chain');
     await d.assertPatterns(d.paths.top);
+  });
+
+  it('copies into a new volume of a dir pool, which the pool then lists', async () => {
+    const d = await domain('newvol');
+    const poolName = `vg-bj-${run}-npool`;
+    const images = await makeImageDir(`vg-bj-${run}-npool`);
+    try {
+      await withDirPool(poolName, images.dir, async () => {
+        const bad: [object, number, string][] = [
+          [{ destination: `${poolName}/.hidden` }, 400, 'INVALID_ARGUMENT'],
+          [{ destination: `${poolName}/absent.qcow2`, reuseExisting: true }, 404, 'NOT_FOUND'],
+          [{ destination: `no-such-pool-${run}/x.qcow2` }, 404, 'NOT_FOUND'],
+        ];
+        for (const [body, status, code] of bad) {
+          const res = await blockJob(d, { type: 'copy', ...body });
+          assert.equal(res.status, status, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+          assert.equal(res.body.code, code);
+        }
+        const res = await blockJob(
+          d,
+          { type: 'copy', destination: `${poolName}/fresh.qcow2` },
+          { prefer: 'wait=30' },
+        );
+        assert.equal(res.body.state, 'completed', JSON.stringify(res.body));
+        const fresh = path.join(images.dir, 'fresh.qcow2');
+        assert.equal(res.body.resolved.destination, fresh);
+        assert.equal(res.body.resolved.newVolumeIn, poolName);
+        await assertResultChain(d, res.body as Job, [fresh]);
+        await d.assertPatterns(fresh);
+        const listed = await http.get(`/v1/hosts/local/pools/${poolName}/volumes/fresh.qcow2`);
+        assert.equal(listed.status, 200, JSON.stringify(listed.body));
+        assert.equal(listed.body.path, fresh);
+        assert.equal(listed.body.format, 'qcow2');
+      });
+      // A pool that is not active takes no new volume.
+      const { pool } = await client.rpc.storagePoolDefineXml({
+        xml: buildXml({
+          name: 'pool',
+          attrs: { type: 'dir' },
+          children: [
+            { name: 'name', text: poolName },
+            { name: 'target', children: [{ name: 'path', text: images.dir }] },
+          ],
+        }),
+        flags: 0,
+      });
+      try {
+        const res = await blockJob(d, { type: 'copy', destination: `${poolName}/other.qcow2` });
+        assert.equal(res.status, 409, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'INVALID_STATE');
+      } finally {
+        await client.rpc.storagePoolUndefine({ pool });
+      }
+    } finally {
+      await images.remove();
+    }
   });
 
   it('pulls down to a base, then the whole chain', async () => {

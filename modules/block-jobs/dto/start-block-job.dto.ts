@@ -92,7 +92,7 @@ export class StartBlockJobDto {
   @ApiPropertyOptional({
     description:
       'copy (required): where the copy goes, an absolute path on the host (a file libvirt creates, unless reuseExisting), ' +
-      'or `pool/volume` for an existing storage volume (with reuseExisting: true)',
+      'or `pool/volume`: an existing storage volume (with reuseExisting: true), or a new volume the copy creates in an active dir pool',
     example: '/var/lib/libvirt/images/vm1-copy.qcow2',
   })
   @Field(() => String, { nullable: true })
