@@ -1,4 +1,6 @@
-import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
 import {
@@ -44,6 +46,11 @@ import type { JobContext, QueueProcessor } from '../processor.js';
 
 /** How often a running block job's progress is read (and cancel or pivot requests looked at). */
 const POLL_MS = 250;
+/**
+ * The same for a job that waits in `ready` for a pivot or a cancel: nothing
+ * moves there, and many may wait for hours (events still wake it at once).
+ */
+const READY_POLL_MS = 1000;
 /** How long a job that vanished from libvirt may take to send its terminal event. */
 const EVENT_GRACE_MS = 1000;
 /** How long libvirt may take to show a completed job's chain in the live XML. */
@@ -132,16 +139,19 @@ function conflict(message: string): AppError {
 @Injectable()
 export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeApplicationShutdown {
   readonly queue = 'block-jobs' as const;
-  /** Block jobs mostly wait on libvirt: many may be followed at once. */
-  readonly concurrency = 16;
+  /** Block jobs mostly wait on libvirt: many may be followed at once (BLOCK_JOB_CONCURRENCY). */
+  readonly concurrency: number;
   private readonly logger = new Logger(BlockJobsProcessor.name);
   /** The worker is shutting down: jobs being followed are handed back, none is started. */
   private stopping = false;
 
   constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
     private readonly ledger: BlockJobLedger,
     private readonly events: BlockJobEvents,
-  ) {}
+  ) {
+    this.concurrency = config.blockJobConcurrency;
+  }
 
   /** Runs before the queues' workers are closed, which waits for the jobs they run. */
   beforeApplicationShutdown(): void {
@@ -351,7 +361,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
           state = 'running';
         }
       }
-      await watch.sleep(POLL_MS);
+      await watch.sleep(state === 'ready' ? READY_POLL_MS : POLL_MS);
     }
   }
 

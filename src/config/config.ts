@@ -55,6 +55,12 @@ export interface AppConfig {
    * canceled) stays readable; running ones are kept whatever their age.
    */
   readonly jobRetentionHours: number;
+  /**
+   * BLOCK_JOB_CONCURRENCY: block jobs one worker process follows at once. A
+   * block job holds its place from start to end, `ready` included (a copy may
+   * wait there for hours for its pivot): more wait queued beyond this.
+   */
+  readonly blockJobConcurrency: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -73,6 +79,7 @@ export const CONFIG_DEFAULTS = {
   GRAPHQL_MAX_COST: '250000',
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
+  BLOCK_JOB_CONCURRENCY: '64',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -140,6 +147,11 @@ export function loadConfig(env: Env): AppConfig {
       'JOB_RETENTION_HOURS',
       intIn(1, 87_600),
       CONFIG_DEFAULTS.JOB_RETENTION_HOURS,
+    ),
+    blockJobConcurrency: read(
+      'BLOCK_JOB_CONCURRENCY',
+      intIn(1, 1000),
+      CONFIG_DEFAULTS.BLOCK_JOB_CONCURRENCY,
     ),
   };
   if (problems.length > 0) throw new ConfigError(problems);

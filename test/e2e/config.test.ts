@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       graphqlMaxCost: 250000,
       jobLockMs: 30000,
       jobRetentionHours: 168,
+      blockJobConcurrency: 64,
     });
   });
 
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
       GRAPHQL_MAX_COST: '5000',
       JOB_LOCK_MS: '2000',
       JOB_RETENTION_HOURS: '24',
+      BLOCK_JOB_CONCURRENCY: '8',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -71,6 +73,7 @@ describe('loadConfig', () => {
       graphqlMaxCost: 5000,
       jobLockMs: 2000,
       jobRetentionHours: 24,
+      blockJobConcurrency: 8,
     });
   });
 
@@ -104,6 +107,9 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ JOB_RETENTION_HOURS: '0' }), [
       'JOB_RETENTION_HOURS must be an integer 1-87600, got "0"',
+    ]);
+    assert.deepEqual(problemsOf({ BLOCK_JOB_CONCURRENCY: '0' }), [
+      'BLOCK_JOB_CONCURRENCY must be an integer 1-1000, got "0"',
     ]);
   });
 

@@ -329,7 +329,11 @@ describe('jobs', () => {
 
   it('refuses to start a worker that lacks a handler for a job type', () => {
     const processor = new DomainOpsProcessor();
-    const blockJobs = new BlockJobsProcessor(null as never, null as never);
+    const blockJobs = new BlockJobsProcessor(
+      { blockJobConcurrency: 1 } as never,
+      null as never,
+      null as never,
+    );
     assert.doesNotThrow(() =>
       checkProcessors([processor, blockJobs, new DefinitionsProcessor(), new StorageProcessor()]),
     );
