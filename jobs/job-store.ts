@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '#src/redis/keys.js';
-import { TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
+import { JOB_STATES, TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
 
 export interface JobProgress {
   cur: number;
@@ -47,13 +47,28 @@ export interface JobRecord {
 const JSON_FIELDS = ['request', 'resolved', 'progress', 'result', 'error'] as const;
 
 /**
- * Updates a job's hash only if it exists (a late update to an expired record
- * must not leave a fragment behind), sets its expiry when ARGV[1] > 0, and
- * returns the whole hash (nil when there is none). ARGV[2..]: field, value, …
+ * Updates a job's hash only if it exists (a late update to a pruned record
+ * must not leave a fragment behind), moves it between the state indexes when
+ * its state changes, notes when it finished, and returns the whole hash (nil
+ * when there is none).
+ * KEYS: 1 the hash, 2 the creation index, 3 the finished index, 4… the state
+ * indexes in the order of ARGV[4…].
+ * ARGV: 1 the id, 2 when it finished (ms; 0: not final), 3 the number of
+ * states n, 4…3+n the states (JSON, as stored), then field, value, …
  */
 const UPDATE = `if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local n = tonumber(ARGV[3])
+local old = redis.call('HGET', KEYS[1], 'state')
+for i = 4 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local new = redis.call('HGET', KEYS[1], 'state')
+if new ~= old then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  for i = 1, n do
+    if ARGV[3 + i] == old then redis.call('ZREM', KEYS[3 + i], ARGV[1]) end
+    if ARGV[3 + i] == new and score then redis.call('ZADD', KEYS[3 + i], score, ARGV[1]) end
+  end
+end
+if tonumber(ARGV[2]) > 0 then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
 return redis.call('HGETALL', KEYS[1])`;
 
 export interface JobFilter {
@@ -63,17 +78,28 @@ export interface JobFilter {
   type?: JobType;
 }
 
+/** Where a listing goes on from: the last job of the page before (its creation time and id). */
+export interface JobPosition {
+  createdAtMs: number;
+  id: string;
+}
+
+/** How many jobs a listing reads from Redis at a time. */
+const CHUNK = 200;
+
 /**
- * Job records in Redis: one hash per job (each field JSON-encoded), a sorted
- * set of all jobs by creation time for listings, and a channel on which every
- * change is announced (its message is the job id), so waiters need not poll.
- * BullMQ carries the execution (queueing, retries, locks); this is the
- * resource the API shows.
+ * Job records in Redis: one hash per job (each field JSON-encoded); indexes
+ * of job ids by creation time, all of them and per value of each listing
+ * filter (so a filtered listing reads only jobs that match it, however many
+ * others there are); an index of finished jobs by when they finished, which
+ * retention prunes; and a channel on which every change is announced (its
+ * message is the job id), so waiters need not poll. BullMQ carries the
+ * execution (queueing, retries, locks); this is the resource the API shows.
  */
 export class JobStore {
   /**
    * @param retentionSeconds how long a finished job's record stays once it is
-   * final (its hash expires then; listings drop its id when they meet it).
+   * final (then `prune` removes it and its index entries).
    */
   constructor(
     private readonly redis: Redis,
@@ -82,12 +108,13 @@ export class JobStore {
   ) {}
 
   async create(record: JobRecord): Promise<void> {
-    await this.redis
+    const score = Date.parse(record.createdAt);
+    const multi = this.redis
       .multi()
       .hset(this.keys.job(record.id), encode(record))
-      .zadd(this.keys.jobsByCreation, Date.parse(record.createdAt), record.id)
-      .publish(this.keys.jobUpdates, record.id)
-      .exec();
+      .zadd(this.keys.jobsByCreation, score, record.id);
+    for (const index of this.indexesOf(record)) multi.zadd(index, score, record.id);
+    await multi.publish(this.keys.jobUpdates, record.id).exec();
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -101,13 +128,25 @@ export class JobStore {
    * made final starts its retention period.
    */
   async update(id: string, patch: Partial<Omit<JobRecord, 'id'>>): Promise<JobRecord | null> {
-    const fields = encode({ ...patch, updatedAt: new Date().toISOString() });
-    const expire = patch.state !== undefined && TERMINAL_STATES.has(patch.state);
+    const updatedAt = new Date();
+    const fields = encode({ ...patch, updatedAt: updatedAt.toISOString() });
+    const final = patch.state !== undefined && TERMINAL_STATES.has(patch.state);
+    const finishedMs = final
+      ? patch.finishedAt
+        ? Date.parse(patch.finishedAt)
+        : updatedAt.getTime()
+      : 0;
     const raw = (await this.redis.eval(
       UPDATE,
-      1,
+      3 + JOB_STATES.length,
       this.keys.job(id),
-      expire ? this.retentionSeconds : 0,
+      this.keys.jobsByCreation,
+      this.keys.jobsFinished,
+      ...JOB_STATES.map((state) => this.keys.jobsBy('state', state)),
+      id,
+      finishedMs,
+      JOB_STATES.length,
+      ...JOB_STATES.map((state) => JSON.stringify(state)),
       ...Object.entries(fields).flat(),
     )) as string[] | null;
     if (raw === null) return null;
@@ -118,41 +157,32 @@ export class JobStore {
   }
 
   /**
-   * Jobs newest first, filtered, after `afterId` (exclusive). Scans the
-   * creation index in chunks, so a filter that matches little still ends;
-   * each chunk starts after the last record of the one before, wherever jobs
-   * created or pruned meanwhile have moved it. Ids whose record has expired
-   * are dropped from the index on the way.
+   * Jobs newest first, filtered, after `after` (exclusive). Reads the
+   * smallest index the filters allow (the one of all jobs without filters),
+   * in chunks, going on from the last job read by its creation time and id,
+   * so jobs created or removed meanwhile neither hide nor repeat one.
    */
   async list(
     filter: JobFilter,
     limit: number,
-    afterId: string | null,
+    after: JobPosition | null,
   ): Promise<{ items: JobRecord[]; more: boolean }> {
-    const index = this.keys.jobsByCreation;
-    let start = 0;
-    if (afterId !== null) {
-      const rank = await this.redis.zrevrank(index, afterId);
-      if (rank === null) return { items: [], more: false };
-      start = rank + 1;
-    }
+    const index = await this.smallestIndex(filter);
     const items: JobRecord[] = [];
-    const chunk = Math.max(limit * 2, 100);
+    let position = after;
     for (;;) {
-      const ids = await this.redis.zrevrange(index, start, start + chunk - 1);
+      const ids = await this.idsAfter(index, position, CHUNK);
       if (ids.length === 0) return { items, more: false };
       const pipeline = this.redis.pipeline();
-      for (const id of ids) pipeline.hgetall(this.keys.job(id));
+      for (const { id } of ids) pipeline.hgetall(this.keys.job(id));
       const rows = (await pipeline.exec()) ?? [];
       const gone: string[] = [];
-      let lastKept: string | null = null;
       for (const [i, [, raw]] of rows.entries()) {
         const fields = raw as Record<string, string>;
         if (!fields.id) {
-          gone.push(ids[i]!); // its retention ran out
+          gone.push(ids[i]!.id); // pruned meanwhile, or left behind by a crash
           continue;
         }
-        lastKept = ids[i]!;
         const record = decode(fields);
         if (!matches(record, filter)) continue;
         if (items.length === limit) {
@@ -162,9 +192,122 @@ export class JobStore {
         items.push(record);
       }
       if (gone.length > 0) await this.redis.zrem(index, ...gone);
-      const rank = lastKept === null ? null : await this.redis.zrevrank(index, lastKept);
-      start = rank === null ? start + ids.length - gone.length : rank + 1;
+      const last = ids.at(-1)!;
+      position = { createdAtMs: last.score, id: last.id };
     }
+  }
+
+  /**
+   * Removes the finished jobs whose retention has run out, with their index
+   * entries; returns how many. One process at a time prunes (a lock with a
+   * TTL): calling it from every process is safe.
+   */
+  async prune(now = Date.now()): Promise<number> {
+    const lock = await this.redis.set(this.keys.jobsPruneLock, String(now), 'PX', 60_000, 'NX');
+    if (lock !== 'OK') return 0;
+    let removed = 0;
+    try {
+      const cutoff = now - this.retentionSeconds * 1000;
+      for (;;) {
+        const ids = await this.redis.zrangebyscore(
+          this.keys.jobsFinished,
+          '-inf',
+          cutoff,
+          'LIMIT',
+          0,
+          500,
+        );
+        if (ids.length === 0) return removed;
+        const pipeline = this.redis.pipeline();
+        for (const id of ids) pipeline.hgetall(this.keys.job(id));
+        const rows = (await pipeline.exec()) ?? [];
+        const multi = this.redis.multi();
+        for (const [i, [, raw]] of rows.entries()) {
+          const id = ids[i]!;
+          const fields = raw as Record<string, string>;
+          if (fields.id) {
+            const record = decode(fields);
+            // Final and old enough, unless it changed since it was noted (it never should).
+            if (!TERMINAL_STATES.has(record.state)) {
+              multi.zrem(this.keys.jobsFinished, id);
+              continue;
+            }
+            for (const index of this.indexesOf(record)) multi.zrem(index, id);
+          }
+          multi
+            .del(this.keys.job(id))
+            .zrem(this.keys.jobsByCreation, id)
+            .zrem(this.keys.jobsFinished, id);
+          removed++;
+        }
+        await multi.exec();
+      }
+    } finally {
+      await this.redis.del(this.keys.jobsPruneLock);
+    }
+  }
+
+  /** The filter indexes a record is in. */
+  private indexesOf(record: JobRecord): string[] {
+    const indexes = [
+      this.keys.jobsBy('state', record.state),
+      this.keys.jobsBy('host', record.host),
+      this.keys.jobsBy('type', record.type),
+    ];
+    if (record.domain !== null) indexes.push(this.keys.jobsBy('domain', record.domain));
+    if (record.domainUuid !== null && record.domainUuid !== record.domain) {
+      indexes.push(this.keys.jobsBy('domain', record.domainUuid));
+    }
+    return indexes;
+  }
+
+  /** Of the indexes `filter` allows, the one with the fewest entries. */
+  private async smallestIndex(filter: JobFilter): Promise<string> {
+    const candidates: string[] = [];
+    if (filter.state !== undefined) candidates.push(this.keys.jobsBy('state', filter.state));
+    if (filter.host !== undefined) candidates.push(this.keys.jobsBy('host', filter.host));
+    if (filter.type !== undefined) candidates.push(this.keys.jobsBy('type', filter.type));
+    if (filter.domain !== undefined) candidates.push(this.keys.jobsBy('domain', filter.domain));
+    if (candidates.length === 0) return this.keys.jobsByCreation;
+    if (candidates.length === 1) return candidates[0]!;
+    const pipeline = this.redis.pipeline();
+    for (const key of candidates) pipeline.zcard(key);
+    const sizes = ((await pipeline.exec()) ?? []).map(([, n]) => Number(n));
+    return candidates[sizes.indexOf(Math.min(...sizes))]!;
+  }
+
+  /**
+   * Up to `count` ids of `index`, newest first, strictly after `position`:
+   * older ones, and among those created in the same millisecond, those whose
+   * id sorts before (Redis orders equal scores by member).
+   */
+  private async idsAfter(
+    index: string,
+    position: JobPosition | null,
+    count: number,
+  ): Promise<{ id: string; score: number }[]> {
+    const out: { id: string; score: number }[] = [];
+    let max = '+inf';
+    if (position !== null) {
+      const s = position.createdAtMs;
+      const ties = await this.redis.zrevrangebyscore(index, s, s);
+      for (const id of ties) if (id < position.id) out.push({ id, score: s });
+      if (out.length >= count) return out;
+      max = `(${s}`;
+    }
+    const rows = await this.redis.zrevrangebyscore(
+      index,
+      max,
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      count - out.length,
+    );
+    for (let i = 0; i + 1 < rows.length; i += 2) {
+      out.push({ id: rows[i]!, score: Number(rows[i + 1]) });
+    }
+    return out;
   }
 }
 

@@ -3,6 +3,7 @@ import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { BlockJobEvents } from './block-job-events.js';
 import { BlockJobLedger } from './block-job-ledger.js';
+import { JobRetention } from './job-retention.service.js';
 import { JobRunner } from './job-runner.service.js';
 import { jobStoreProvider } from './job-store.provider.js';
 import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
@@ -23,6 +24,7 @@ import { StorageProcessor } from './processors/storage.processor.js';
     BlockJobEvents,
     BlockJobsProcessor,
     JobRunner,
+    JobRetention,
   ],
 })
 export class WorkerModule {}

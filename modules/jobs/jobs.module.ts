@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import { JobRetention } from '#jobs/job-retention.service.js';
 import { jobStoreProvider } from '#jobs/job-store.provider.js';
 import { JobUpdates } from './job-updates.service.js';
 import { JobsController } from './jobs.controller.js';
@@ -9,7 +10,14 @@ import { JobsService } from './jobs.service.js';
 /** The api side of jobs: accepting, showing, waiting for and canceling them. */
 @Module({
   controllers: [JobsController],
-  providers: [jobStoreProvider, JobUpdates, JobsService, JobsResolver, BlockJobLedger],
+  providers: [
+    jobStoreProvider,
+    JobUpdates,
+    JobsService,
+    JobsResolver,
+    BlockJobLedger,
+    JobRetention,
+  ],
   exports: [JobsService, BlockJobLedger],
 })
 export class JobsModule {}

@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
-import { JobStore, type JobFilter, type JobRecord } from '#jobs/job-store.js';
+import { JobStore, type JobFilter, type JobPosition, type JobRecord } from '#jobs/job-store.js';
 import {
   isBlockJobType,
   TERMINAL_STATES,
@@ -193,9 +193,13 @@ export class JobsService implements OnApplicationShutdown {
     limit: number,
     cursor: string | undefined,
   ): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
-    const after = cursor === undefined ? null : decodeCursor(cursor);
+    const after = cursor === undefined ? null : positionOf(decodeCursor(cursor));
     const { items, more } = await this.store.list(filter, limit, after);
-    return { items, nextCursor: more && items.length > 0 ? encodeCursor(items.at(-1)!.id) : null };
+    const last = items.at(-1);
+    return {
+      items,
+      nextCursor: more && last ? encodeCursor(`${Date.parse(last.createdAt)}.${last.id}`) : null,
+    };
   }
 
   /** The job once it is final, or as it is after `seconds`. */
@@ -300,4 +304,19 @@ export function canonicalJson(value: unknown): string {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     );
   });
+}
+
+/** A jobs cursor's key: the last job's creation time (ms) and id. */
+function positionOf(key: string): JobPosition {
+  const m = /^(\d{1,15})\.([0-9a-f-]{36})$/.exec(key);
+  if (!m) {
+    throw new AppError(
+      ErrorCode.INVALID_ARGUMENT,
+      'cursor is not valid: pass back a nextCursor unchanged',
+      {
+        fields: [{ field: 'cursor', message: 'cursor is not a cursor this API returned' }],
+      },
+    );
+  }
+  return { createdAtMs: Number(m[1]), id: m[2]! };
 }

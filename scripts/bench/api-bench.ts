@@ -14,11 +14,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
+import { freePort } from './bench-util.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -39,14 +39,6 @@ interface LoadResult {
   p99: number;
   errors: number;
   non2xx: number;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  return port;
 }
 
 function domainXml(name: string): string {

@@ -9,14 +9,14 @@
  * jobs (autostart on/off) across 10 domains. Prints medians and p99s; asserts
  * nothing. Environment: BENCH_N (100).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { freePort, startGateway, summary } from './bench-util.js';
 import { buildXml } from '#src/xml/xml.js';
 
 const N = Number(process.env.BENCH_N ?? 100);
@@ -25,52 +25,14 @@ const TOKEN = `bench-${process.pid}-0123456789abcdef`;
 const PREFIX = `vgjobs${process.pid}-`;
 const run = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  return port;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
-}
-
-function summary(ms: number[]): { median: number; p99: number } {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
-}
-
-async function startGateway(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: {
-      ...process.env,
-      ROLE: 'all',
-      PORT: String(port),
-      VIRTGATE_REDIS_PREFIX: `vgbenchjobs:${process.pid}:`,
-      VIRTGATE_ADMIN_TOKEN: TOKEN,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health/live`)).ok) return child;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error('the gateway did not start');
-}
-
 async function main(): Promise<void> {
   const client = await LibvirtClient.connect(URI);
   const doms: RemoteDomain[] = [];
   const port = await freePort();
-  const gateway = await startGateway(port);
+  const gateway = await startGateway(port, {
+    VIRTGATE_REDIS_PREFIX: `vgbenchjobs:${process.pid}:`,
+    VIRTGATE_ADMIN_TOKEN: TOKEN,
+  });
   const base = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   try {

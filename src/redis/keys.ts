@@ -15,6 +15,16 @@ export interface RedisKeys {
   job(id: string): string;
   /** ZSET: every job id, scored by creation time (ms), for listings. */
   readonly jobsByCreation: string;
+  /**
+   * ZSET: the ids of the jobs with one value of a listing filter (state, host,
+   * type, domain: a job is under both its domain's name and its UUID), scored
+   * by creation time (ms), so a filtered listing reads only what matches.
+   */
+  jobsBy(filter: 'state' | 'host' | 'type' | 'domain', value: string): string;
+  /** ZSET: finished job ids, scored by when they finished (ms): what retention prunes. */
+  readonly jobsFinished: string;
+  /** STRING: held (with a TTL) by the process pruning finished jobs, so one does at a time. */
+  readonly jobsPruneLock: string;
   /** CHANNEL: a job id is published here whenever its record changes. */
   readonly jobUpdates: string;
   /** STRING: the job an Idempotency-Key of a caller created, with the request's hash (24 h). */
@@ -40,6 +50,9 @@ export function redisKeys(prefix: string): RedisKeys {
     hosts: `${prefix}hosts`,
     job: (id: string) => `${prefix}job:${id}`,
     jobsByCreation: `${prefix}jobs`,
+    jobsBy: (filter: string, value: string) => `${prefix}jobs:by-${filter}:${value}`,
+    jobsFinished: `${prefix}jobs:finished`,
+    jobsPruneLock: `${prefix}jobs:prune-lock`,
     jobUpdates: `${prefix}jobs:updates`,
     idempotency: (callerId: string, key: string) => `${prefix}idempotency:${callerId}:${key}`,
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
