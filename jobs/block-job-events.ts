@@ -19,6 +19,8 @@ const TERMINAL: ReadonlySet<number> = new Set([
 export class BlockJobWatch {
   readonly events: BlockJobEvent[] = [];
   private wake: (() => void) | null = null;
+  /** How many events there were when the last sleep ended. */
+  private seen = 0;
 
   constructor(
     readonly client: LibvirtClient,
@@ -40,8 +42,17 @@ export class BlockJobWatch {
     return this.events.slice(from).some((e) => e.status === BlockJobStatus.READY);
   }
 
-  /** Resolves after `ms`, or as soon as an event arrives. */
-  async sleep(ms: number): Promise<void> {
+  /**
+   * Resolves after `ms`, as soon as an event arrives, or when `also` settles.
+   * At once when an event came since the last sleep ended: one that came
+   * while the caller was busy (an abort's CANCELED arrives before the abort
+   * call returns) must not wait for the next round.
+   */
+  async sleep(ms: number, also?: Promise<unknown>): Promise<void> {
+    if (this.events.length > this.seen) {
+      this.seen = this.events.length;
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {
@@ -49,8 +60,10 @@ export class BlockJobWatch {
         resolve();
       }
       this.wake = done;
+      also?.then(done, done);
     });
     this.wake = null;
+    this.seen = this.events.length;
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { BlockJobEvents } from './block-job-events.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 import { JobRetention } from './job-retention.service.js';
+import { JobSignals } from './job-signals.js';
 import { JobRunner } from './job-runner.service.js';
 import { jobStoreProvider } from './job-store.provider.js';
 import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
@@ -25,6 +26,7 @@ import { StorageProcessor } from './processors/storage.processor.js';
     BlockJobsProcessor,
     JobRunner,
     JobRetention,
+    JobSignals,
   ],
 })
 export class WorkerModule {}

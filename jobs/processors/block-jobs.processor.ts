@@ -35,6 +35,7 @@ import type { DiskModel } from '#modules/domains/models/domain.model.js';
 import { BlockJobEvents, type BlockJobWatch } from '../block-job-events.js';
 import { BlockJobLedger, type DiskRef } from '../block-job-ledger.js';
 import { HandBack, JobEnd } from '../job-end.js';
+import { JobSignals } from '../job-signals.js';
 import type {
   BlockCommitParams,
   BlockCopyParams,
@@ -149,6 +150,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly ledger: BlockJobLedger,
     private readonly events: BlockJobEvents,
+    private readonly signals: JobSignals,
   ) {
     this.concurrency = config.blockJobConcurrency;
   }
@@ -313,7 +315,8 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (info === null) return { status: null, domainStopped: true };
       if (!info.found) {
         // Gone from libvirt: its terminal event may still be on its way.
-        await watch.sleep(EVENT_GRACE_MS);
+        const grace = Date.now() + EVENT_GRACE_MS;
+        while (!watch.terminal() && Date.now() < grace) await watch.sleep(grace - Date.now());
         return { status: watch.terminal()?.status ?? null, domainStopped: false };
       }
       const progress = {
@@ -361,7 +364,11 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
           state = 'running';
         }
       }
-      await watch.sleep(state === 'ready' ? READY_POLL_MS : POLL_MS);
+      // Until the next look: sooner on an event from libvirt or a cancel or pivot request.
+      const wait = state === 'ready' ? READY_POLL_MS : POLL_MS;
+      const request = await this.signals.next(job.jobId, wait).catch(() => null);
+      await watch.sleep(wait, request?.promise);
+      request?.cancel();
     }
   }
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
 import { JobRetention } from '#jobs/job-retention.service.js';
+import { JobSignals } from '#jobs/job-signals.js';
 import { jobStoreProvider } from '#jobs/job-store.provider.js';
 import { JobUpdates } from './job-updates.service.js';
 import { JobsController } from './jobs.controller.js';
@@ -17,6 +18,7 @@ import { JobsService } from './jobs.service.js';
     JobsResolver,
     BlockJobLedger,
     JobRetention,
+    JobSignals,
   ],
   exports: [JobsService, BlockJobLedger],
 })

@@ -9,6 +9,7 @@ import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import { JobSignals } from '#jobs/job-signals.js';
 import { JobStore, type JobFilter, type JobPosition, type JobRecord } from '#jobs/job-store.js';
 import {
   isBlockJobType,
@@ -62,6 +63,7 @@ export class JobsService implements OnApplicationShutdown {
     private readonly store: JobStore,
     private readonly updates: JobUpdates,
     private readonly ledger: BlockJobLedger,
+    private readonly signals: JobSignals,
   ) {
     this.queues = new JobQueues(config.redisUrl, keys.bull);
   }
@@ -238,7 +240,9 @@ export class JobsService implements OnApplicationShutdown {
           `job '${id}' is pivoting (a pivot was asked for): too late to cancel`,
         );
       }
-      return (await this.store.update(id, { cancelRequested: true }))!;
+      const asked = (await this.store.update(id, { cancelRequested: true }))!;
+      await this.signals.signal(id);
+      return asked;
     }
     throw new AppError(
       ErrorCode.INVALID_STATE,
@@ -276,6 +280,7 @@ export class JobsService implements OnApplicationShutdown {
       );
     }
     await this.ledger.requestPivot(id);
+    await this.signals.signal(id);
     return record;
   }
 

@@ -194,6 +194,7 @@ async function blockJobs(
     const toRunning: number[] = [];
     const toProgress: number[] = [];
     const accepted: number[] = [];
+    const cancelInReady: number[] = [];
     for (let i = 0; i < 15; i++) {
       const disk = (await (
         await fetch(`${base}/v1/hosts/qemu/domains/${domName}/disks/vda`, { headers })
@@ -218,6 +219,8 @@ async function blockJobs(
         await new Promise((r) => setTimeout(r, 1));
       }
       toProgress.push(performance.now() - t0);
+      while ((await job(body.id)).state !== 'ready') await new Promise((r) => setTimeout(r, 5));
+      const c0 = performance.now();
       const canceled = await fetch(`${base}/v1/jobs/${body.id}`, {
         method: 'DELETE',
         headers: { ...headers, prefer: 'wait=30' },
@@ -225,6 +228,7 @@ async function blockJobs(
       const end = (await canceled.json()) as { state: string };
       if (end.state !== 'canceled')
         throw new Error(`cancel: ${canceled.status} ${JSON.stringify(end)}`);
+      cancelInReady.push(performance.now() - c0);
     }
     const { stdout } = await run('/usr/bin/python3', [
       'scripts/bench/blockjob_bench.py',
@@ -238,6 +242,7 @@ async function blockJobs(
       ['gateway: POST → job running (a worker took it)', toRunning],
       ["gateway: POST → libvirt's first progress on the job", toProgress],
       ['python3-libvirt: blockCommit() returns', py],
+      ['gateway: DELETE in ready, Prefer: wait → canceled job', cancelInReady],
     ] as const) {
       const s = summary(ms);
       console.log(

@@ -27,6 +27,8 @@ export interface RedisKeys {
   readonly jobsPruneLock: string;
   /** CHANNEL: a job id is published here whenever its record changes. */
   readonly jobUpdates: string;
+  /** CHANNEL: a job id is published here when its worker has a request to act on (cancel, pivot). */
+  readonly jobSignals: string;
   /** STRING: the job an Idempotency-Key of a caller created, with the request's hash (24 h). */
   idempotency(callerId: string, key: string): string;
   /**
@@ -54,6 +56,7 @@ export function redisKeys(prefix: string): RedisKeys {
     jobsFinished: `${prefix}jobs:finished`,
     jobsPruneLock: `${prefix}jobs:prune-lock`,
     jobUpdates: `${prefix}jobs:updates`,
+    jobSignals: `${prefix}jobs:signals`,
     idempotency: (callerId: string, key: string) => `${prefix}idempotency:${callerId}:${key}`,
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,

@@ -333,6 +333,7 @@ describe('jobs', () => {
       { blockJobConcurrency: 1 } as never,
       null as never,
       null as never,
+      null as never,
     );
     assert.doesNotThrow(() =>
       checkProcessors([processor, blockJobs, new DefinitionsProcessor(), new StorageProcessor()]),
