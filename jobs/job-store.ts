@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JOB_STATES, TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
@@ -70,6 +71,9 @@ if new ~= old then
 end
 if tonumber(ARGV[2]) > 0 then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
 return redis.call('HGETALL', KEYS[1])`;
+
+/** Deletes a lock only if it still holds the given token. */
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface JobFilter {
   host?: string;
@@ -203,7 +207,8 @@ export class JobStore {
    * TTL): calling it from every process is safe.
    */
   async prune(now = Date.now()): Promise<number> {
-    const lock = await this.redis.set(this.keys.jobsPruneLock, String(now), 'PX', 60_000, 'NX');
+    const token = randomUUID();
+    const lock = await this.redis.set(this.keys.jobsPruneLock, token, 'PX', 60_000, 'NX');
     if (lock !== 'OK') return 0;
     let removed = 0;
     try {
@@ -243,7 +248,8 @@ export class JobStore {
         await multi.exec();
       }
     } finally {
-      await this.redis.del(this.keys.jobsPruneLock);
+      // Only our own lock: one that lapsed during a long prune may be another process's now.
+      await this.redis.eval(RELEASE_LOCK, 1, this.keys.jobsPruneLock, token);
     }
   }
 
