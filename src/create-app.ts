@@ -37,7 +37,12 @@ export async function createApp(
   registerRequestContext(adapter.getInstance());
   const fastify = adapter.getInstance();
   // What fails before Nest sees the request (an unparsable body) is a problem document too.
+  // Fastify binds a route to the error handler set when the route is added: this one,
+  // for every route. Nest sets another once its routes exist; it would only draw
+  // Fastify's FSTWRN004 warning, so it is not installed (errors inside Nest go
+  // through its exception filters, which answer the same problem documents).
   fastify.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+  adapter.setErrorHandler = () => fastify;
   // An empty body with Content-Type: application/json (as many clients send on DELETE) is no body.
   const json = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
