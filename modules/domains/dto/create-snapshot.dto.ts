@@ -12,7 +12,7 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { ABSOLUTE_PATH } from './define-domain.dto.js';
+import { OptionalHostPath } from './define-domain.dto.js';
 
 /** Snapshot names end up in file names: the same rule as domain names. */
 export const SNAPSHOT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
@@ -25,16 +25,11 @@ export class SnapshotDiskDto {
   @MaxLength(32)
   target!: string;
 
-  @ApiPropertyOptional({
+  @OptionalHostPath({
     description:
       'Absolute path of the new overlay file; by default next to the current top image: `<dir>/<image-base>.<snapshot-name>.qcow2`',
     example: '/var/lib/libvirt/images/vm1.before-upgrade.qcow2',
   })
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @IsString()
-  @MaxLength(4096)
-  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
   path?: string;
 }
 

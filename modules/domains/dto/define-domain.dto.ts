@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { Field, InputType, Int, registerEnumType } from '@nestjs/graphql';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
@@ -40,6 +41,31 @@ export const DiskDeviceEnum = enumOf(DISK_DEVICES, 'DiskDevice');
 export const ImageFormatEnum = enumOf(IMAGE_FORMATS, 'ImageFormat');
 export const NicModelEnum = enumOf(NIC_MODELS, 'NicModel');
 
+/** An optional absolute path on the host, the same in REST (OpenAPI, validation) and GraphQL. */
+export function OptionalHostPath(doc: { description: string; example: string }): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional(doc),
+    Field(() => String, { nullable: true }),
+    IsOptional(),
+    IsString(),
+    MaxLength(4096),
+    Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' }),
+  );
+}
+
+/** An optional image format (qcow2, raw), the same in REST and GraphQL. */
+export function OptionalImageFormat(doc: {
+  description?: string;
+  default?: string;
+}): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ enum: IMAGE_FORMATS, ...doc }),
+    Field(() => ImageFormatEnum, { nullable: true }),
+    IsOptional(),
+    IsIn(IMAGE_FORMATS),
+  );
+}
+
 @InputType('DomainDiskSpecInput')
 export class DomainDiskSpecDto {
   @ApiPropertyOptional({
@@ -60,25 +86,16 @@ export class DomainDiskSpecDto {
   @MaxLength(256)
   volume?: string;
 
-  @ApiPropertyOptional({
+  @OptionalHostPath({
     description:
       'Or an absolute path on the host (a file or a block device). Its format is needed unless the path is a volume of a pool libvirt knows',
     example: '/var/lib/libvirt/images/vm1.qcow2',
   })
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @IsString()
-  @MaxLength(4096)
-  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
   path?: string;
 
-  @ApiPropertyOptional({
-    enum: IMAGE_FORMATS,
+  @OptionalImageFormat({
     description: "The image format; by default the volume's",
   })
-  @Field(() => ImageFormatEnum, { nullable: true })
-  @IsOptional()
-  @IsIn(IMAGE_FORMATS)
   format?: (typeof IMAGE_FORMATS)[number];
 
   @ApiPropertyOptional({ enum: DISK_BUSES, default: 'virtio (sata for a cdrom)' })

@@ -16,7 +16,8 @@ import {
 import {
   ABSOLUTE_PATH,
   IMAGE_FORMATS,
-  ImageFormatEnum,
+  OptionalHostPath,
+  OptionalImageFormat,
 } from '#modules/domains/dto/define-domain.dto.js';
 
 /** Pool and volume names: a volume's name is its file name in a dir pool. */
@@ -91,25 +92,16 @@ export class VolumeBackingDto {
   @MaxLength(256)
   volume?: string;
 
-  @ApiPropertyOptional({
+  @OptionalHostPath({
     description:
       'Or an absolute path (its format is needed unless it is a volume of a pool libvirt knows)',
     example: '/srv/images/base.qcow2',
   })
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @IsString()
-  @MaxLength(4096)
-  @Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' })
   path?: string;
 
-  @ApiPropertyOptional({
-    enum: IMAGE_FORMATS,
+  @OptionalImageFormat({
     description: "The backing image's format; by default its volume's",
   })
-  @Field(() => ImageFormatEnum, { nullable: true })
-  @IsOptional()
-  @IsIn(IMAGE_FORMATS)
   format?: (typeof IMAGE_FORMATS)[number];
 }
 
@@ -123,10 +115,7 @@ export class CreateVolumeDto {
   @Matches(STORAGE_NAME_PATTERN, { message: `name ${STORAGE_NAME_RULE}` })
   name!: string;
 
-  @ApiPropertyOptional({ enum: IMAGE_FORMATS, default: 'qcow2' })
-  @Field(() => ImageFormatEnum, { nullable: true })
-  @IsOptional()
-  @IsIn(IMAGE_FORMATS)
+  @OptionalImageFormat({ default: 'qcow2' })
   format?: (typeof IMAGE_FORMATS)[number];
 
   @ApiPropertyOptional({
