@@ -114,6 +114,16 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
       request(t.server).post(url).set('authorization', `Bearer ${ADMIN}`).send(body),
   };
 
+  /** POST a block job on `d`'s vda through the api. */
+  const blockJob = (d: TcgChainDomain, body: object) =>
+    http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, body);
+
+  /** The id of a job the api accepted (202). */
+  function accepted(res: { status: number; body: { id?: string } }): string {
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return res.body.id!;
+  }
+
   async function startWorker(): Promise<WorkerProcess> {
     worker = await WorkerProcess.start();
     workers.push(worker);
@@ -199,13 +209,12 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     const d = await domain('reattach', { top: 4 });
     const { base, s1, s2 } = d.paths;
     const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       base: `vda[${idx[s2]}]`,
       bandwidth: 1 * MiB,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
     assert.ok(await libvirtHasJob(d));
     const killedAt = Date.now();
@@ -214,7 +223,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     assert.notEqual((await job(id)).state, 'completed');
 
     // Without a worker, the disk is still the job's: a second job is refused at once.
-    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const second = await blockJob(d, {
       type: 'pull',
     });
     assert.equal(second.status, 409);
@@ -248,14 +257,13 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     const d = await domain('finished', { s2: 2 });
     const { base, s2, top } = d.paths;
     const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       top: `vda[${idx[s2]}]`,
       base: `vda[${idx[base]}]`,
       bandwidth: 1 * MiB,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
     const killedAt = Date.now();
     await worker!.kill();
@@ -267,7 +275,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     assert.equal((await job(id)).state, 'running', 'the record does not know yet');
 
     // libvirt has no job on the disk now, but the gateway's job still holds it.
-    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const second = await blockJob(d, {
       type: 'pull',
     });
     assert.equal(second.status, 409, JSON.stringify(second.body));
@@ -297,13 +305,12 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
   it('3: killed while ready with pivot: false, a pivot asked for meanwhile: the next worker pivots', async (t) => {
     const d = await domain('pivot', {});
     const { base, s1 } = d.paths;
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       base: s1,
       pivot: false,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     await until(id, (j) => j.state === 'ready', 'ready');
     const killedAt = Date.now();
     await worker!.kill();
@@ -332,13 +339,12 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
   it('killed again and again during one active commit (3 times): completed exactly once, chain and data right', async (t) => {
     const d = await domain('again', { top: 4, s2: 2 });
     const { base } = d.paths;
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       base,
       bandwidth: 1 * MiB,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     const postedAt = Date.now();
     await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
     // Kill at varied points after the job is (again) in a worker's hands.
@@ -386,8 +392,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
         bandwidth: 1 * MiB,
         pivot: false,
       });
-      assert.equal(res.status, 202, JSON.stringify(res.body));
-      const id = res.body.id as string;
+      const id = accepted(res);
       await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
       await forwarder.cut();
       const lost = await until(
@@ -422,13 +427,12 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
   it('a worker stopped with SIGTERM mid-commit hands the job back at once; the next one re-attaches', async () => {
     const d = await domain('sigterm', { top: 4 });
     const { base, s1, s2 } = d.paths;
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       base: s2,
       bandwidth: 1 * MiB,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     await until(id, (j) => j.state === 'running' && j.progress !== null, 'progress');
     const stopping = worker!;
     const signaledAt = Date.now();
@@ -455,15 +459,14 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     const d = await domain('changed', {});
     const { base, s1, s2, top } = d.paths;
     const idx = Object.fromEntries((await d.liveChain()).map((m) => [m.path, m.index]));
-    const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const res = await blockJob(d, {
       type: 'commit',
       top: `vda[${idx[s1]}]`,
       base: `vda[${idx[base]}]`,
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
+    const id = accepted(res);
     // Queued, no worker: the disk is the job's already.
-    const second = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const second = await blockJob(d, {
       type: 'pull',
     });
     assert.equal(second.status, 409);
@@ -493,7 +496,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
     await d.assertChain([top, s2, base], 'the chain as the other commit left it');
     await d.assertPatterns(top);
     // The failed job let go of the disk.
-    const next = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+    const next = await blockJob(d, {
       type: 'pull',
     });
     assert.equal(next.status, 202, JSON.stringify(next.body));
@@ -507,7 +510,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
       for (const took of [true, false]) {
         const d = await domain(took ? 'took' : 'nottook', {});
         const { base, s1, s2, top } = d.paths;
-        const res = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+        const res = await blockJob(d, {
           type: 'commit',
           base: s2,
         });
