@@ -2,6 +2,7 @@ import {
   DomainXmlFlags,
   LibvirtError,
   type LibvirtClient,
+  type RemoteDomain,
   type RemoteStoragePool,
   type RemoteStorageVol,
 } from '#src/libvirt/index.js';
@@ -33,29 +34,49 @@ export async function domainUsing(
   const { volume, exceptDomainUuid } = options;
   if (paths.length === 0 && volume === undefined) return null;
   const { domains } = await c.rpc.connectListAllDomains({ needResults: 1, flags: 0 });
-  for (const dom of domains) {
-    if (exceptDomainUuid?.equals(dom.uuid)) continue;
-    const xmls = await Promise.all(
-      [0, DomainXmlFlags.INACTIVE].map((flags) =>
-        c.rpc.domainGetXmlDesc({ dom, flags }).then(
-          (r) => r.xml,
-          () => null, // gone meanwhile, or transient (no inactive definition)
-        ),
-      ),
+  const others = domains.filter((dom) => !exceptDomainUuid?.equals(dom.uuid));
+  // Many domains' XML at once (the connection keeps up to 64 calls in flight), in order.
+  for (let i = 0; i < others.length; i += USERS_BATCH) {
+    const found = await Promise.all(
+      others.slice(i, i + USERS_BATCH).map((dom) => userIn(c, dom, paths, volume)),
     );
-    for (const xml of xmls) {
-      if (xml === null) continue;
-      for (const disk of parseDomainXml(xml).disks) {
-        // A block job's destination is the disk's image-to-be: in use as much as the chain.
-        for (const img of disk.mirror ? [...disk.chain, disk.mirror] : disk.chain) {
-          const byPath = img.source.path !== null && paths.includes(img.source.path);
-          const byVolume =
-            volume !== undefined &&
-            img.source.volume?.pool === volume.pool &&
-            img.source.volume.volume === volume.volume;
-          if (byPath || byVolume) {
-            return { domain: dom.name, disk: disk.target, path: img.source.path ?? paths[0]! };
-          }
+    const user = found.find((u) => u !== null);
+    if (user) return user;
+  }
+  return null;
+}
+
+/** Domains whose XML is read at a time when looking for an image's users. */
+const USERS_BATCH = 32;
+
+/** The disk of `dom` whose live chain, block job destination or definition names the image. */
+async function userIn(
+  c: LibvirtClient,
+  dom: RemoteDomain,
+  paths: readonly string[],
+  volume: { pool: string; volume: string } | undefined,
+): Promise<ImageUser | null> {
+  // A running domain (id > 0) has a live XML and a definition; a shut-off one's XML is its definition.
+  const xmls = await Promise.all(
+    (dom.id > 0 ? [0, DomainXmlFlags.INACTIVE] : [0]).map((flags) =>
+      c.rpc.domainGetXmlDesc({ dom, flags }).then(
+        (r) => r.xml,
+        () => null, // gone meanwhile, or transient (no inactive definition)
+      ),
+    ),
+  );
+  for (const xml of xmls) {
+    if (xml === null) continue;
+    for (const disk of parseDomainXml(xml).disks) {
+      // A block job's destination is the disk's image-to-be: in use as much as the chain.
+      for (const img of disk.mirror ? [...disk.chain, disk.mirror] : disk.chain) {
+        const byPath = img.source.path !== null && paths.includes(img.source.path);
+        const byVolume =
+          volume !== undefined &&
+          img.source.volume?.pool === volume.pool &&
+          img.source.volume.volume === volume.volume;
+        if (byPath || byVolume) {
+          return { domain: dom.name, disk: disk.target, path: img.source.path ?? paths[0]! };
         }
       }
     }
