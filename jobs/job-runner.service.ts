@@ -159,7 +159,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           dom: (await domainOf(client, data)) as DomainOf<JobType>,
           setState: async (state) => void (await this.store.update(id, { state })),
           setProgress: async (progress) => void (await this.store.update(id, { progress })),
-          cancelRequested: async () => (await this.store.get(id))?.cancelRequested === true,
+          cancelRequested: () => this.store.cancelRequested(id),
         };
         return handler(ctx);
       });

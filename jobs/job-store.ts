@@ -126,6 +126,11 @@ export class JobStore {
     return fields.id ? decode(fields) : null;
   }
 
+  /** Whether a cancel was asked for: one field, for workers that look every poll. */
+  async cancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.job(id), 'cancelRequested')) === 'true';
+  }
+
   /**
    * Changes some fields (and updatedAt) of an existing record and announces
    * it; null (and nothing written) when there is no such record. A record
