@@ -3,7 +3,7 @@
  * python3-libvirt doing the same listing directly, in one run.
  *
  * 1,000 domains are defined on the test driver (test+unix:///default). The
- * gateway runs as a child process (ROLE=api, once per GraphQL driver), and
+ * gateway runs as a child process (ROLE=api), and
  * autocannon drives `GET /v1/hosts/bench/domains?limit=100` and the
  * equivalent GraphQL query; python3-libvirt lists all domains and reads the
  * info of the first 100 by name, sequentially. The api process's memory is
@@ -54,7 +54,7 @@ function domainXml(name: string): string {
   });
 }
 
-async function startGateway(port: number, driver: string): Promise<ChildProcess> {
+async function startGateway(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     env: {
       ...process.env,
@@ -63,7 +63,6 @@ async function startGateway(port: number, driver: string): Promise<ChildProcess>
       VIRTGATE_REDIS_PREFIX: `vgbench:${process.pid}:`,
       VIRTGATE_ADMIN_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
-      GRAPHQL_DRIVER: driver,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -77,7 +76,7 @@ async function startGateway(port: number, driver: string): Promise<ChildProcess>
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill();
-  throw new Error(`the gateway (GRAPHQL_DRIVER=${driver}) did not start`);
+  throw new Error('the gateway did not start');
 }
 
 async function stopGateway(child: ChildProcess): Promise<void> {
@@ -137,15 +136,9 @@ async function main(): Promise<void> {
       `${ret} domains on ${URI}; ${SECONDS} s per measurement, ${CONNECTIONS} connections`,
     );
 
-    for (const driver of ['mercurius', 'apollo']) {
+    {
       const port = await freePort();
-      let gateway: ChildProcess;
-      try {
-        gateway = await startGateway(port, driver);
-      } catch (err) {
-        console.log(`skipped GRAPHQL_DRIVER=${driver}: ${(err as Error).message}`);
-        continue;
-      }
+      const gateway = await startGateway(port);
       try {
         const base = `http://127.0.0.1:${port}`;
         const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -183,11 +176,11 @@ async function main(): Promise<void> {
         });
         const restOpts = { url: `${base}/v1/hosts/bench/domains?limit=100`, headers };
         results.push({
-          what: `REST  …/domains?limit=100, 1 client (${driver} app)`,
+          what: `REST  …/domains?limit=100, 1 client`,
           r: await load(restOpts, 1),
         });
         results.push({
-          what: `REST  …/domains?limit=100, ${CONNECTIONS} clients (${driver} app)`,
+          what: `REST  …/domains?limit=100, ${CONNECTIONS} clients`,
           r: await load(restOpts),
           rss: rssMiB(gateway.pid!),
         });
@@ -203,11 +196,11 @@ async function main(): Promise<void> {
           });
           const gqlOpts = { url: `${base}/graphql`, method: 'POST' as const, headers, body };
           results.push({
-            what: `GraphQL domains(first: 100), 1 client, ${driver}`,
+            what: `GraphQL domains(first: 100), 1 client`,
             r: await load(gqlOpts, 1),
           });
           results.push({
-            what: `GraphQL domains(first: 100), ${CONNECTIONS} clients, ${driver}`,
+            what: `GraphQL domains(first: 100), ${CONNECTIONS} clients`,
             r: await load(gqlOpts),
             rss: rssMiB(gateway.pid!),
           });

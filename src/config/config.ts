@@ -12,9 +12,6 @@ export type Role = (typeof ROLES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const GRAPHQL_DRIVERS = ['mercurius', 'apollo'] as const;
-export type GraphqlDriverName = (typeof GRAPHQL_DRIVERS)[number];
-
 export interface AppConfig {
   /** PORT: HTTP port of the api role. */
   readonly port: number;
@@ -38,8 +35,6 @@ export interface AppConfig {
   readonly libvirtConnectTimeoutMs: number;
   /** LIBVIRT_CALL_TIMEOUT_MS: deadline of one libvirt call made by the api role. */
   readonly libvirtCallTimeoutMs: number;
-  /** GRAPHQL_DRIVER: the GraphQL server behind /graphql, mercurius or apollo. */
-  readonly graphqlDriver: GraphqlDriverName;
   /** GRAPHQL_MAX_DEPTH: deepest field nesting a GraphQL operation may have (introspection aside). */
   readonly graphqlMaxDepth: number;
   /** GRAPHQL_MAX_COST: highest estimated cost of a GraphQL operation (fields × page sizes). */
@@ -74,7 +69,6 @@ export const CONFIG_DEFAULTS = {
   LIBVIRT_POOL_SIZE: '4',
   LIBVIRT_CONNECT_TIMEOUT_MS: '3000',
   LIBVIRT_CALL_TIMEOUT_MS: '30000',
-  GRAPHQL_DRIVER: 'mercurius',
   GRAPHQL_MAX_DEPTH: '12',
   GRAPHQL_MAX_COST: '250000',
   JOB_LOCK_MS: '30000',
@@ -135,7 +129,6 @@ export function loadConfig(env: Env): AppConfig {
       intIn(100, 600_000),
       CONFIG_DEFAULTS.LIBVIRT_CALL_TIMEOUT_MS,
     ),
-    graphqlDriver: read('GRAPHQL_DRIVER', oneOf(GRAPHQL_DRIVERS), CONFIG_DEFAULTS.GRAPHQL_DRIVER),
     graphqlMaxDepth: read('GRAPHQL_MAX_DEPTH', intIn(2, 100), CONFIG_DEFAULTS.GRAPHQL_MAX_DEPTH),
     graphqlMaxCost: read(
       'GRAPHQL_MAX_COST',

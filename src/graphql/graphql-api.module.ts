@@ -1,33 +1,29 @@
-import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Logger, Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
-import type { ApolloServerPlugin } from '@apollo/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
 import type { MercuriusContext } from 'mercurius';
-import { currentRequest } from '../common/logging/request-context.js';
 import type { AppConfig } from '../config/config.js';
-import { createGraphqlContext, type GraphqlContext } from './graphql-context.js';
+import { createGraphqlContext } from './graphql-context.js';
 import { formatGraphqlError } from './graphql-errors.js';
 import { checkQueryLimits, type QueryLimits } from './query-limits.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
 /**
- * Options shared by both drivers. The schema is built from the code (the
- * resolvers and the models' @Field decorators), sorted so that
- * openapi/schema.graphql is stable. No GraphiQL or landing page: the
- * gateway serves no assets from a CDN.
+ * The schema is built from the code (the resolvers and the models' @Field
+ * decorators), sorted so that openapi/schema.graphql is stable. No GraphiQL
+ * or landing page: the gateway serves no assets from a CDN.
  */
 export const SCHEMA_BUILD_OPTIONS = { autoSchemaFile: true, sortSchema: true } as const;
 
 /**
  * GraphQL at /graphql on the same Fastify server as REST, through Mercurius
- * or Apollo Server (GRAPHQL_DRIVER). Either way: the context holds the
- * request (for the bearer guard) and per-request DataLoaders; errors carry
- * the REST codes (graphql-errors.ts); operations over the depth or cost
- * limit are refused before they run (query-limits.ts).
+ * (Fastify's own GraphQL server, which also serves graphql-ws subscriptions).
+ * The context holds the request (for the bearer guard) and per-request
+ * DataLoaders; errors carry the REST codes (graphql-errors.ts); operations
+ * over the depth or cost limit are refused before they run (query-limits.ts).
  */
 @Module({})
 export class GraphqlApiModule {
@@ -36,11 +32,10 @@ export class GraphqlApiModule {
       maxDepth: config.graphqlMaxDepth,
       maxCost: config.graphqlMaxCost,
     };
-    const graphql =
-      config.graphqlDriver === 'apollo'
-        ? GraphQLModule.forRoot<ApolloDriverConfig>(apolloOptions(limits))
-        : GraphQLModule.forRoot<MercuriusDriverConfig>(mercuriusOptions(limits));
-    return { module: GraphqlApiModule, imports: [graphql] };
+    return {
+      module: GraphqlApiModule,
+      imports: [GraphQLModule.forRoot<MercuriusDriverConfig>(mercuriusOptions(limits))],
+    };
   }
 }
 
@@ -97,55 +92,6 @@ function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
           if (error) throw error;
         },
       ],
-    },
-  };
-}
-
-function apolloOptions(limits: QueryLimits): ApolloDriverConfig {
-  const logger = new Logger('ApolloServer');
-  const limitsPlugin: ApolloServerPlugin<GraphqlContext> = {
-    requestDidStart() {
-      return Promise.resolve({
-        didResolveOperation(rc) {
-          const error = checkQueryLimits(
-            {
-              schema: rc.schema,
-              document: rc.document,
-              operationName: rc.operationName,
-              variables: rc.request.variables,
-            },
-            limits,
-          );
-          return error ? Promise.reject(error) : Promise.resolve();
-        },
-      });
-    },
-  };
-  return {
-    driver: ApolloDriver,
-    path: GRAPHQL_PATH,
-    ...SCHEMA_BUILD_OPTIONS,
-    graphiql: false,
-    introspection: true,
-    includeStacktraceInErrorResponses: false,
-    // Our formatter maps Nest's HTTP exceptions too, with the REST codes.
-    autoTransformHttpErrors: false,
-    context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
-    // Apollo's formatError is not given the context: the request comes from
-    // the async scope every request runs in (common/logging/request-context.ts).
-    formatError: (_formatted, error) => {
-      const request = currentRequest();
-      return formatGraphqlError(
-        asGraphqlError(error),
-        request && { id: request.requestId, log: request.log },
-      ).error;
-    },
-    plugins: [limitsPlugin],
-    logger: {
-      debug: (message: string) => logger.debug(message),
-      info: (message: string) => logger.log(message),
-      warn: (message: string) => logger.warn(message),
-      error: (message: string) => logger.error(message),
     },
   };
 }

@@ -26,7 +26,7 @@ export class RequestLoaders {
   }
 }
 
-/** The context of every GraphQL operation, whichever driver runs it. */
+/** The context of every GraphQL operation. */
 export interface GraphqlContext {
   /** The HTTP request: the bearer guard reads its headers and sets `user` (the Caller). */
   req: FastifyRequest & { user?: Caller };
@@ -34,7 +34,7 @@ export interface GraphqlContext {
   loaders: RequestLoaders;
 }
 
-/** Builds the context of one request (both drivers call it with Fastify's request and reply). */
+/** Builds the context of one request from Fastify's request and reply. */
 export function createGraphqlContext(req: FastifyRequest, reply: FastifyReply): GraphqlContext {
   return { req, reply, loaders: new RequestLoaders() };
 }

@@ -1,5 +1,5 @@
 /**
- * The one translation of errors into GraphQL errors, for both drivers: the
+ * The one translation of errors into GraphQL errors: the
  * same mapping as REST (httpProblemFor), so `extensions.code` is the REST
  * `code`, plus `extensions.requestId`. Unexpected errors are masked as
  * INTERNAL and logged once, with the request id.
@@ -53,19 +53,11 @@ export function formatGraphqlError(
   };
   const cause = rootCause(error);
   if (cause === undefined) {
-    const internal = error.extensions.code === 'INTERNAL_SERVER_ERROR';
-    if (internal) request?.log.error({ err: error }, 'internal error in a GraphQL request');
-    // Apollo Server states the HTTP status of its own request errors (405: a mutation over GET).
-    const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
-    const code = internal
-      ? ErrorCode.INTERNAL
-      : typeof status === 'number' && status > 400 && status < 500
-        ? codeForHttpStatus(status)
-        : ErrorCode.INVALID_ARGUMENT;
+    const code = ErrorCode.INVALID_ARGUMENT;
     const limit = error.extensions.limit as GraphqlErrorExtensions['limit'];
     return {
       error: {
-        message: internal ? maskedMessage() : error.message,
+        message: error.message,
         ...located,
         extensions: { code, requestId, ...(limit ? { limit } : {}) },
       },
@@ -132,8 +124,4 @@ function driverErrorProblem(err: unknown): ReturnType<typeof httpProblemFor> | n
     fields: [],
     logAsError: false,
   };
-}
-
-function maskedMessage(): string {
-  return httpProblemFor(undefined).detail;
 }

@@ -118,8 +118,6 @@ function limitError(
     extensions: {
       code: ErrorCode.INVALID_ARGUMENT,
       limit: { name: limit, maximum, actual },
-      // Apollo Server answers a refused operation with this status (and removes the field).
-      http: { status: 400 },
     },
   });
 }

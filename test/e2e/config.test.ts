@@ -27,7 +27,6 @@ describe('loadConfig', () => {
       libvirtPoolSize: 4,
       libvirtConnectTimeoutMs: 3000,
       libvirtCallTimeoutMs: 30000,
-      graphqlDriver: 'mercurius',
       graphqlMaxDepth: 12,
       graphqlMaxCost: 250000,
       jobLockMs: 30000,
@@ -49,7 +48,6 @@ describe('loadConfig', () => {
       LIBVIRT_POOL_SIZE: '2',
       LIBVIRT_CONNECT_TIMEOUT_MS: '500',
       LIBVIRT_CALL_TIMEOUT_MS: '9000',
-      GRAPHQL_DRIVER: 'apollo',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_COST: '5000',
       JOB_LOCK_MS: '2000',
@@ -68,7 +66,6 @@ describe('loadConfig', () => {
       libvirtPoolSize: 2,
       libvirtConnectTimeoutMs: 500,
       libvirtCallTimeoutMs: 9000,
-      graphqlDriver: 'apollo',
       graphqlMaxDepth: 8,
       graphqlMaxCost: 5000,
       jobLockMs: 2000,
@@ -113,14 +110,7 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('chooses the GraphQL driver and bounds its limits', () => {
-    assert.equal(loadConfig({ GRAPHQL_DRIVER: 'mercurius' }).graphqlDriver, 'mercurius');
-    assert.deepEqual(problemsOf({ GRAPHQL_DRIVER: 'yoga' }), [
-      'GRAPHQL_DRIVER must be one of mercurius|apollo, got "yoga"',
-    ]);
-    assert.deepEqual(problemsOf({ GRAPHQL_DRIVER: 'Apollo' }), [
-      'GRAPHQL_DRIVER must be one of mercurius|apollo, got "Apollo"',
-    ]);
+  it('bounds the GraphQL limits', () => {
     assert.deepEqual(problemsOf({ GRAPHQL_MAX_DEPTH: '1' }), [
       'GRAPHQL_MAX_DEPTH must be an integer 2-100, got "1"',
     ]);

@@ -4,11 +4,8 @@
  */
 import { DOMImplementation, XMLSerializer, type Element } from '@xmldom/xmldom';
 import request from 'supertest';
-import { GRAPHQL_DRIVERS, type GraphqlDriverName } from '#src/config/config.js';
 import { RpcConnection } from '#src/libvirt/index.js';
 import type { TestApp } from './helpers.js';
-
-export const DRIVERS: readonly GraphqlDriverName[] = GRAPHQL_DRIVERS;
 
 export interface GraphqlError {
   message: string;
