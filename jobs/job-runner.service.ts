@@ -5,17 +5,23 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
-import { LibvirtError, type LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { WorkerConnections } from '#src/hosts/host-connections.js';
+import { HostRegistry } from '#src/hosts/host-registry.js';
+import {
+  findDomainByUuid,
+  LibvirtError,
+  type LibvirtClient,
+  type RemoteDomain,
+} from '#src/libvirt/index.js';
 import { REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
-import { WorkerConnections } from '#modules/hosts/host-connections.service.js';
-import { HostRegistry } from '#modules/hosts/host-registry.service.js';
 import { JobStore, type JobError } from './job-store.js';
 import {
   DOMAIN_MAY_BE_ABSENT,
@@ -26,12 +32,14 @@ import {
   type JobType,
   type QueuedJob,
 } from './job-types.js';
-import type { DomainOf, JobContext, JobHandler, QueueProcessor } from './processor.js';
+import {
+  JobProcessor,
+  type DomainOf,
+  type JobContext,
+  type JobHandler,
+  type QueueProcessor,
+} from './processor.js';
 import { HandBack, JobEnd } from './job-end.js';
-import { BlockJobsProcessor } from './processors/block-jobs.processor.js';
-import { DefinitionsProcessor } from './processors/definitions.processor.js';
-import { DomainOpsProcessor } from './processors/domain-ops.processor.js';
-import { StorageProcessor } from './processors/storage.processor.js';
 import { bullConnection, MAX_STALLS, RETRY_BACKOFF, retryDelay, withDeadline } from './queues.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 
@@ -51,6 +59,16 @@ export function checkProcessors(processors: readonly QueueProcessor[]): void {
       problems.push(`job type '${type}' (queue '${queue}') has no handler`);
     }
   }
+  for (const p of processors) {
+    for (const type of Object.keys(p.handlers)) {
+      const queue = (JOB_TYPES as Record<string, string>)[type];
+      if (queue !== p.queue) {
+        problems.push(
+          `the processor of queue '${p.queue}' handles '${type}', ${queue === undefined ? 'which is no job type' : `a job type of queue '${queue}'`}`,
+        );
+      }
+    }
+  }
   if (problems.length > 0) throw new Error(`the worker cannot start: ${problems.join('; ')}`);
 }
 
@@ -60,13 +78,16 @@ export function checkProcessors(processors: readonly QueueProcessor[]): void {
  * job's record (state, result, error) true. A libvirt refusal fails the job at
  * once; a lost connection is retried with backoff, and the record says so. A
  * job whose record is already final is never run again.
+ *
+ * The processors are the providers marked @JobProcessor() in the features'
+ * worker modules, found at boot.
  */
 @Injectable()
 export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(JobRunner.name);
   private readonly workers: Worker[] = [];
   private connection: Redis | null = null;
-  private readonly processors: QueueProcessor[];
+  private processors: QueueProcessor[] = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -75,15 +96,13 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
     private readonly ledger: BlockJobLedger,
-    domainOps: DomainOpsProcessor,
-    blockJobs: BlockJobsProcessor,
-    definitions: DefinitionsProcessor,
-    storage: StorageProcessor,
-  ) {
-    this.processors = [domainOps, blockJobs, definitions, storage];
-  }
+    private readonly discovery: DiscoveryService,
+  ) {}
 
   onApplicationBootstrap(): void {
+    this.processors = this.discovery
+      .getProviders({ metadataKey: JobProcessor.KEY })
+      .map((wrapper) => wrapper.instance as QueueProcessor);
     checkProcessors(this.processors);
     this.connection = bullConnection(this.config.redisUrl, `virtgate-worker`);
     for (const processor of this.processors) {
@@ -155,6 +174,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         const ctx: JobContext<JobType> = {
           job: data,
           record,
+          host,
           client,
           dom: (await domainOf(client, data)) as DomainOf<JobType>,
           setState: async (state) => void (await this.store.update(id, { state })),
@@ -264,16 +284,7 @@ async function lookupByUuid(
   uuid: string,
   name: string,
 ): Promise<RemoteDomain> {
-  try {
-    return (
-      await client.rpc.domainLookupByUuid({ uuid: Buffer.from(uuid.replaceAll('-', ''), 'hex') })
-    ).dom;
-  } catch (err) {
-    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_DOMAIN') {
-      throw new AppError(ErrorCode.NOT_FOUND, `domain '${name}' (${uuid}) no longer exists`, {
-        cause: err,
-      });
-    }
-    throw err;
-  }
+  const dom = await findDomainByUuid(client, uuid);
+  if (!dom) throw new AppError(ErrorCode.NOT_FOUND, `domain '${name}' (${uuid}) no longer exists`);
+  return dom;
 }

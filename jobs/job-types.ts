@@ -1,10 +1,11 @@
 /**
  * Every queue and job type of the gateway, in one place. Each job type runs on
- * one queue; each queue has one processor (jobs/processors/), which must
- * handle every type of its queue: the worker refuses to start otherwise.
+ * one queue; each queue has one processor, in the folder of the feature the
+ * queue serves (modules/<feature>/<feature>.processor.ts), which must handle
+ * every type of its queue: the worker refuses to start otherwise.
  */
 
-export const QUEUES = ['domain-ops', 'block-jobs', 'definitions', 'storage'] as const;
+export const QUEUES = ['domain-ops', 'block-jobs', 'snapshots', 'storage'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 export const JOB_TYPES = {
@@ -18,9 +19,9 @@ export const JOB_TYPES = {
   'block.commit': 'block-jobs',
   'block.copy': 'block-jobs',
   'block.pull': 'block-jobs',
-  'domain.define': 'definitions',
-  'domain.undefine': 'definitions',
-  'domain.snapshot': 'definitions',
+  'domain.define': 'domain-ops',
+  'domain.undefine': 'domain-ops',
+  'domain.snapshot': 'snapshots',
   'pool.define': 'storage',
   'pool.start': 'storage',
   'pool.stop': 'storage',
@@ -111,7 +112,7 @@ export interface JobParams {
   'volume.delete': { pool: string; poolUuid: string; volume: string; path: string | null };
 }
 
-/** The block job types: long jobs on one disk's backing chain (jobs/processors/block-jobs.processor.ts). */
+/** The block job types: long jobs on one disk's backing chain (modules/block-jobs/). */
 export const BLOCK_JOB_TYPES = ['block.commit', 'block.copy', 'block.pull'] as const;
 export type BlockJobType = (typeof BLOCK_JOB_TYPES)[number];
 export const isBlockJobType = (t: string): t is BlockJobType =>

@@ -1,3 +1,5 @@
+import { DiscoveryService } from '@nestjs/core';
+import type { HostRecord } from '#src/hosts/host-registry.js';
 import type { LibvirtClient, RemoteDomain } from '#src/libvirt/index.js';
 import type { JobProgress, JobRecord } from './job-store.js';
 import type {
@@ -23,6 +25,8 @@ export type DomainOf<T extends JobType> = [T] extends [never]
 export interface JobContext<T extends JobType> {
   job: QueuedJob<T>;
   record: JobRecord;
+  /** The job's host as registered. */
+  host: HostRecord;
   client: LibvirtClient;
   dom: DomainOf<T>;
   setState(state: Extract<JobState, 'running' | 'ready' | 'pivoting'>): Promise<void>;
@@ -52,3 +56,11 @@ export interface QueueProcessorOf<Q extends QueueName> {
 export type QueueProcessor<Q extends QueueName = QueueName> = Q extends QueueName
   ? QueueProcessorOf<Q>
   : never;
+
+/**
+ * Marks a feature's processor for the worker's runner, which finds every
+ * provider so marked at boot (and refuses to start unless each queue has
+ * exactly one, handling every job type of its queue). Put the processor in
+ * the providers of the feature's worker module.
+ */
+export const JobProcessor = DiscoveryService.createDecorator<void>();

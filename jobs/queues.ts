@@ -1,3 +1,4 @@
+import type { OnApplicationShutdown } from '@nestjs/common';
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -59,8 +60,8 @@ export function bullConnection(redisUrl: string, name: string): Redis {
   return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
 }
 
-/** The producer side: one BullMQ queue per queue name. */
-export class JobQueues {
+/** The producer side: one BullMQ queue per queue name, on a connection of its own. */
+export class JobQueues implements OnApplicationShutdown {
   private readonly connection: Redis;
   private readonly queues: Map<QueueName, Queue>;
 
@@ -91,6 +92,10 @@ export class JobQueues {
     } catch {
       return false; // a worker took it meanwhile
     }
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
   }
 
   /** Closes the queues; a Redis that does not answer cannot hold the shutdown for more than 5 s. */

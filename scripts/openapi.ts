@@ -7,16 +7,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  generateOpenApiDocument,
-  OPENAPI_PATH,
-  serializeOpenApiDocument,
-} from '#src/openapi/openapi-document.js';
-import {
-  generateGraphqlSchema,
-  GRAPHQL_SCHEMA_PATH,
-  serializeGraphqlSchema,
-} from '#src/graphql/graphql-schema-file.js';
+import { generateGraphqlSchema, generateOpenApiDocument } from '#src/api-contract.js';
+import { OPENAPI_PATH, serializeOpenApiDocument } from '#src/openapi/openapi-document.js';
+import { GRAPHQL_SCHEMA_PATH, serializeGraphqlSchema } from '#src/graphql/graphql-schema-file.js';
 
 // dist/scripts/ → repository root
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
-import { createApp } from './create-app.js';
 import { createLogger } from './common/logging/logger.js';
 import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
-import { startWorker } from './worker.js';
 
 /** How long shutdown may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -25,12 +23,15 @@ async function main(): Promise<void> {
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   installSignalHandlers(logger, stops);
   try {
+    // Each role loads only its own code: a worker has no HTTP or GraphQL layer to load.
     if (config.role === 'api' || config.role === 'all') {
+      const { createApp } = await import('./create-app.js');
       const app = await createApp(config, { logger });
       await app.listen(config.port, config.host);
       stops.push({ name: 'api', stop: () => app.close() });
     }
     if (config.role === 'worker') {
+      const { startWorker } = await import('./worker.js');
       const worker = await startWorker(config, logger);
       stops.push({ name: 'worker', stop: () => worker.close() });
     }

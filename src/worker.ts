@@ -1,23 +1,50 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Logger } from 'pino';
-import { WorkerModule } from '#jobs/worker.module.js';
+import { JobsCoreModule } from '#jobs/jobs-core.module.js';
+import { BlockJobsWorkerModule } from '#modules/block-jobs/block-jobs-worker.module.js';
+import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
+import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';
+import { StoragePoolsWorkerModule } from '#modules/storage-pools/storage-pools-worker.module.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { HostsCoreModule } from './hosts/hosts-core.module.js';
 import { RedisModule } from './redis/redis.module.js';
+
+/**
+ * The worker side of the features: the modules that hold their job
+ * processors, which the runner finds at boot. ROLE=worker runs these alone;
+ * ROLE=all runs them inside the api's application (app.module.ts).
+ */
+export const FEATURE_WORKER_MODULES = [
+  DomainsWorkerModule,
+  SnapshotsWorkerModule,
+  StoragePoolsWorkerModule,
+  BlockJobsWorkerModule,
+];
 
 export interface Worker {
   close(): Promise<void>;
 }
 
-/** The worker role alone (ROLE=worker): no HTTP, only the queues' processors. */
+/**
+ * The worker role alone (ROLE=worker): no HTTP, only the queues' processors.
+ * Nothing here loads the HTTP or GraphQL layers (the lint checks it), so a
+ * worker starts, and takes over the jobs of one that died, quickly.
+ */
 @Module({})
 class WorkerRootModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerRootModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, WorkerModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        HostsCoreModule,
+        JobsCoreModule.forRoot({ runner: true }),
+        ...FEATURE_WORKER_MODULES,
+      ],
     };
   }
 }

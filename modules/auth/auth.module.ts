@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
+import { TOKEN_VERIFIER } from '#src/common/auth/token-verifier.js';
 import { BearerAuthGuard } from '#src/common/guards/bearer-auth.guard.js';
 import {
   ADMIN_TOKEN_OUTPUT,
@@ -30,8 +31,9 @@ export class AuthModule {
         AdminTokenBootstrap,
         { provide: ADMIN_TOKEN_OUTPUT, useValue: options.adminTokenOutput ?? process.stdout },
         { provide: APP_GUARD, useClass: BearerAuthGuard },
+        { provide: TOKEN_VERIFIER, useExisting: TokensService },
       ],
-      exports: [TokensService],
+      exports: [TokensService, TOKEN_VERIFIER],
     };
   }
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import type { CallerRole } from '#src/common/auth/caller.js';
+import type { TokenVerifier } from '#src/common/auth/token-verifier.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 
@@ -26,7 +27,7 @@ export function generateToken(): string {
 }
 
 @Injectable()
-export class TokensService {
+export class TokensService implements TokenVerifier {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
@@ -42,6 +43,10 @@ export class TokensService {
       scopes: JSON.parse(fields.scopes ?? '[]') as string[],
       createdAt: fields.createdAt ?? '',
     };
+  }
+
+  async isValid(token: string): Promise<boolean> {
+    return (await this.findByToken(token)) !== null;
   }
 
   /**

@@ -1,19 +1,15 @@
 /**
- * The rules of block jobs over a disk's backing chain, pure: references
- * (`vda[3]` or a path) resolved against a live chain, then resolved again when
- * the job starts, and what the chain must look like once a job has been
- * applied. Used by the api (at request time) and by the worker (at start, and
- * to decide how a job ended from the chain libvirt reports).
+ * The rules every block job follows over a disk's backing chain, pure:
+ * references (`vda[3]` or a path) resolved against a live chain, then
+ * resolved again when the job starts, and how a chain read back compares to
+ * the one a job leaves. The plans (plans/) build each job type on these; the
+ * api uses them at request time, the worker at start and to decide how a job
+ * ended from the chain libvirt reports.
  */
 import path from 'node:path';
-import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
 import type { ChainImageXml, DiskXml } from '#src/xml/domain-xml.js';
-import type {
-  BlockCommitParams,
-  BlockCopyParams,
-  BlockPullParams,
-  ChainMemberRef,
-} from '#jobs/job-types.js';
+import type { ChainMemberRef } from '#jobs/job-types.js';
 
 /** A chain member reference as a caller writes it. */
 export type MemberSpec =
@@ -21,10 +17,15 @@ export type MemberSpec =
 
 const INDEX_REF = /^([A-Za-z0-9_-]{1,32})\[(\d{1,9})\]$/;
 
-function invalid(field: string, message: string): AppError {
-  return new AppError(ErrorCode.INVALID_ARGUMENT, `${field}: ${message}`, {
-    fields: [{ field, message }],
-  });
+/** A member of a live chain: its depth (0: the image the guest writes to) and the image. */
+export interface ChainMember {
+  depth: number;
+  image: ChainImageXml;
+}
+
+/** CONFLICT: the chain is not (or no longer) what the job needs. */
+export function conflict(message: string): AppError {
+  return new AppError(ErrorCode.CONFLICT, message);
 }
 
 /** Parses `vda[N]` (for disk `target`) or an absolute path; INVALID_ARGUMENT naming `field` otherwise. */
@@ -32,14 +33,14 @@ export function parseMemberRef(value: string, target: string, field: string): Me
   const m = INDEX_REF.exec(value);
   if (m) {
     if (m[1] !== target) {
-      throw invalid(field, `'${value}' names disk '${m[1]}', not '${target}'`);
+      throw invalidField(field, `'${value}' names disk '${m[1]}', not '${target}'`);
     }
     return { kind: 'index', index: Number(m[2]), given: value };
   }
   if (value.startsWith('/') && !value.includes('\0')) {
     return { kind: 'path', path: path.posix.normalize(value), given: value };
   }
-  throw invalid(
+  throw invalidField(
     field,
     `'${value}' is neither ${target}[N] (libvirt's index of an image of this disk's live chain) nor an absolute path`,
   );
@@ -76,11 +77,7 @@ function describeChain(disk: DiskXml): string {
 }
 
 /** The member `spec` names in `disk`'s live chain; INVALID_STATE (409) naming `field` when none. */
-export function memberAt(
-  disk: DiskXml,
-  spec: MemberSpec,
-  field: string,
-): { depth: number; image: ChainImageXml } {
+export function memberAt(disk: DiskXml, spec: MemberSpec, field: string): ChainMember {
   const depth = disk.chain.findIndex((i) =>
     spec.kind === 'index'
       ? i.index === spec.index
@@ -95,10 +92,7 @@ export function memberAt(
   return { depth, image: disk.chain[depth]! };
 }
 
-export function refOf(
-  member: { depth: number; image: ChainImageXml },
-  given: string | null,
-): ChainMemberRef {
+export function refOf(member: ChainMember, given: string | null): ChainMemberRef {
   return { given, path: member.image.source.path!, index: member.image.index, depth: member.depth };
 }
 
@@ -114,16 +108,12 @@ export function libvirtRef(target: string, member: { image: ChainImageXml }): st
  * caller named must still name the image it named when the job was
  * accepted. CONFLICT otherwise: the chain changed under the job.
  */
-export function recheck(
-  disk: DiskXml,
-  ref: ChainMemberRef,
-  field: string,
-): { depth: number; image: ChainImageXml } {
+export function recheck(disk: DiskXml, ref: ChainMemberRef, field: string): ChainMember {
   const spec: MemberSpec =
     ref.given !== null && INDEX_REF.test(ref.given)
       ? parseMemberRef(ref.given, disk.target, field)
       : { kind: 'path', path: ref.path, given: ref.given ?? ref.path };
-  let member: { depth: number; image: ChainImageXml };
+  let member: ChainMember;
   try {
     member = memberAt(disk, spec, field);
   } catch (err) {
@@ -142,55 +132,21 @@ export function recheck(
   return member;
 }
 
-/** The chain (image paths, top first) a job leaves once libvirt has applied it, from the chain it started on. */
-export function expectedChain(
-  type: 'block.commit' | 'block.copy' | 'block.pull',
-  params: BlockCommitParams | BlockCopyParams | BlockPullParams,
-  atStart: readonly string[],
-): string[] | null {
-  const at = (p: string): number => atStart.indexOf(p);
-  switch (type) {
-    case 'block.commit': {
-      const p = params as BlockCommitParams;
-      const top = at(p.top.path);
-      const base = at(p.base.path);
-      if (top < 0 || base <= top) return null;
-      return p.active ? atStart.slice(base) : [...atStart.slice(0, top), ...atStart.slice(base)];
-    }
-    case 'block.copy': {
-      const p = params as BlockCopyParams;
-      return p.shallow ? [p.destination, ...atStart.slice(1)] : [p.destination];
-    }
-    case 'block.pull': {
-      const p = params as BlockPullParams;
-      if (p.base === null) return atStart.slice(0, 1);
-      const base = at(p.base.path);
-      return base < 1 ? null : [atStart[0]!, ...atStart.slice(base)];
-    }
-  }
-}
-
 export type ChainOutcome = 'applied' | 'unchanged' | 'unexpected';
 
+export function sameChain(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
+
 /**
- * What the live chain says of a job: applied (it is the chain the job
- * leaves), unchanged (the chain it started on), or neither. A copy is
- * applied once its destination is the top (what backs a reused destination
- * is the destination's own business).
+ * What the live chain says of a job, from the chain it leaves once applied:
+ * applied (it is that chain), unchanged (the chain it started on), or neither.
  */
-export function classifyChain(
-  type: 'block.commit' | 'block.copy' | 'block.pull',
-  params: BlockCommitParams | BlockCopyParams | BlockPullParams,
+export function outcomeOf(
+  expected: readonly string[] | null,
   atStart: readonly string[],
   live: readonly string[],
 ): ChainOutcome {
-  const same = (a: readonly string[], b: readonly string[]): boolean =>
-    a.length === b.length && a.every((p, i) => p === b[i]);
-  if (type === 'block.copy') {
-    if (live[0] === (params as BlockCopyParams).destination) return 'applied';
-  } else {
-    const expected = expectedChain(type, params, atStart);
-    if (expected && same(live, expected)) return 'applied';
-  }
-  return same(live, atStart) ? 'unchanged' : 'unexpected';
+  if (expected && sameChain(live, expected)) return 'applied';
+  return sameChain(live, atStart) ? 'unchanged' : 'unexpected';
 }

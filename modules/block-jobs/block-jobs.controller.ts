@@ -4,12 +4,15 @@ import type { FastifyReply } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
-import { idempotencyKeyOf, respondWithJob } from '#modules/jobs/job-response.js';
-import { JobsService } from '#modules/jobs/jobs.service.js';
-import { JobModel } from '#modules/jobs/models/job.model.js';
-import { BlockJobsService } from './block-jobs.service.js';
+import {
+  ApiJobResponses,
+  idempotencyKeyOf,
+  JobModel,
+  JobsService,
+  respondWithJob,
+} from '#modules/jobs/index.js';
+import { BlockJobOperationsService } from './block-job-operations.service.js';
 import { StartBlockJobDto } from './dto/start-block-job.dto.js';
-import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
 
 @ApiTags('block-jobs')
 @ApiProblemResponses(401, 404, 500, 503)
@@ -19,7 +22,7 @@ import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
 @ApiParam({ name: 'target', description: 'The disk target', example: 'vda' })
 export class BlockJobsController {
   constructor(
-    private readonly blockJobs: BlockJobsService,
+    private readonly blockJobs: BlockJobOperationsService,
     private readonly jobs: JobsService,
   ) {}
 

@@ -1,15 +1,13 @@
 import { Module } from '@nestjs/common';
-import { HostsModule } from '#modules/hosts/hosts.module.js';
-import { JobsModule } from '#modules/jobs/jobs.module.js';
+import { JobsModule } from '#modules/jobs/index.js';
+import { BlockJobOperationsService } from './block-job-operations.service.js';
 import { BlockJobsController } from './block-jobs.controller.js';
 import { BlockJobsResolver } from './block-jobs.resolver.js';
-import { BlockJobsService } from './block-jobs.service.js';
 
-/** Block commit, copy and pull on a disk's backing chain, as jobs. */
+/** Block commit, copy and pull on a disk's backing chain, as jobs (the api side). */
 @Module({
-  imports: [HostsModule, JobsModule],
+  imports: [JobsModule],
   controllers: [BlockJobsController],
-  providers: [BlockJobsService, BlockJobsResolver],
-  exports: [BlockJobsService],
+  providers: [BlockJobOperationsService, BlockJobsResolver],
 })
 export class BlockJobsModule {}

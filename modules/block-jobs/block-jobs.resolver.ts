@@ -3,16 +3,16 @@ import { Type } from 'class-transformer';
 import { IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { withoutNulls } from '#src/common/without-nulls.js';
 import {
+  JobModel,
   JobMutationArgs,
   JobWaitArgs,
+  JobsService,
   mutationIdempotencyKey,
   mutationJob,
-  withoutNulls,
-} from '#modules/jobs/job-mutation.js';
-import { JobsService } from '#modules/jobs/jobs.service.js';
-import { JobModel } from '#modules/jobs/models/job.model.js';
-import { BlockJobsService } from './block-jobs.service.js';
+} from '#modules/jobs/index.js';
+import { BlockJobOperationsService } from './block-job-operations.service.js';
 import { StartBlockJobDto } from './dto/start-block-job.dto.js';
 
 @ArgsType()
@@ -49,7 +49,7 @@ class PivotBlockJobArgs extends JobWaitArgs {
 @Resolver()
 export class BlockJobsResolver {
   constructor(
-    private readonly blockJobs: BlockJobsService,
+    private readonly blockJobs: BlockJobOperationsService,
     private readonly jobs: JobsService,
   ) {}
 

@@ -1,13 +1,13 @@
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { compareKeys } from '#src/common/pagination.js';
+import { HostEvents, type HostEvent, type HostEventSubscription } from '#src/hosts/host-events.js';
+import type { HostRecord } from '#src/hosts/host-registry.js';
 import {
   ConnectListAllDomainsFlags as ListFlags,
-  DomainEventId,
   DomainEventLifecycle,
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
-import { compareKeys } from '#src/common/pagination.js';
-import type { HostRecord } from '#modules/hosts/host-registry.service.js';
 
 /** Longest a listing trusts the cached domain list, events or not. */
 export const LIST_MAX_AGE_MS = 5000;
@@ -51,9 +51,7 @@ class HostInventory {
   autostart: { set: Set<string>; at: number } | null = null;
   facts = new Map<string, CachedFacts>();
   generation = 0;
-  watcher: LibvirtClient | null = null;
-  watching: Promise<void> | null = null;
-  closed = false;
+  events: HostEventSubscription | null = null;
 
   constructor(readonly uri: string) {}
 
@@ -71,34 +69,41 @@ export function uuidKey(dom: RemoteDomain): string {
 
 /**
  * The api role's cache of each host's domain list, kept true by libvirt's
- * lifecycle events: one read-only connection per host registers for them,
- * and any event that changes which domains exist (or their ids) drops the
- * list, any event about a domain drops its facts. So a page of a listing
- * costs no libvirt call when nothing changed, instead of a list of every
- * domain on the host. When the watching connection is lost, everything
- * cached for that host is dropped. Views of one domain, its XML and its disks
- * never come from here: they are always read anew.
+ * lifecycle events, heard from the host's event source (HostEvents): any
+ * event that changes which domains exist (or their ids) drops the list, any
+ * event about a domain drops its facts. So a page of a listing costs no
+ * libvirt call when nothing changed, instead of a list of every domain on
+ * the host. Nothing is cached while the host's events are not heard (its
+ * event connection is not up, or was lost: then everything cached for that
+ * host is dropped). Views of one domain, its XML and its disks never come
+ * from here: they are always read anew.
  */
 @Injectable()
 export class DomainInventory implements OnApplicationShutdown {
-  private readonly logger = new Logger(DomainInventory.name);
   private readonly hosts = new Map<string, HostInventory>();
+
+  constructor(private readonly events: HostEvents) {}
 
   async view(host: HostRecord, client: LibvirtClient): Promise<InventoryView> {
     const inv = this.inventory(host);
-    await this.watch(host.name, inv, client);
+    // Listen first: an event while the list is read makes what was read suspect.
+    const watched = await this.events.ready(host).then(
+      () => inv.events?.connected === true,
+      () => false,
+    );
     const generation = inv.generation;
     const now = Date.now();
     const [list, autostart] = await Promise.all([
-      inv.list && now - inv.list.at < LIST_MAX_AGE_MS ? inv.list : this.readList(client),
-      inv.autostart && now - inv.autostart.at < FACTS_MAX_AGE_MS
+      watched && inv.list && now - inv.list.at < LIST_MAX_AGE_MS ? inv.list : this.readList(client),
+      watched && inv.autostart && now - inv.autostart.at < FACTS_MAX_AGE_MS
         ? inv.autostart
         : client.rpc
             .connectListAllDomains({ needResults: 1, flags: ListFlags.AUTOSTART })
             .then(({ domains }) => ({ set: new Set(domains.map(uuidKey)), at: now })),
     ]);
-    // Keep what was read only if no event arrived while reading it.
-    if (inv.generation === generation) {
+    // Keep what was read only if the host is watched and no event arrived while reading it.
+    const keep = watched && inv.events?.connected === true && inv.generation === generation;
+    if (keep) {
       inv.list = list;
       inv.autostart = autostart;
     }
@@ -106,8 +111,8 @@ export class DomainInventory implements OnApplicationShutdown {
       domains: list.domains,
       persistent: list.persistent,
       autostart: autostart.set,
-      facts: inv.generation === generation ? inv.facts : new Map(),
-      generation,
+      facts: keep ? inv.facts : new Map(),
+      generation: keep ? generation : -1,
     };
   }
 
@@ -117,18 +122,33 @@ export class DomainInventory implements OnApplicationShutdown {
     if (inv && inv.generation === generation) inv.facts.set(key, facts);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    for (const inv of this.hosts.values()) inv.closed = true;
+  onApplicationShutdown(): void {
+    for (const inv of this.hosts.values()) inv.events?.close();
     this.hosts.clear();
   }
 
   private inventory(host: HostRecord): HostInventory {
     let inv = this.hosts.get(host.name);
     if (!inv || inv.uri !== host.uri) {
-      inv = new HostInventory(host.uri);
-      this.hosts.set(host.name, inv);
+      inv?.events?.close();
+      const fresh = new HostInventory(host.uri);
+      fresh.events = this.events.subscribe(host, (e) => this.onEvent(fresh, e));
+      this.hosts.set(host.name, fresh);
+      inv = fresh;
     }
     return inv;
+  }
+
+  private onEvent(inv: HostInventory, e: HostEvent): void {
+    if (e.kind !== 'domain') {
+      // The stream (re)started or stopped: what was cached may have missed events.
+      inv.invalidate();
+      return;
+    }
+    if (e.event.kind !== 'lifecycle') return;
+    inv.facts.delete(uuidKey(e.event.dom));
+    inv.generation++;
+    if (MEMBERSHIP_EVENTS.has(e.event.event)) inv.list = null;
   }
 
   private async readList(
@@ -144,36 +164,5 @@ export class DomainInventory implements OnApplicationShutdown {
       persistent: new Set(persistent.domains.map(uuidKey)),
       at,
     };
-  }
-
-  /** Registers for lifecycle events on `client` unless this host is already watched. */
-  private async watch(name: string, inv: HostInventory, client: LibvirtClient): Promise<void> {
-    if (inv.watcher && !inv.watcher.closed) return;
-    if (inv.watching) return inv.watching;
-    inv.watching = (async () => {
-      const callbackId = await client.domainEventRegisterAny(DomainEventId.LIFECYCLE);
-      inv.invalidate();
-      inv.watcher = client;
-      client.on('domainEvent', (e) => {
-        if (e.kind !== 'lifecycle' || e.callbackId !== callbackId || inv.closed) return;
-        inv.facts.delete(uuidKey(e.dom));
-        if (MEMBERSHIP_EVENTS.has(e.event)) {
-          inv.generation++;
-          inv.list = null;
-        } else {
-          inv.generation++;
-        }
-      });
-      client.once('close', () => {
-        if (inv.watcher !== client) return;
-        inv.watcher = null;
-        inv.invalidate();
-        if (!inv.closed)
-          this.logger.warn(`host '${name}': lost the connection watching domain events`);
-      });
-    })().finally(() => {
-      inv.watching = null;
-    });
-    return inv.watching;
   }
 }

@@ -8,11 +8,10 @@
 import DataLoader from 'dataloader';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { RequestLoaders } from '#src/graphql/graphql-context.js';
-import type { RemoteDomain } from '#src/libvirt/index.js';
-import { HostsService } from '#modules/hosts/hosts.service.js';
-import { uuidBytes } from './domain-views.js';
-import { DomainsService } from './domains.service.js';
-import type { DiskModel, InterfaceModel, SnapshotModel } from './models/domain.model.js';
+import type { HostRegistry } from '#src/hosts/host-registry.js';
+import { uuidBytes, type RemoteDomain } from '#src/libvirt/index.js';
+import type { DomainsService } from './domains.service.js';
+import type { DiskModel, InterfaceModel } from './models/domain.model.js';
 
 /** What a loader needs to know of a domain: what a listing already gave. */
 export interface DomainRef {
@@ -34,7 +33,7 @@ function remoteDomain(ref: DomainRef): RemoteDomain {
 export function domainDetailsLoader(
   loaders: RequestLoaders,
   host: string,
-  hosts: HostsService,
+  registry: HostRegistry,
   domains: DomainsService,
 ): DataLoader<DomainRef, DomainDetails, string> {
   return loaders.get(
@@ -42,7 +41,7 @@ export function domainDetailsLoader(
     () =>
       new DataLoader<DomainRef, DomainDetails, string>(
         async (refs) => {
-          const record = await hosts.record(host);
+          const record = await registry.get(host);
           try {
             return await domains.detailsOf(record, refs.map(remoteDomain));
           } catch (err) {
@@ -65,29 +64,6 @@ export function domainDetailsLoader(
             );
           }
         },
-        { cacheKeyFn: (ref) => ref.uuid },
-      ),
-  );
-}
-
-/** Snapshots of domains of `host`, read once per domain per request. */
-export function domainSnapshotsLoader(
-  loaders: RequestLoaders,
-  host: string,
-  domains: DomainsService,
-): DataLoader<DomainRef, SnapshotModel[], string> {
-  return loaders.get(
-    `domains.snapshots:${host}`,
-    () =>
-      new DataLoader<DomainRef, SnapshotModel[], string>(
-        (refs) =>
-          Promise.all(
-            refs.map((ref) =>
-              domains
-                .snapshots(host, ref.uuid)
-                .catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
-            ),
-          ),
         { cacheKeyFn: (ref) => ref.uuid },
       ),
   );

@@ -2,27 +2,20 @@
  * The one mapping from libvirt's shapes (RPC results, parsed XML, typed
  * statistics) to the domain views both transports return.
  */
-import { TypedParamType, type RemoteDomain, type TypedParam } from '#src/libvirt/index.js';
+import {
+  TypedParamType,
+  uuidString,
+  type RemoteDomain,
+  type TypedParam,
+} from '#src/libvirt/index.js';
 import type { ChainImageXml, DiskXml, DomainXml } from '#src/xml/domain-xml.js';
-import type { SnapshotXml } from '#src/xml/snapshot-xml.js';
 import { reasonName, stateName } from './domain-state.js';
 import type {
   ChainImageModel,
   DiskModel,
   DomainSummaryModel,
   InterfaceModel,
-  SnapshotModel,
 } from './models/domain.model.js';
-
-/** A domain's UUID (16 raw bytes) in its canonical text form. */
-export function uuidString(uuid: Buffer): string {
-  const h = uuid.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-export function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
-}
 
 /** Typed parameters (virConnectGetAllDomainStats) as a map of numbers and strings. */
 export function statsMap(params: readonly TypedParam[]): Map<string, number | string | boolean> {
@@ -189,16 +182,4 @@ export function disksView(
 
 export function interfacesView(live: DomainXml): InterfaceModel[] {
   return live.interfaces.map((i) => ({ ...i }));
-}
-
-export function snapshotView(s: SnapshotXml): SnapshotModel {
-  return {
-    name: s.name,
-    description: s.description,
-    state: s.state,
-    createdAt: s.creationTime === null ? null : new Date(s.creationTime * 1000).toISOString(),
-    parent: s.parent,
-    memory: s.memory,
-    disks: s.disks.map((d) => ({ ...d })),
-  };
 }

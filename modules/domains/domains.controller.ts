@@ -1,6 +1,7 @@
 import {
   Body,
   Controller,
+  Delete,
   Get,
   Header,
   Headers,
@@ -10,24 +11,46 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
-import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
-import { idempotencyKeyOf, respondWithJob } from '#modules/jobs/job-response.js';
-import { JobsService } from '#modules/jobs/jobs.service.js';
-import { JobModel } from '#modules/jobs/models/job.model.js';
-import { DomainActionsService } from './domain-actions.service.js';
-import { DOMAIN_ACTIONS, DomainActionDto } from './dto/domain-action.dto.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
-import { ListDomainsQueryDto, XmlQueryDto } from './dto/list-domains-query.dto.js';
+import {
+  ApiJobResponses,
+  idempotencyKeyOf,
+  JobModel,
+  JobsService,
+  respondWithJob,
+} from '#modules/jobs/index.js';
+import { DomainOperationsService } from './domain-operations.service.js';
 import { DomainsService } from './domains.service.js';
-import { DiskModel, DomainListModel, DomainModel, SnapshotModel } from './models/domain.model.js';
-import { ApiJobResponses } from '#modules/jobs/api-job-responses.decorator.js';
+import { DOMAIN_ACTIONS, DomainActionDto } from './dto/domain-action.dto.js';
+import { DefineDomainDto, UndefineDomainQueryDto } from './dto/define-domain.dto.js';
+import { ListDomainsQueryDto, XmlQueryDto } from './dto/list-domains-query.dto.js';
+import { DiskModel, DomainListModel, DomainModel } from './models/domain.model.js';
 
 const HOST = { name: 'host', description: 'A registered host', example: 'local' };
 const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: 'vm1' };
+
+const DEFINE_EXAMPLE = {
+  name: 'vm1',
+  memoryMiB: 1024,
+  vcpus: 2,
+  disks: [
+    { pool: 'default', volume: 'vm1.qcow2' },
+    { path: '/srv/iso/debian.iso', device: 'cdrom' },
+  ],
+  interfaces: [{ network: 'default' }],
+};
 
 @ApiTags('domains')
 @ApiProblemResponses(401, 404, 500, 503)
@@ -36,7 +59,7 @@ const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: '
 export class DomainsController {
   constructor(
     private readonly domains: DomainsService,
-    private readonly actions: DomainActionsService,
+    private readonly operations: DomainOperationsService,
     private readonly jobs: JobsService,
   ) {}
 
@@ -64,7 +87,7 @@ export class DomainsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<JobModel> {
-    const accepted = await this.actions.request(
+    const accepted = await this.operations.action(
       caller,
       host,
       domain,
@@ -142,14 +165,82 @@ export class DomainsController {
     return this.domains.disk(host, domain, target);
   }
 
-  @Get(':domain/snapshots')
-  @ApiOperation({ summary: "The domain's snapshots with their disks, oldest first" })
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Define a domain, from a spec or (admins) from libvirt XML',
+    description:
+      'From a spec (`name`, `memoryMiB`, `vcpus`, `disks` from pool volumes or paths, `interfaces` on a network ' +
+      'or bridge, `type` kvm or qemu): the gateway builds the domain XML, taking the arch, machine type and emulator ' +
+      "from the host's capabilities where not given, and a disk's format from its volume. A headless guest with " +
+      'ACPI (graceful shutdown works), a serial console, booting from its first disk. ' +
+      'From `xml` (admins only, alone): libvirt domain XML as it is, checked to be well-formed; a UUID is added when it ' +
+      'has none. Either way the domain is defined (persistent, shut off) by a job, with libvirt validating the XML ' +
+      'against its schema. A name or UUID already in use is 409 ALREADY_EXISTS at once; a network is not checked ' +
+      'until the domain starts. The job result holds `uuid` and `name`.',
+  })
+  @ApiBody({
+    type: DefineDomainDto,
+    examples: {
+      spec: { summary: 'From a spec', value: DEFINE_EXAMPLE },
+      xml: {
+        summary: 'From XML (admins)',
+        value: {
+          xml: "<domain type='kvm'><name>vm2</name><memory unit='MiB'>512</memory><os><type>hvm</type></os></domain>",
+        },
+      },
+    },
+  })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 403, 409, 422)
+  async defineDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Body() body: DefineDomainDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.define(
+      caller,
+      host,
+      body ?? {},
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Delete(':domain')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Undefine a domain',
+    description:
+      'Removes the persistent definition of a shut-off domain, as a job; its disk images stay. A running or paused ' +
+      'domain is refused (409 INVALID_STATE): libvirt would keep it running as a transient domain that vanishes at ' +
+      'its next stop, which is rarely what anyone wants; stop it first. A transient domain has no definition ' +
+      "to remove (409). A domain with snapshots in libvirt's metadata needs `snapshotsMetadata=true` (409 " +
+      'otherwise); one with a managed save image needs `managedSave=true` (libvirt refuses otherwise and the job ' +
+      'fails); its NVRAM file is kept unless `nvram=true`.',
+  })
   @ApiParam(DOMAIN)
-  @ApiOkResponse({ type: [SnapshotModel] })
-  listSnapshots(
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  async undefineDomain(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('domain') domain: string,
-  ): Promise<SnapshotModel[]> {
-    return this.domains.snapshots(host, domain);
+    @Query() query: UndefineDomainQueryDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.undefine(
+      caller,
+      host,
+      domain,
+      query,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 }

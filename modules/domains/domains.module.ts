@@ -1,31 +1,21 @@
 import { Module } from '@nestjs/common';
-import { HostsModule } from '#modules/hosts/hosts.module.js';
-import { JobsModule } from '#modules/jobs/jobs.module.js';
-import { DomainActionsResolver } from './domain-actions.resolver.js';
-import { DomainActionsService } from './domain-actions.service.js';
-import { DomainDefinitionsController } from './domain-definitions.controller.js';
-import { DomainDefinitionsResolver } from './domain-definitions.resolver.js';
-import { DomainDefinitionsService } from './domain-definitions.service.js';
+import { JobsModule } from '#modules/jobs/index.js';
 import { DomainInventory } from './domain-inventory.service.js';
-import { DomainSnapshotsService } from './domain-snapshots.service.js';
+import { DomainOperationsService } from './domain-operations.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
 import { DomainsService } from './domains.service.js';
 
+/** Domains over REST and GraphQL: reads, lifecycle actions, define and undefine (the api side). */
 @Module({
-  imports: [HostsModule, JobsModule],
-  controllers: [DomainsController, DomainDefinitionsController],
+  imports: [JobsModule],
+  controllers: [DomainsController],
   providers: [
     DomainsService,
     DomainInventory,
-    DomainActionsService,
-    DomainDefinitionsService,
-    DomainSnapshotsService,
-    DomainActionsResolver,
-    DomainDefinitionsResolver,
+    DomainOperationsService,
     HostDomainsResolver,
     DomainsResolver,
   ],
-  exports: [DomainsService],
 })
 export class DomainsModule {}

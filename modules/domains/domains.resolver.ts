@@ -1,49 +1,108 @@
-import { Args, ArgsType, Context, Field, Parent, ResolveField, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  ArgsType,
+  Context,
+  Field,
+  Mutation,
+  Parent,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import { IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import {
   ConnectionArgs,
   connectionComplexity,
-  listComplexity,
   toConnection,
   withConnectionArgs,
   type Connection,
 } from '#src/graphql/connection.js';
 import type { RequestLoaders } from '#src/graphql/graphql-context.js';
-import { HostsService } from '#modules/hosts/hosts.service.js';
-import { HostModel } from '#modules/hosts/models/host.model.js';
-import { domainDetailsLoader, domainSnapshotsLoader, type DomainRef } from './domain-loaders.js';
-import { DomainsService } from './domains.service.js';
-import { DomainFilterDto } from './dto/list-domains-query.dto.js';
+import { withoutNulls } from '#src/common/without-nulls.js';
+import { HostRegistry } from '#src/hosts/host-registry.js';
 import {
-  DiskModel,
-  DomainModel,
-  InterfaceModel,
-  SnapshotModel,
-  type DomainSummaryModel,
-} from './models/domain.model.js';
+  JobModel,
+  JobMutationArgs,
+  JobsService,
+  mutationIdempotencyKey,
+  mutationJob,
+} from '#modules/jobs/index.js';
+import { HostModel } from '#modules/hosts/models/host.model.js';
+import { domainDetailsLoader, type DomainRef } from './domain-loaders.js';
+import { hostOfDomain, withHost, type DomainNode } from './domain-nodes.js';
+import { DomainOperationsService } from './domain-operations.service.js';
+import { DomainsService } from './domains.service.js';
+import {
+  DOMAIN_ACTIONS,
+  DomainActionDto,
+  DomainActionEnum,
+  type DomainAction,
+} from './dto/domain-action.dto.js';
+import { DefineDomainDto, UndefineDomainQueryDto } from './dto/define-domain.dto.js';
+import { DomainFilterDto } from './dto/list-domains-query.dto.js';
+import { DiskModel, DomainModel, InterfaceModel } from './models/domain.model.js';
 import { DomainsConnection } from './models/domains-connection.model.js';
 
-/** A domain as GraphQL resolves it: a listing's summary, or a full view. */
-type DomainNode = DomainSummaryModel & Partial<DomainModel>;
+@ArgsType()
+class DomainActionArgs extends JobMutationArgs {
+  @Field()
+  @IsString()
+  @MaxLength(63)
+  host!: string;
 
-/**
- * The host of each domain object a query returned, for its field resolvers.
- * Kept beside the objects rather than copied into them: the service's
- * objects are handed to GraphQL as they are.
- */
-const hostOf = new WeakMap<DomainNode, string>();
+  @Field({ description: 'Domain name or UUID' })
+  @IsString()
+  @MaxLength(256)
+  domain!: string;
 
-function nodeOf(host: string, domain: DomainNode): DomainNode {
-  hostOf.set(domain, host);
-  return domain;
+  @Field(() => DomainActionEnum)
+  @IsIn(DOMAIN_ACTIONS)
+  action!: DomainAction;
+
+  @Field(() => DomainActionDto, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => DomainActionDto)
+  options?: DomainActionDto;
 }
 
-function hostOfNode(domain: DomainNode): string {
-  const host = hostOf.get(domain);
-  if (host === undefined)
-    throw new Error(`domain '${domain.name}' reached GraphQL without its host`);
-  return host;
+@ArgsType()
+class DefineDomainArgs extends JobMutationArgs {
+  @Field()
+  @IsString()
+  @MaxLength(63)
+  host!: string;
+
+  @Field(() => DefineDomainDto, {
+    description: 'The spec (name, memoryMiB, vcpus, disks, interfaces…), or (admins) `xml` alone',
+  })
+  @ValidateNested()
+  @Type(() => DefineDomainDto)
+  input!: DefineDomainDto;
+}
+
+@ArgsType()
+class DomainJobArgs extends JobMutationArgs {
+  @Field()
+  @IsString()
+  @MaxLength(63)
+  host!: string;
+
+  @Field({ description: 'Domain name or UUID' })
+  @IsString()
+  @MaxLength(256)
+  domain!: string;
+}
+
+@ArgsType()
+class UndefineDomainArgs extends DomainJobArgs {
+  @Field(() => UndefineDomainQueryDto, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UndefineDomainQueryDto)
+  options?: UndefineDomainQueryDto | null;
 }
 
 @ArgsType()
@@ -84,7 +143,7 @@ export class HostDomainsResolver {
     return toConnection(
       page,
       (d) => d.name,
-      (d) => nodeOf(host.name, d),
+      (d) => withHost(host.name, d),
     );
   }
 
@@ -93,19 +152,22 @@ export class HostDomainsResolver {
     description: 'A domain by name or UUID (null, with a NOT_FOUND error, when there is none)',
   })
   async getDomain(@Parent() host: HostModel, @Args() args: DomainArgs): Promise<DomainNode> {
-    return nodeOf(host.name, await this.domains.get(host.name, args.name));
+    return withHost(host.name, await this.domains.get(host.name, args.name));
   }
 }
 
 /**
- * A domain's disks, interfaces and snapshots, read through per-request
- * loaders (domain-loaders.ts): one bulk read per host and query level.
+ * A domain's disks and interfaces, read through per-request loaders
+ * (domain-loaders.ts): one bulk read per host and query level; and the
+ * domain mutations, the same rules and jobs as REST's.
  */
 @Resolver(() => DomainModel)
 export class DomainsResolver {
   constructor(
     private readonly domains: DomainsService,
-    private readonly hosts: HostsService,
+    private readonly registry: HostRegistry,
+    private readonly operations: DomainOperationsService,
+    private readonly jobs: JobsService,
   ) {}
 
   @ResolveField('disks', () => [DiskModel], {
@@ -126,19 +188,62 @@ export class DomainsResolver {
     return domain.interfaces ?? (await this.details(domain, loaders)).interfaces;
   }
 
-  @ResolveField('snapshots', () => [SnapshotModel], {
-    description: "The domain's snapshots with their disks, oldest first",
-    complexity: listComplexity(10),
+  @Mutation(() => JobModel, {
+    description:
+      'Start, shut down, destroy, reboot, suspend or resume a domain, or set its autostart, as a job; with `wait`, the job once finished (or as it is after `wait` seconds)',
   })
-  snapshots(
-    @Parent() domain: DomainNode,
-    @Context('loaders') loaders: RequestLoaders,
-  ): Promise<SnapshotModel[]> {
-    return domainSnapshotsLoader(loaders, hostOfNode(domain), this.domains).load(ref(domain));
+  async domainAction(
+    @CurrentCaller() caller: Caller,
+    @Args() args: DomainActionArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.action(
+      caller,
+      args.host,
+      args.domain,
+      args.action,
+      withoutNulls(args.options ?? {}),
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Define a domain from a spec or (admins) from libvirt XML, as a job (see POST /v1/hosts/{host}/domains); with `wait`, the job once finished (or as it is after `wait` seconds)',
+  })
+  async defineDomain(
+    @CurrentCaller() caller: Caller,
+    @Args() args: DefineDomainArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.define(
+      caller,
+      args.host,
+      withoutNulls(args.input),
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Undefine a shut-off domain, as a job (see DELETE /v1/hosts/{host}/domains/{domain}); with `wait`, the job once finished',
+  })
+  async undefineDomain(
+    @CurrentCaller() caller: Caller,
+    @Args() args: UndefineDomainArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.undefine(
+      caller,
+      args.host,
+      args.domain,
+      withoutNulls(args.options ?? {}),
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
   }
 
   private details(domain: DomainNode, loaders: RequestLoaders) {
-    return domainDetailsLoader(loaders, hostOfNode(domain), this.hosts, this.domains).load(
+    return domainDetailsLoader(loaders, hostOfDomain(domain), this.registry, this.domains).load(
       ref(domain),
     );
   }

@@ -1,28 +1,27 @@
 import { Injectable } from '@nestjs/common';
+import { domainNotFound, requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { compareKeys, paginate, type Page } from '#src/common/pagination.js';
+import { HostConnections } from '#src/hosts/host-connections.js';
+import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
 import {
   ConnectListAllDomainsFlags as ListFlags,
+  DomainStatsTypes,
   DomainXmlFlags,
-  LibvirtError,
+  GetAllDomainStatsFlags,
+  isNoDomain,
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
 import { parseDomainXml, type DomainXml } from '#src/xml/domain-xml.js';
-import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
-import { HostConnections } from '#modules/hosts/host-connections.service.js';
-import type { HostRecord } from '#modules/hosts/host-registry.service.js';
-import { HostsService } from '#modules/hosts/hosts.service.js';
 import { DomainInventory, FACTS_MAX_AGE_MS, uuidKey } from './domain-inventory.service.js';
 import type { DomainStateName } from './domain-state.js';
 import {
   blockSizes,
   disksView,
   interfacesView,
-  snapshotView,
   statsMap,
   summaryView,
-  uuidBytes,
   type BlockSizes,
   type DomainFacts,
 } from './domain-views.js';
@@ -31,7 +30,6 @@ import type {
   DomainModel,
   DomainSummaryModel,
   InterfaceModel,
-  SnapshotModel,
 } from './models/domain.model.js';
 
 export interface DomainFilter {
@@ -45,22 +43,11 @@ export interface DomainPage extends Page<DomainSummaryModel> {
   totalCount: number;
 }
 
-/** virDomainStatsTypes */
-const STATS_STATE = 1;
-const STATS_BALLOON = 4;
-const STATS_VCPU = 8;
-const STATS_BLOCK = 32;
-/** VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING: one block entry per chain image. */
-const STATS_BACKING = 0x40000000;
-
 const STATE_FLAGS: Partial<Record<DomainStateName, number>> = {
   running: ListFlags.RUNNING,
   paused: ListFlags.PAUSED,
   shutoff: ListFlags.SHUTOFF,
 };
-
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const UUID_SHAPED = /^[^-]{8}-[^-]{4}-[^-]{4}-[^-]{4}-[^-]{12}$/;
 
 /**
  * The read side of domains: listings, a domain's view, its XML, disks with
@@ -72,7 +59,7 @@ const UUID_SHAPED = /^[^-]{8}-[^-]{4}-[^-]{4}-[^-]{4}-[^-]{12}$/;
 @Injectable()
 export class DomainsService {
   constructor(
-    private readonly hosts: HostsService,
+    private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly inventory: DomainInventory,
   ) {}
@@ -83,7 +70,7 @@ export class DomainsService {
     limit: number,
     cursor: string | undefined,
   ): Promise<DomainPage> {
-    const host = await this.hosts.record(hostName);
+    const host = await this.registry.get(hostName);
     return this.connections.withClient(host, (c) =>
       filter.state
         ? this.listByState(c, filter, limit, cursor)
@@ -187,21 +174,21 @@ export class DomainsService {
 
   /** A domain by name or UUID, with its disks and interfaces. */
   async get(hostName: string, ref: string): Promise<DomainModel> {
-    const host = await this.hosts.record(hostName);
+    const host = await this.registry.get(hostName);
     return this.connections.withClient(host, async (c) => {
-      const dom = await lookup(c, ref);
+      const dom = await requireDomain(c, ref);
       const [[facts], details] = await Promise.all([this.factsOne(c, dom), this.details(c, [dom])]);
       const d = details[0]!;
-      if (!facts) throw domainGone(ref);
+      if (!facts) throw domainNotFound(ref);
       return { ...summaryView(facts), disks: d.disks, interfaces: d.interfaces };
     });
   }
 
   /** The live XML, or the persistent definition with `inactive`. */
   async xml(hostName: string, ref: string, inactive: boolean): Promise<string> {
-    const host = await this.hosts.record(hostName);
+    const host = await this.registry.get(hostName);
     return this.connections.withClient(host, async (c) => {
-      const dom = await lookup(c, ref);
+      const dom = await requireDomain(c, ref);
       if (inactive && (await c.rpc.domainIsPersistent({ dom })).persistent !== 1) {
         throw new AppError(
           ErrorCode.NOT_FOUND,
@@ -214,10 +201,10 @@ export class DomainsService {
   }
 
   async disks(hostName: string, ref: string): Promise<DiskModel[]> {
-    const host = await this.hosts.record(hostName);
+    const host = await this.registry.get(hostName);
     return this.connections.withClient(
       host,
-      async (c) => (await this.details(c, [await lookup(c, ref)]))[0]!.disks,
+      async (c) => (await this.details(c, [await requireDomain(c, ref)]))[0]!.disks,
     );
   }
 
@@ -225,23 +212,6 @@ export class DomainsService {
     const disk = (await this.disks(hostName, ref)).find((d) => d.target === target);
     if (!disk) throw new AppError(ErrorCode.NOT_FOUND, `domain '${ref}' has no disk '${target}'`);
     return disk;
-  }
-
-  async snapshots(hostName: string, ref: string): Promise<SnapshotModel[]> {
-    const host = await this.hosts.record(hostName);
-    return this.connections.withClient(host, async (c) => {
-      const dom = await lookup(c, ref);
-      const { snapshots } = await c.rpc.domainListAllSnapshots({ dom, needResults: 1, flags: 0 });
-      const xmls = await Promise.all(
-        snapshots.map((snap) => c.rpc.domainSnapshotGetXmlDesc({ snap, flags: 0 })),
-      );
-      return xmls
-        .map(({ xml }) => snapshotView(parseSnapshotXml(xml)))
-        .sort(
-          (a, b) =>
-            (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || compareKeys(a.name, b.name),
-        );
-    });
   }
 
   /**
@@ -254,27 +224,6 @@ export class DomainsService {
     doms: readonly RemoteDomain[],
   ): Promise<{ disks: DiskModel[]; interfaces: InterfaceModel[] }[]> {
     return this.connections.withClient(host, (c) => this.details(c, doms));
-  }
-
-  /** Summaries of many domains of one host at once (one bulk statistics call). */
-  async summariesOf(
-    host: HostRecord,
-    doms: readonly RemoteDomain[],
-  ): Promise<(DomainSummaryModel | null)[]> {
-    return this.connections.withClient(host, async (c) => {
-      const [autostart, persistent] = await Promise.all([
-        c.rpc.connectListAllDomains({ needResults: 1, flags: ListFlags.AUTOSTART }),
-        c.rpc.connectListAllDomains({ needResults: 1, flags: ListFlags.PERSISTENT }),
-      ]);
-      const a = uuidSet(autostart.domains);
-      const p = uuidSet(persistent.domains);
-      const facts = await this.facts(c, doms, (d) => ({
-        autostart: a.has(d.uuid.toString('hex')),
-        persistent: p.has(d.uuid.toString('hex')),
-      }));
-      const byUuid = new Map(facts.map((f) => [f.dom.uuid.toString('hex'), summaryView(f)]));
-      return doms.map((d) => byUuid.get(d.uuid.toString('hex')) ?? null);
-    });
   }
 
   private async factsOne(c: LibvirtClient, dom: RemoteDomain): Promise<DomainFacts[]> {
@@ -303,7 +252,7 @@ export class DomainsService {
     try {
       const { retStats } = await c.rpc.connectGetAllDomainStats({
         doms: [...doms],
-        stats: STATS_STATE | STATS_BALLOON | STATS_VCPU,
+        stats: DomainStatsTypes.STATE | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU,
         flags: 0,
       });
       records = retStats.map((r) => ({ dom: r.dom, stats: statsMap(r.params) }));
@@ -356,7 +305,11 @@ export class DomainsService {
     doms: readonly RemoteDomain[],
   ): Promise<{ disks: DiskModel[]; interfaces: InterfaceModel[] }[]> {
     const sizesPromise = c.rpc
-      .connectGetAllDomainStats({ doms: [...doms], stats: STATS_BLOCK, flags: STATS_BACKING })
+      .connectGetAllDomainStats({
+        doms: [...doms],
+        stats: DomainStatsTypes.BLOCK,
+        flags: GetAllDomainStatsFlags.BACKING,
+      })
       .then(
         ({ retStats }) =>
           new Map(
@@ -392,33 +345,6 @@ export class DomainsService {
       };
     });
   }
-}
-
-/** Finds a domain by canonical UUID or by name. */
-export async function lookup(c: LibvirtClient, ref: string): Promise<RemoteDomain> {
-  if (UUID_SHAPED.test(ref) && !CANONICAL_UUID.test(ref)) {
-    throw new AppError(ErrorCode.INVALID_ARGUMENT, `'${ref}' is a malformed UUID`, {
-      fields: [
-        { field: 'domain', message: 'a UUID must be 32 hexadecimal digits in the 8-4-4-4-12 form' },
-      ],
-    });
-  }
-  try {
-    return CANONICAL_UUID.test(ref)
-      ? (await c.rpc.domainLookupByUuid({ uuid: uuidBytes(ref) })).dom
-      : (await c.rpc.domainLookupByName({ name: ref })).dom;
-  } catch (err) {
-    if (isNoDomain(err)) throw domainGone(ref);
-    throw err;
-  }
-}
-
-function domainGone(ref: string): AppError {
-  return new AppError(ErrorCode.NOT_FOUND, `no domain '${ref}' on this host`);
-}
-
-function isNoDomain(err: unknown): boolean {
-  return err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_DOMAIN';
 }
 
 function uuidSet(doms: readonly RemoteDomain[]): Set<string> {

@@ -1,13 +1,5 @@
-import {
-  DomainXmlFlags,
-  LibvirtError,
-  type LibvirtClient,
-  type RemoteDomain,
-  type RemoteStoragePool,
-  type RemoteStorageVol,
-} from '#src/libvirt/index.js';
+import { DomainXmlFlags, type LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
-import { parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 
 /** A domain's disk that names an image. */
 export interface ImageUser {
@@ -24,7 +16,7 @@ export interface ImageUser {
  * the destination of a block copy a domain runs counts as its image.
  * A shut-off domain's definition names only the images it lists (libvirt
  * probes backing chains of running domains): its backing files are found
- * through the pool's volumes instead (`volumeBackedBy`).
+ * through the pool's volumes instead (storage pools' `volumeBackedBy`).
  */
 export async function domainUsing(
   c: LibvirtClient,
@@ -82,49 +74,4 @@ async function userIn(
     }
   }
   return null;
-}
-
-/**
- * The name of a volume of `pool` whose backing image is `path` (other than the
- * volumes at `exceptPaths`), or null.
- */
-export async function volumeBackedBy(
-  c: LibvirtClient,
-  pool: RemoteStoragePool,
-  path: string,
-  exceptPaths: readonly string[] = [],
-): Promise<string | null> {
-  const { vols } = await c.rpc.storagePoolListAllVolumes({ pool, needResults: 1, flags: 0 });
-  const backings = await Promise.all(
-    vols.map(async (vol) => {
-      const xml = await c.rpc.storageVolGetXmlDesc({ vol, flags: 0 }).catch(() => null);
-      if (xml === null) return null;
-      const parsed = parseStorageVolumeXml(xml.xml);
-      const backed = parsed.backingStore?.path === path;
-      return backed && !exceptPaths.includes(parsed.path ?? '') ? vol.name : null;
-    }),
-  );
-  return backings.find((n) => n !== null) ?? null;
-}
-
-/**
- * The volume of the pool holding the file `path` that is backed by it (other
- * than `exceptPaths`), with that pool's name; null when none is, or when
- * `path` is in no pool.
- */
-export async function poolVolumeBackedBy(
-  c: LibvirtClient,
-  path: string,
-  exceptPaths: readonly string[] = [],
-): Promise<{ pool: string; volume: string } | null> {
-  let vol: RemoteStorageVol;
-  try {
-    ({ vol } = await c.rpc.storageVolLookupByPath({ path }));
-  } catch (err) {
-    if (err instanceof LibvirtError && err.codeName === 'VIR_ERR_NO_STORAGE_VOL') return null;
-    throw err;
-  }
-  const { pool } = await c.rpc.storagePoolLookupByVolume({ vol });
-  const volume = await volumeBackedBy(c, pool, path, exceptPaths);
-  return volume === null ? null : { pool: pool.name, volume };
 }

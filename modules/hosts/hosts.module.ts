@@ -1,13 +1,11 @@
 import { Module } from '@nestjs/common';
-import { HostConnections } from './host-connections.service.js';
-import { HostRegistry } from './host-registry.service.js';
 import { HostsController } from './hosts.controller.js';
 import { HostsResolver } from './hosts.resolver.js';
 import { HostsService } from './hosts.service.js';
 
+/** Hosts over REST and GraphQL (the registry and connections are src/hosts/, HostsCoreModule). */
 @Module({
   controllers: [HostsController],
-  providers: [HostRegistry, HostConnections, HostsService, HostsResolver],
-  exports: [HostsService, HostConnections, HostRegistry],
+  providers: [HostsService, HostsResolver],
 })
 export class HostsModule {}

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
@@ -6,41 +6,24 @@ import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { paginate, type Page } from '#src/common/pagination.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { formatVersion, parseLibvirtUri, redactUri, UriError } from '#src/libvirt/index.js';
-import { HostConnections, type HostFacts } from './host-connections.service.js';
-import { HostRegistry, type HostRecord } from './host-registry.service.js';
+import { HostConnections, type HostFacts } from '#src/hosts/host-connections.js';
+import { HostEvents } from '#src/hosts/host-events.js';
+import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
 import type { CreateHostDto } from './dto/create-host.dto.js';
 import type { HostModel } from './models/host.model.js';
 
 /** How long a host listing waits for a host's facts before showing it without them. */
 const LIST_FACTS_WAIT_MS = 1000;
 
-/** The name under which the gateway registers its default libvirt host at first start. */
-export const DEFAULT_HOST_NAME = 'local';
-
+/** Registering, listing, showing and unregistering hosts (the registry itself is src/hosts/). */
 @Injectable()
-export class HostsService implements OnApplicationBootstrap {
-  private readonly logger = new Logger(HostsService.name);
-
+export class HostsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
+    private readonly events: HostEvents,
   ) {}
-
-  /** A new user sees a working host at once: `local` is registered when no host is. */
-  async onApplicationBootstrap(): Promise<void> {
-    if (!(await this.registry.isEmpty())) return;
-    const added = await this.registry.add({
-      name: DEFAULT_HOST_NAME,
-      uri: this.config.libvirtDefaultUri,
-      createdAt: new Date().toISOString(),
-      createdBy: 'gateway',
-    });
-    if (added)
-      this.logger.log(
-        `registered host '${DEFAULT_HOST_NAME}' (${redactUri(this.config.libvirtDefaultUri)})`,
-      );
-  }
 
   async create(caller: Caller, input: CreateHostDto): Promise<HostModel> {
     requireAdmin(caller, 'register hosts');
@@ -72,17 +55,12 @@ export class HostsService implements OnApplicationBootstrap {
     return this.view(await this.registry.get(name), this.config.libvirtConnectTimeoutMs);
   }
 
-  /** The host's record, or NOT_FOUND: for the other resources' services. */
-  record(name: string): Promise<HostRecord> {
-    return this.registry.get(name);
-  }
-
   async remove(caller: Caller, name: string): Promise<void> {
     requireAdmin(caller, 'remove hosts');
     if (!(await this.registry.remove(name))) {
       throw new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
     }
-    await this.connections.drop(name);
+    await Promise.all([this.connections.drop(name), this.events.drop(name)]);
   }
 
   /**

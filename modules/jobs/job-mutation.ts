@@ -3,7 +3,8 @@ import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { TERMINAL_STATES } from '#jobs/job-types.js';
 import type { JobRecord } from '#jobs/job-store.js';
 import { idempotencyKeyOf } from './job-response.js';
-import { JobsService, MAX_WAIT_SECONDS, type Accepted } from './jobs.service.js';
+import type { Accepted } from '#jobs/job-submitter.js';
+import { JobsService, MAX_WAIT_SECONDS } from './jobs.service.js';
 
 /** `wait` of a GraphQL mutation that answers a job: REST's Prefer: wait, as an argument. */
 @ArgsType()
@@ -45,23 +46,4 @@ export async function mutationJob(
   const wait = args.wait ?? 0;
   const record = 'record' in accepted ? accepted.record : accepted;
   return wait > 0 && !TERMINAL_STATES.has(record.state) ? jobs.wait(record.id, wait) : record;
-}
-
-/**
- * A GraphQL input as REST would have it: a field given as null is a field not
- * given (GraphQL clients send null for what they leave out; the services,
- * like REST's JSON bodies, tell a field apart by its absence). Deep, and
- * keeping each object's class.
- */
-export function withoutNulls<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v: unknown) => withoutNulls(v)) as T;
-  if (value === null || typeof value !== 'object') return value;
-  const copy = Object.create(Object.getPrototypeOf(value) as object | null) as Record<
-    string,
-    unknown
-  >;
-  for (const [k, v] of Object.entries(value)) {
-    if (v !== null && v !== undefined) copy[k] = withoutNulls(v);
-  }
-  return copy as T;
 }

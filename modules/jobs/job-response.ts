@@ -1,8 +1,8 @@
 import type { FastifyReply } from 'fastify';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { TERMINAL_STATES } from '#jobs/job-types.js';
-import type { Accepted, JobsService } from './jobs.service.js';
-import { MAX_WAIT_SECONDS } from './jobs.service.js';
+import type { Accepted } from '#jobs/job-submitter.js';
+import { MAX_WAIT_SECONDS, type JobsService } from './jobs.service.js';
 import type { JobModel } from './models/job.model.js';
 
 /** `Prefer: wait=N` (RFC 7240), N seconds, at most MAX_WAIT_SECONDS; 0 when absent. */

@@ -1,5 +1,18 @@
-import { applyDecorators, Controller, Get, Param, Query } from '@nestjs/common';
 import {
+  applyDecorators,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBody,
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
@@ -8,12 +21,29 @@ import {
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
-import { ProblemDetailsDto } from '#src/common/dto/problem-details.dto.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
+import { ProblemDetailsDto } from '#src/common/dto/problem-details.dto.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
+import {
+  ApiJobResponses,
+  idempotencyKeyOf,
+  JobModel,
+  JobsService,
+  respondWithJob,
+} from '#modules/jobs/index.js';
+import {
+  CreateVolumeDto,
+  DefinePoolDto,
+  POOL_ACTIONS,
+  PoolActionDto,
+} from './dto/storage-operations.dto.js';
 import { StoragePoolListModel, StoragePoolModel } from './models/storage-pool.model.js';
 import { StorageVolumeListModel, StorageVolumeModel } from './models/storage-volume.model.js';
+import { StoragePoolOperationsService } from './storage-pool-operations.service.js';
 import { StoragePoolsService } from './storage-pools.service.js';
 
 const HOST_PARAM = { name: 'host', description: 'A registered host', example: 'local' };
@@ -22,6 +52,12 @@ const VOLUME_PARAM = {
   name: 'volume',
   description: "The volume's name in its pool",
   example: 'vm1.qcow2',
+};
+/** The pool of the examples of changes. */
+const IMAGES_POOL_PARAM = {
+  name: 'pool',
+  description: "The storage pool's name",
+  example: 'images',
 };
 
 /**
@@ -46,17 +82,21 @@ const NOT_ACTIVE =
 
 @ApiTags('storage')
 @ApiProblemResponses(401, 500)
-@ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
-@ApiProblem(
-  503,
-  'The libvirt host cannot be reached (code HOST_UNREACHABLE, with a Retry-After header)',
-)
 @ApiParam(HOST_PARAM)
 @Controller('v1/hosts/:host/pools')
 export class StoragePoolsController {
-  constructor(private readonly pools: StoragePoolsService) {}
+  constructor(
+    private readonly pools: StoragePoolsService,
+    private readonly operations: StoragePoolOperationsService,
+    private readonly jobs: JobsService,
+  ) {}
 
   @Get()
+  @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
+  @ApiProblem(
+    503,
+    'The libvirt host cannot be reached (code HOST_UNREACHABLE, with a Retry-After header)',
+  )
   @ApiOperation({
     summary: "List a host's storage pools",
     description:
@@ -73,6 +113,11 @@ export class StoragePoolsController {
   }
 
   @Get(':pool')
+  @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
+  @ApiProblem(
+    503,
+    'The libvirt host cannot be reached (code HOST_UNREACHABLE, with a Retry-After header)',
+  )
   @ApiOperation({
     summary: 'A storage pool',
     description: 'Type, state, persistence, autostart, target path, source and sizes.',
@@ -87,6 +132,11 @@ export class StoragePoolsController {
   }
 
   @Get(':pool/volumes')
+  @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
+  @ApiProblem(
+    503,
+    'The libvirt host cannot be reached (code HOST_UNREACHABLE, with a Retry-After header)',
+  )
   @ApiOperation({
     summary: "List a storage pool's volumes",
     description:
@@ -107,6 +157,11 @@ export class StoragePoolsController {
   }
 
   @Get(':pool/volumes/:volume')
+  @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
+  @ApiProblem(
+    503,
+    'The libvirt host cannot be reached (code HOST_UNREACHABLE, with a Retry-After header)',
+  )
   @ApiOperation({
     summary: 'A storage volume',
     description:
@@ -123,5 +178,188 @@ export class StoragePoolsController {
     @Param('volume') volume: string,
   ): Promise<StorageVolumeModel> {
     return this.pools.getVolume(host, pool, volume);
+  }
+
+  @Post()
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Define a storage pool',
+    description:
+      'A `dir` pool: a directory of image files, defined (persistent) but not started; start it with ' +
+      '`build: true` to create its directory. A name in use, or a directory another pool has, is 409 ' +
+      'ALREADY_EXISTS at once. The job result holds the pool as GET …/pools/{pool} shows it.',
+  })
+  @ApiBody({
+    type: DefinePoolDto,
+    examples: { dir: { summary: 'A dir pool', value: { name: 'images', path: '/srv/images' } } },
+  })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  async defineStoragePool(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Body() body: DefinePoolDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.definePool(
+      caller,
+      host,
+      body,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Post(':pool/actions/:action')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Start, stop or refresh a storage pool',
+    description:
+      "`start` (with `build: true`, build it first: a dir pool's directory is created when missing), `stop` " +
+      "(libvirt's destroy: the pool becomes inactive, its files stay; volumes in use by running domains stay " +
+      'usable by them), `refresh` (libvirt re-reads the files: volumes added or changed behind its back ' +
+      'appear). Starting an active pool or stopping or refreshing an inactive one is 409 INVALID_STATE at ' +
+      'once. The job result holds the pool as GET …/pools/{pool} shows it.',
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiParam({ name: 'action', enum: POOL_ACTIONS })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  async storagePoolAction(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Param('action') action: string,
+    @Body() body: PoolActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.poolAction(
+      caller,
+      host,
+      pool,
+      action,
+      body ?? {},
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Delete(':pool')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Undefine a storage pool',
+    description:
+      'Removes the definition of an inactive pool; its directory and files stay. An active pool is 409 ' +
+      'INVALID_STATE (stop it first); so is a transient one.',
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiJobResponses()
+  @ApiProblemResponses(409, 422)
+  async undefineStoragePool(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.undefinePool(
+      caller,
+      host,
+      pool,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Post(':pool/volumes')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Create a storage volume',
+    description:
+      'A sparse raw or qcow2 file in the pool; a qcow2 volume may have a backing image (a volume, of this ' +
+      "pool by default, or a path), making it an overlay of it, with the backing image's size unless " +
+      '`capacityBytes` says otherwise. The pool must be active (409 INVALID_STATE); a name in use is 409 ' +
+      'ALREADY_EXISTS. The job result holds the volume as GET …/volumes/{volume} shows it.',
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiBody({
+    type: CreateVolumeDto,
+    examples: {
+      qcow2: {
+        summary: 'An empty 10 GiB qcow2',
+        value: { name: 'vm1.qcow2', capacityBytes: 10737418240 },
+      },
+      overlay: {
+        summary: 'An overlay of a base image',
+        value: { name: 'vm2.qcow2', backing: { volume: 'debian-12.qcow2' } },
+      },
+      raw: {
+        summary: 'A raw file',
+        value: { name: 'scratch.img', format: 'raw', capacityBytes: 1073741824 },
+      },
+    },
+  })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  async createStorageVolume(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Body() body: CreateVolumeDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.createVolume(
+      caller,
+      host,
+      pool,
+      body,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
+  }
+
+  @Delete(':pool/volumes/:volume')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Delete a storage volume',
+    description:
+      'Deletes the volume and its file. Refused at once (409 INVALID_STATE) while a domain uses it (an image ' +
+      "of a running domain's chain, the destination of a block copy it runs, or a disk of a domain's definition) " +
+      'or another volume of the pool has it ' +
+      'as its backing image; the pool must be active.',
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiParam({ name: 'volume', description: "The volume's name in its pool", example: 'vm1.qcow2' })
+  @ApiJobResponses()
+  @ApiProblemResponses(409, 422)
+  async deleteStorageVolume(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Param('volume') volume: string,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.deleteVolume(
+      caller,
+      host,
+      pool,
+      volume,
+      idempotencyKeyOf(idempotencyKey),
+    );
+    return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 }

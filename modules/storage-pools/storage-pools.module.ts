@@ -1,24 +1,19 @@
 import { Module } from '@nestjs/common';
-import { HostsModule } from '#modules/hosts/hosts.module.js';
-import { JobsModule } from '#modules/jobs/jobs.module.js';
-import { StorageOperationsController } from './storage-operations.controller.js';
-import { StorageOperationsResolver } from './storage-operations.resolver.js';
-import { StorageOperationsService } from './storage-operations.service.js';
+import { JobsModule } from '#modules/jobs/index.js';
+import { StoragePoolOperationsService } from './storage-pool-operations.service.js';
 import { StoragePoolsController } from './storage-pools.controller.js';
 import { HostStoragePoolsResolver, StoragePoolsResolver } from './storage-pools.resolver.js';
 import { StoragePoolsService } from './storage-pools.service.js';
 
-/** Storage pools and volumes of the registered hosts (read side). */
+/** Storage pools and volumes over REST and GraphQL: reads, and changes as jobs (the api side). */
 @Module({
-  imports: [HostsModule, JobsModule],
-  controllers: [StoragePoolsController, StorageOperationsController],
+  imports: [JobsModule],
+  controllers: [StoragePoolsController],
   providers: [
     StoragePoolsService,
-    StorageOperationsService,
-    StorageOperationsResolver,
+    StoragePoolOperationsService,
     HostStoragePoolsResolver,
     StoragePoolsResolver,
   ],
-  exports: [StoragePoolsService],
 })
 export class StoragePoolsModule {}

@@ -1,4 +1,9 @@
-import { Args, Parent, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, ArgsType, Field, Mutation, Parent, ResolveField, Resolver } from '@nestjs/graphql';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { withoutNulls } from '#src/common/without-nulls.js';
 import {
   ConnectionArgs,
   connectionComplexity,
@@ -6,14 +11,84 @@ import {
   withConnectionArgs,
   type Connection,
 } from '#src/graphql/connection.js';
+import {
+  JobModel,
+  JobMutationArgs,
+  JobsService,
+  mutationIdempotencyKey,
+  mutationJob,
+} from '#modules/jobs/index.js';
 import { HostModel } from '#modules/hosts/models/host.model.js';
+import {
+  CreateVolumeDto,
+  DefinePoolDto,
+  POOL_ACTIONS,
+  PoolActionEnum,
+  type PoolAction,
+} from './dto/storage-operations.dto.js';
 import { StoragePoolModel } from './models/storage-pool.model.js';
 import {
   StoragePoolsConnection,
   StorageVolumesConnection,
 } from './models/storage-pools-connection.model.js';
 import { StorageVolumeModel } from './models/storage-volume.model.js';
+import { StoragePoolOperationsService } from './storage-pool-operations.service.js';
 import { StoragePoolsService } from './storage-pools.service.js';
+
+@ArgsType()
+class HostArgs extends JobMutationArgs {
+  @Field()
+  @IsString()
+  @MaxLength(63)
+  host!: string;
+}
+
+@ArgsType()
+class DefinePoolArgs extends HostArgs {
+  @Field(() => DefinePoolDto)
+  @ValidateNested()
+  @Type(() => DefinePoolDto)
+  input!: DefinePoolDto;
+}
+
+@ArgsType()
+class PoolArgs extends HostArgs {
+  @Field({ description: "The storage pool's name" })
+  @IsString()
+  @MaxLength(256)
+  pool!: string;
+}
+
+@ArgsType()
+class PoolActionArgs extends PoolArgs {
+  @Field(() => PoolActionEnum)
+  @IsIn(POOL_ACTIONS)
+  action!: PoolAction;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description: "start: build the pool first (a dir pool's directory is created when missing)",
+  })
+  @IsOptional()
+  @IsBoolean()
+  build?: boolean | null;
+}
+
+@ArgsType()
+class CreateVolumeArgs extends PoolArgs {
+  @Field(() => CreateVolumeDto)
+  @ValidateNested()
+  @Type(() => CreateVolumeDto)
+  input!: CreateVolumeDto;
+}
+
+@ArgsType()
+class VolumeArgs extends PoolArgs {
+  @Field({ description: "The volume's name in its pool" })
+  @IsString()
+  @MaxLength(256)
+  volume!: string;
+}
 
 /** The host of each pool object a query returned, for its field resolvers. */
 const hostOf = new WeakMap<StoragePoolModel, string>();
@@ -70,9 +145,17 @@ export class HostStoragePoolsResolver {
   }
 }
 
+/**
+ * A pool's volumes in GraphQL, and the storage mutations: the same service,
+ * rules and jobs as POST /v1/hosts/{host}/pools and the routes under it.
+ */
 @Resolver(() => StoragePoolModel)
 export class StoragePoolsResolver {
-  constructor(private readonly pools: StoragePoolsService) {}
+  constructor(
+    private readonly pools: StoragePoolsService,
+    private readonly operations: StoragePoolOperationsService,
+    private readonly jobs: JobsService,
+  ) {}
 
   @ResolveField('volumes', () => StorageVolumesConnection, {
     nullable: true,
@@ -99,5 +182,88 @@ export class StoragePoolsResolver {
     @Args('name') name: string,
   ): Promise<StorageVolumeModel> {
     return this.pools.getVolume(hostOfPool(pool), pool.name, name);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Define a dir storage pool (not started), as a job (see POST /v1/hosts/{host}/pools); with `wait`, the job once finished (or as it is after `wait` seconds)',
+  })
+  async definePool(
+    @CurrentCaller() caller: Caller,
+    @Args() args: DefinePoolArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.definePool(
+      caller,
+      args.host,
+      withoutNulls(args.input),
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Start (`build`: create its directory first), stop or refresh a storage pool, as a job (see POST …/pools/{pool}/actions/{action}); with `wait`, the job once finished',
+  })
+  async poolAction(
+    @CurrentCaller() caller: Caller,
+    @Args() args: PoolActionArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.poolAction(
+      caller,
+      args.host,
+      args.pool,
+      args.action,
+      args.build === undefined || args.build === null ? {} : { build: args.build },
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Undefine an inactive storage pool (its files stay), as a job (see DELETE …/pools/{pool}); with `wait`, the job once finished',
+  })
+  async undefinePool(@CurrentCaller() caller: Caller, @Args() args: PoolArgs): Promise<JobModel> {
+    const accepted = await this.operations.undefinePool(
+      caller,
+      args.host,
+      args.pool,
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Create a sparse raw or qcow2 volume, optionally backed by another image, as a job (see POST …/pools/{pool}/volumes); with `wait`, the job once finished',
+  })
+  async createVolume(
+    @CurrentCaller() caller: Caller,
+    @Args() args: CreateVolumeArgs,
+  ): Promise<JobModel> {
+    const accepted = await this.operations.createVolume(
+      caller,
+      args.host,
+      args.pool,
+      withoutNulls(args.input),
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
+  }
+
+  @Mutation(() => JobModel, {
+    description:
+      'Delete a volume and its file (refused while a domain uses it or a volume is backed by it), as a job (see DELETE …/volumes/{volume}); with `wait`, the job once finished',
+  })
+  async deleteVolume(@CurrentCaller() caller: Caller, @Args() args: VolumeArgs): Promise<JobModel> {
+    const accepted = await this.operations.deleteVolume(
+      caller,
+      args.host,
+      args.pool,
+      args.volume,
+      mutationIdempotencyKey(args),
+    );
+    return mutationJob(this.jobs, accepted, args);
   }
 }

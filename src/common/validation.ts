@@ -1,5 +1,6 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
-import { AppError, ErrorCode, type FieldError } from './errors/app-error.js';
+import { invalidFields, type FieldError } from './errors/app-error.js';
+import { withoutNulls } from './without-nulls.js';
 
 /** Flattens class-validator's nested errors into `field: message` pairs. */
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -11,24 +12,11 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
 }
 
 /**
- * Input is validated once, at the edge, from the DTO declarations: unknown
- * fields are refused, values are converted to their declared types, and every
- * failure becomes INVALID_ARGUMENT (400) naming each field and why.
- */
-/** Removes null members of objects, deeply: in a request body, null means "not given". */
-function withoutNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutNulls);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== null)
-      .map(([k, v]) => [k, withoutNulls(v)]),
-  );
-}
-
-/**
- * The global pipe: a body's null fields count as absent (`{"xml": null}` is a
- * request without xml, as GraphQL's null arguments are), then class-validator.
+ * The global pipe. Input is validated once, at the edge, from the DTO
+ * declarations: unknown fields are refused, values are converted to their
+ * declared types, and every failure becomes INVALID_ARGUMENT (400) naming
+ * each field and why. A body's null fields count as absent (`{"xml": null}`
+ * is a request without xml, as GraphQL's null arguments are).
  */
 class GatewayValidationPipe extends ValidationPipe {
   override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -41,11 +29,6 @@ export function createValidationPipe(): ValidationPipe {
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    exceptionFactory: (errors) => {
-      const fields = flatten(errors);
-      return new AppError(ErrorCode.INVALID_ARGUMENT, fields.map((f) => f.message).join('; '), {
-        fields,
-      });
-    },
+    exceptionFactory: (errors) => invalidFields(flatten(errors)),
   });
 }

@@ -1,13 +1,11 @@
-import { NestFactory, ModulesContainer } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { INestApplicationContext } from '@nestjs/common';
+import { ModulesContainer, NestFactory } from '@nestjs/core';
 import {
   GraphQLSchemaBuilderModule,
   GraphQLSchemaFactory,
   RESOLVER_TYPE_METADATA,
 } from '@nestjs/graphql';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { AppModule } from '../app.module.js';
-import { loadConfig } from '../config/config.js';
 
 type ResolverClass = new (...args: never[]) => unknown;
 
@@ -20,32 +18,18 @@ const HEADER =
 
 /**
  * Builds the schema the way the running gateway does (code first, the same
- * resolvers, sorted), without Redis or libvirt: the application's module
- * graph is read in preview mode (nothing instantiated) for its resolvers.
+ * resolvers, sorted) from an application's module graph, which may be read
+ * in preview mode (nothing instantiated): no Redis or libvirt is needed.
  */
-export async function generateGraphqlSchema(): Promise<GraphQLSchema> {
-  const preview = await NestFactory.create(
-    AppModule.forRoot(loadConfig({})),
-    new FastifyAdapter(),
-    {
-      preview: true,
-      logger: false,
-      abortOnError: false,
-    },
+export async function buildGraphqlSchema(app: INestApplicationContext): Promise<GraphQLSchema> {
+  const resolvers = [...app.get(ModulesContainer).values()].flatMap((module) =>
+    [...module.providers.values()]
+      .map((wrapper) => wrapper.metatype)
+      .filter(
+        (type): type is ResolverClass =>
+          typeof type === 'function' && Reflect.hasMetadata(RESOLVER_TYPE_METADATA, type),
+      ),
   );
-  let resolvers: ResolverClass[];
-  try {
-    resolvers = [...preview.get(ModulesContainer).values()].flatMap((module) =>
-      [...module.providers.values()]
-        .map((wrapper) => wrapper.metatype)
-        .filter(
-          (type): type is ResolverClass =>
-            typeof type === 'function' && Reflect.hasMetadata(RESOLVER_TYPE_METADATA, type),
-        ),
-    );
-  } finally {
-    await preview.close();
-  }
   const builder = await NestFactory.createApplicationContext(GraphQLSchemaBuilderModule, {
     logger: false,
   });

@@ -5,7 +5,12 @@
 export { LibvirtClient, type ConnectOptions, type ClientFeatures } from './client.js';
 export * from './errors.js';
 export * from './protocol/constants.js';
-export { ErrorNumber, errorNumberName, errorDomainName } from './protocol/error-codes.js';
+export {
+  ErrorNumber,
+  errorNumberName,
+  errorDomainName,
+  type ErrorNumberName,
+} from './protocol/error-codes.js';
 export { EventProc, type DomainEvent } from './protocol/events.js';
 export {
   procedures,
@@ -28,3 +33,4 @@ export {
 export { RpcConnection, type CallOptions } from './rpc/connection.js';
 export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
 export { parseLibvirtUri, redactUri, type LibvirtUri } from './uri.js';
+export * from './helpers.js';

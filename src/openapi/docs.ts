@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { TokensService } from '#modules/auth/tokens.service.js';
+import { TOKEN_VERIFIER, type TokenVerifier } from '../common/auth/token-verifier.js';
 import { buildOpenApiDocument } from './openapi-document.js';
 
 export const DOCS_PATH = '/docs';
@@ -19,13 +19,13 @@ const GRAPHQL_SCHEMA_FILE = new URL('../../../openapi/schema.graphql', import.me
  * for it. Call once the app is created, before init.
  */
 export function setupDocs(app: NestFastifyApplication): void {
-  const tokens = app.get(TokensService);
+  const tokens = app.get<TokenVerifier>(TOKEN_VERIFIER);
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '';
     if (path !== DOCS_PATH && !path.startsWith(`${DOCS_PATH}/`)) return;
     const token = presentedToken(request.headers.authorization);
-    if (token && (await tokens.findByToken(token))) return;
+    if (token && (await tokens.isValid(token))) return;
     await reply
       .status(401)
       .header('www-authenticate', 'Basic realm="virtgate docs", charset="UTF-8"')

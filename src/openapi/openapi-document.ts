@@ -1,31 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { AppModule } from '../app.module.js';
-import { loadConfig } from '../config/config.js';
 
 /** The committed spec, relative to the repository root. */
 export const OPENAPI_PATH = 'openapi/openapi.json';
-
-/**
- * Builds the OpenAPI document from the controllers' decorators. The module
- * graph is built in preview mode (no provider instantiated), so no Redis or
- * libvirt is needed and the result does not depend on the environment.
- */
-export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
-  const app = await NestFactory.create(AppModule.forRoot(loadConfig({})), new FastifyAdapter(), {
-    preview: true,
-    logger: false,
-    abortOnError: false,
-  });
-  try {
-    return buildOpenApiDocument(app);
-  } finally {
-    await app.close();
-  }
-}
 
 /** The OpenAPI 3.1 document of an application's controllers (the served /docs and the committed file alike). */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {

@@ -23,7 +23,7 @@ import {
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { attr, buildXml, child, parseXml, path as xpath, text } from '#src/xml/xml.js';
 import { hashToken } from '#modules/auth/tokens.service.js';
-import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
+import { DomainsProcessor } from '#modules/domains/domains.processor.js';
 import type { JobContext } from '#jobs/processor.js';
 import type { QueuedJob } from '#jobs/job-types.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
@@ -570,7 +570,7 @@ describe('domain definitions', () => {
     });
 
     it('recognises, when a job runs again after a crash, what its first run did', async () => {
-      const processor = new DefinitionsProcessor();
+      const processor = new DomainsProcessor();
       const name = `${tag}-rerun`;
       const uuid = randomUUID();
       const xml = buildXml({

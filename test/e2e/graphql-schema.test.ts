@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import {
-  generateGraphqlSchema,
-  GRAPHQL_SCHEMA_PATH,
-  serializeGraphqlSchema,
-} from '#src/graphql/graphql-schema-file.js';
+import { generateGraphqlSchema } from '#src/api-contract.js';
+import { GRAPHQL_SCHEMA_PATH, serializeGraphqlSchema } from '#src/graphql/graphql-schema-file.js';
 
 describe('GraphQL schema', () => {
   it(`${GRAPHQL_SCHEMA_PATH} matches the resolvers and models`, async () => {

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { hashToken } from '#modules/auth/tokens.service.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
-import { generateGraphqlSchema } from '#src/graphql/graphql-schema-file.js';
+import { generateGraphqlSchema } from '#src/api-contract.js';
 import { LibvirtClient, type RemoteDomain, type RemoteStorageVol } from '#src/libvirt/index.js';
 import { testDriverDomainXml, volumeXml } from '../support/domain-xml.js';
 import {

@@ -12,10 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { checkProcessors } from '#jobs/job-runner.service.js';
-import { BlockJobsProcessor } from '#jobs/processors/block-jobs.processor.js';
-import { DomainOpsProcessor } from '#jobs/processors/domain-ops.processor.js';
-import { DefinitionsProcessor } from '#jobs/processors/definitions.processor.js';
-import { StorageProcessor } from '#jobs/processors/storage.processor.js';
+import { BlockJobsProcessor } from '#modules/block-jobs/block-jobs.processor.js';
+import { DomainsProcessor } from '#modules/domains/domains.processor.js';
+import { SnapshotsProcessor } from '#modules/snapshots/snapshots.processor.js';
+import { StorageProcessor } from '#modules/storage-pools/storage-pools.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { Forwarder } from '../support/forwarder.js';
 import {
@@ -328,7 +328,7 @@ describe('jobs', () => {
   });
 
   it('refuses to start a worker that lacks a handler for a job type', () => {
-    const processor = new DomainOpsProcessor();
+    const processor = new DomainsProcessor();
     const blockJobs = new BlockJobsProcessor(
       { blockJobConcurrency: 1 } as never,
       null as never,
@@ -336,7 +336,7 @@ describe('jobs', () => {
       null as never,
     );
     assert.doesNotThrow(() =>
-      checkProcessors([processor, blockJobs, new DefinitionsProcessor(), new StorageProcessor()]),
+      checkProcessors([processor, blockJobs, new SnapshotsProcessor(), new StorageProcessor()]),
     );
     const { 'domain.reboot': _dropped, ...rest } = processor.handlers;
     assert.throws(
@@ -344,7 +344,7 @@ describe('jobs', () => {
         checkProcessors([
           { ...processor, handlers: rest as typeof processor.handlers },
           blockJobs,
-          new DefinitionsProcessor(),
+          new SnapshotsProcessor(),
           new StorageProcessor(),
         ]),
       /job type 'domain.reboot' \(queue 'domain-ops'\) has no handler/,

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import {
-  generateOpenApiDocument,
-  OPENAPI_PATH,
-  serializeOpenApiDocument,
-} from '#src/openapi/openapi-document.js';
+import { generateOpenApiDocument } from '#src/api-contract.js';
+import { OPENAPI_PATH, serializeOpenApiDocument } from '#src/openapi/openapi-document.js';
 
 describe('OpenAPI spec', () => {
   it(`${OPENAPI_PATH} matches the controllers`, async () => {

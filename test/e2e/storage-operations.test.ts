@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, LibvirtError } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
-import { StorageProcessor } from '#jobs/processors/storage.processor.js';
+import { StorageProcessor } from '#modules/storage-pools/storage-pools.processor.js';
 import type { JobContext } from '#jobs/processor.js';
 import type { JobType, QueuedJob } from '#jobs/job-types.js';
 import { makeImageDir, qemuImg } from '../support/qemu-images.js';

@@ -3,14 +3,8 @@ import { describe, it } from 'node:test';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { DiskXml } from '#src/xml/domain-xml.js';
 import type { BlockCommitParams, BlockCopyParams, BlockPullParams } from '#jobs/job-types.js';
-import {
-  classifyChain,
-  expectedChain,
-  memberAt,
-  parseMemberRef,
-  recheck,
-  refOf,
-} from '#modules/block-jobs/block-chain.js';
+import { memberAt, parseMemberRef, recheck, refOf } from '#modules/block-jobs/block-chain.js';
+import { classifyChain, expectedChain } from '#modules/block-jobs/plans/index.js';
 
 /** A disk `vda` whose chain is `images` ([path, index], top first). */
 function disk(images: [string, number | null][], chainComplete = true): DiskXml {

@@ -16,7 +16,7 @@ import { buildDirPoolXml, buildVolumeXml } from '#src/xml/define-storage.js';
 import { parseStoragePoolXml, parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
-import { defaultOverlay } from '#modules/domains/domain-snapshots.service.js';
+import { defaultOverlay } from '#modules/snapshots/snapshot-operations.service.js';
 import { attr, child, parseXml, path, text } from '#src/xml/xml.js';
 
 const DEF: DomainDefinition = {

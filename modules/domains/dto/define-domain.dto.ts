@@ -1,4 +1,3 @@
-import { applyDecorators } from '@nestjs/common';
 import { Field, InputType, Int, registerEnumType } from '@nestjs/graphql';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
@@ -17,17 +16,20 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import {
+  OptionalHostPath,
+  OptionalImageFormat,
+  type ImageFormat,
+} from '#src/common/dto/input-fields.js';
 
 /** Names of new domains: what libvirt, file names and URLs all take without quoting. */
 export const DOMAIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 export const DOMAIN_NAME_RULE =
   'must be 1-64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
-export const ABSOLUTE_PATH = /^\/[^\0]*$/;
 
 export const DOMAIN_TYPES = ['qemu', 'kvm'] as const;
 export const DISK_BUSES = ['virtio', 'sata', 'scsi', 'ide', 'usb'] as const;
 export const DISK_DEVICES = ['disk', 'cdrom'] as const;
-export const IMAGE_FORMATS = ['qcow2', 'raw'] as const;
 export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const;
 
 const enumOf = <T extends string>(values: readonly T[], name: string): Record<T, T> => {
@@ -38,33 +40,7 @@ const enumOf = <T extends string>(values: readonly T[], name: string): Record<T,
 export const DomainTypeEnum = enumOf(DOMAIN_TYPES, 'DomainType');
 export const DiskBusEnum = enumOf(DISK_BUSES, 'DiskBus');
 export const DiskDeviceEnum = enumOf(DISK_DEVICES, 'DiskDevice');
-export const ImageFormatEnum = enumOf(IMAGE_FORMATS, 'ImageFormat');
 export const NicModelEnum = enumOf(NIC_MODELS, 'NicModel');
-
-/** An optional absolute path on the host, the same in REST (OpenAPI, validation) and GraphQL. */
-export function OptionalHostPath(doc: { description: string; example: string }): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional(doc),
-    Field(() => String, { nullable: true }),
-    IsOptional(),
-    IsString(),
-    MaxLength(4096),
-    Matches(ABSOLUTE_PATH, { message: 'path must be an absolute path' }),
-  );
-}
-
-/** An optional image format (qcow2, raw), the same in REST and GraphQL. */
-export function OptionalImageFormat(doc: {
-  description?: string;
-  default?: string;
-}): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional({ enum: IMAGE_FORMATS, ...doc }),
-    Field(() => ImageFormatEnum, { nullable: true }),
-    IsOptional(),
-    IsIn(IMAGE_FORMATS),
-  );
-}
 
 @InputType('DomainDiskSpecInput')
 export class DomainDiskSpecDto {
@@ -96,7 +72,7 @@ export class DomainDiskSpecDto {
   @OptionalImageFormat({
     description: "The image format; by default the volume's",
   })
-  format?: (typeof IMAGE_FORMATS)[number];
+  format?: ImageFormat;
 
   @ApiPropertyOptional({ enum: DISK_BUSES, default: 'virtio (sata for a cdrom)' })
   @Field(() => DiskBusEnum, { nullable: true })

@@ -4,7 +4,7 @@
  */
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import type { ConnectionState } from '../host-connections.service.js';
+import type { ConnectionState } from '#src/hosts/host-connections.js';
 
 export const CONNECTION_STATES: readonly ConnectionState[] = [
   'idle',

@@ -15,15 +15,12 @@ import {
 } from 'class-validator';
 import {
   ABSOLUTE_PATH,
-  IMAGE_FORMATS,
   OptionalHostPath,
   OptionalImageFormat,
-} from '#modules/domains/dto/define-domain.dto.js';
-
-/** Pool and volume names: a volume's name is its file name in a dir pool. */
-export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-const STORAGE_NAME_RULE =
-  'must be 1-128 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
+  STORAGE_NAME_PATTERN,
+  STORAGE_NAME_RULE,
+  type ImageFormat,
+} from '#src/common/dto/input-fields.js';
 
 export const POOL_TYPES = ['dir'] as const;
 export const POOL_ACTIONS = ['start', 'stop', 'refresh'] as const;
@@ -102,7 +99,7 @@ export class VolumeBackingDto {
   @OptionalImageFormat({
     description: "The backing image's format; by default its volume's",
   })
-  format?: (typeof IMAGE_FORMATS)[number];
+  format?: ImageFormat;
 }
 
 @InputType('CreateVolumeInput')
@@ -116,7 +113,7 @@ export class CreateVolumeDto {
   name!: string;
 
   @OptionalImageFormat({ default: 'qcow2' })
-  format?: (typeof IMAGE_FORMATS)[number];
+  format?: ImageFormat;
 
   @ApiPropertyOptional({
     description:

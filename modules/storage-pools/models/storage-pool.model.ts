@@ -5,15 +5,7 @@
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 
-/** libvirt's virStoragePoolState, lower-cased, in the order of its numbers. */
-export const STORAGE_POOL_STATES = [
-  'inactive',
-  'building',
-  'running',
-  'degraded',
-  'inaccessible',
-] as const;
-export type StoragePoolState = (typeof STORAGE_POOL_STATES)[number];
+import { STORAGE_POOL_STATES, type StoragePoolState } from '../storage-states.js';
 
 const StoragePoolStateEnum = Object.fromEntries(STORAGE_POOL_STATES.map((s) => [s, s]));
 registerEnumType(StoragePoolStateEnum, {

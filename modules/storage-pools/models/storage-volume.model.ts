@@ -5,9 +5,7 @@
 import { Field, Float, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 
-/** libvirt's virStorageVolType, lower-cased, as volume XML names them. */
-export const STORAGE_VOLUME_TYPES = ['file', 'block', 'dir', 'network', 'netdir', 'ploop'] as const;
-export type StorageVolumeType = (typeof STORAGE_VOLUME_TYPES)[number];
+import { STORAGE_VOLUME_TYPES, type StorageVolumeType } from '../storage-states.js';
 
 const StorageVolumeTypeEnum = Object.fromEntries(STORAGE_VOLUME_TYPES.map((t) => [t, t]));
 registerEnumType(StorageVolumeTypeEnum, {

@@ -54,3 +54,17 @@ export class AppError extends Error {
     this.fields = options.fields ?? [];
   }
 }
+
+/** INVALID_ARGUMENT for one field: `field: message`. */
+export function invalidField(field: string, message: string): AppError {
+  return new AppError(ErrorCode.INVALID_ARGUMENT, `${field}: ${message}`, {
+    fields: [{ field, message }],
+  });
+}
+
+/** INVALID_ARGUMENT for several fields, each message saying which field it is about. */
+export function invalidFields(fields: FieldError[]): AppError {
+  return new AppError(ErrorCode.INVALID_ARGUMENT, fields.map((f) => f.message).join('; '), {
+    fields,
+  });
+}

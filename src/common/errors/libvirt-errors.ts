@@ -2,11 +2,13 @@ import {
   CallTimeoutError,
   ConnectError,
   ConnectionClosedError,
+  ErrorNumber,
   KeepaliveTimeoutError,
   LibvirtError,
   ProtocolError,
   UnsupportedAuthError,
   UriError,
+  type ErrorNumberName,
 } from '#src/libvirt/index.js';
 import { AppError, ErrorCode } from './app-error.js';
 
@@ -16,8 +18,10 @@ export const HOST_RETRY_AFTER_SECONDS = 5;
 /**
  * libvirt's virErrorNumber names (VIR_ERR_*) that mean something other than
  * INTERNAL. Anything not listed is INTERNAL, with libvirt's message as detail.
+ * Names, so that the table reads like libvirt's docs; checked against the
+ * protocol's list at compile time, looked up by number.
  */
-const LIBVIRT_CODES: Readonly<Record<string, ErrorCode>> = {
+const LIBVIRT_CODE_NAMES = {
   VIR_ERR_NO_DOMAIN: ErrorCode.NOT_FOUND,
   VIR_ERR_NO_NETWORK: ErrorCode.NOT_FOUND,
   VIR_ERR_NO_STORAGE_POOL: ErrorCode.NOT_FOUND,
@@ -78,7 +82,14 @@ const LIBVIRT_CODES: Readonly<Record<string, ErrorCode>> = {
   VIR_ERR_AUTH_FAILED: ErrorCode.HOST_UNREACHABLE,
   VIR_ERR_AUTH_CANCELLED: ErrorCode.HOST_UNREACHABLE,
   VIR_ERR_AUTH_UNAVAILABLE: ErrorCode.HOST_UNREACHABLE,
-};
+} as const satisfies Partial<Record<ErrorNumberName, ErrorCode>>;
+
+const LIBVIRT_CODES: ReadonlyMap<number, ErrorCode> = new Map(
+  Object.entries(LIBVIRT_CODE_NAMES).map(([name, code]) => [
+    ErrorNumber[name as ErrorNumberName],
+    code,
+  ]),
+);
 
 /**
  * Translates an error of the libvirt client (#src/libvirt) into an AppError,
@@ -86,7 +97,7 @@ const LIBVIRT_CODES: Readonly<Record<string, ErrorCode>> = {
  */
 export function fromLibvirtError(err: unknown): AppError | null {
   if (err instanceof LibvirtError) {
-    const code = LIBVIRT_CODES[err.codeName] ?? ErrorCode.INTERNAL;
+    const code = LIBVIRT_CODES.get(err.code) ?? ErrorCode.INTERNAL;
     return new AppError(code, `libvirt: ${err.message} (${err.codeName})`, {
       cause: err,
       retryAfterSeconds: code === ErrorCode.HOST_UNREACHABLE ? HOST_RETRY_AFTER_SECONDS : undefined,

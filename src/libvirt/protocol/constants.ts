@@ -184,6 +184,31 @@ export const StorageVolType = {
 
 export const StorageVolDeleteFlags = { NORMAL: 0, ZEROED: 1, WITH_SNAPSHOTS: 2 } as const;
 export const StorageVolCreateFlags = { PREALLOC_METADATA: 1, REFLINK: 2, VALIDATE: 4 } as const;
+/** VIR_STORAGE_POOL_DEFINE_VALIDATE (virStoragePoolDefineFlags). */
+export const StoragePoolDefineFlags = { VALIDATE: 1 } as const;
+/** VIR_STORAGE_POOL_CREATE_WITH_BUILD… (virStoragePoolCreateFlags). */
+export const StoragePoolCreateFlags = {
+  NORMAL: 0,
+  WITH_BUILD: 1,
+  WITH_BUILD_OVERWRITE: 2,
+  WITH_BUILD_NO_OVERWRITE: 4,
+} as const;
+
+/** virDomainStatsTypes: the groups of statistics virConnectGetAllDomainStats returns. */
+export const DomainStatsTypes = {
+  STATE: 1,
+  CPU_TOTAL: 2,
+  BALLOON: 4,
+  VCPU: 8,
+  INTERFACE: 16,
+  BLOCK: 32,
+} as const;
+
+/** virConnectGetAllDomainStatsFlags beyond the list filters. */
+export const GetAllDomainStatsFlags = {
+  /** One `block.N` entry per image of each backing chain, not just the top. */
+  BACKING: 0x40000000,
+} as const;
 
 /** Decodes a libvirt version number (major * 1,000,000 + minor * 1,000 + micro). */
 export function formatVersion(v: bigint | number): string {

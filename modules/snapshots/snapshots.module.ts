@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { JobsModule } from '#modules/jobs/index.js';
+import { SnapshotOperationsService } from './snapshot-operations.service.js';
+import { SnapshotsController } from './snapshots.controller.js';
+import { SnapshotsResolver } from './snapshots.resolver.js';
+import { SnapshotsService } from './snapshots.service.js';
+
+/** A domain's snapshots over REST and GraphQL: listing them, taking one (the api side). */
+@Module({
+  imports: [JobsModule],
+  controllers: [SnapshotsController],
+  providers: [SnapshotsService, SnapshotOperationsService, SnapshotsResolver],
+})
+export class SnapshotsModule {}

@@ -1,0 +1,84 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
+import { redactUri } from '#src/libvirt/index.js';
+import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
+import type { RedisKeys } from '#src/redis/keys.js';
+
+/** A registered libvirt host, as stored. */
+export interface HostRecord {
+  name: string;
+  uri: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+/** The name under which the gateway registers its default libvirt host at first start. */
+export const DEFAULT_HOST_NAME = 'local';
+
+/**
+ * The registered hosts, kept in one Redis hash so every api and worker
+ * process sees the same list. A new user sees a working host at once: the
+ * configured default (LIBVIRT_DEFAULT_URI) is registered as `local` when no
+ * host is.
+ */
+@Injectable()
+export class HostRegistry implements OnApplicationBootstrap {
+  private readonly logger = new Logger(HostRegistry.name);
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!(await this.isEmpty())) return;
+    const added = await this.add({
+      name: DEFAULT_HOST_NAME,
+      uri: this.config.libvirtDefaultUri,
+      createdAt: new Date().toISOString(),
+      createdBy: 'gateway',
+    });
+    if (added) {
+      this.logger.log(
+        `registered host '${DEFAULT_HOST_NAME}' (${redactUri(this.config.libvirtDefaultUri)})`,
+      );
+    }
+  }
+
+  /** Adds a host; false if the name is taken. */
+  async add(record: HostRecord): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.hosts, record.name, JSON.stringify(record))) === 1;
+  }
+
+  async find(name: string): Promise<HostRecord | null> {
+    const raw = await this.redis.hget(this.keys.hosts, name);
+    return raw === null ? null : (JSON.parse(raw) as HostRecord);
+  }
+
+  /** The host's record, or NOT_FOUND. */
+  async get(name: string): Promise<HostRecord> {
+    const record = await this.find(name);
+    if (!record) throw new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
+    return record;
+  }
+
+  /** Every host, sorted by name. */
+  async list(): Promise<HostRecord[]> {
+    const all = await this.redis.hvals(this.keys.hosts);
+    return all
+      .map((raw) => JSON.parse(raw) as HostRecord)
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  async remove(name: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.hosts, name)) === 1;
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return (await this.redis.hlen(this.keys.hosts)) === 0;
+  }
+}
