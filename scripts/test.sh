@@ -7,5 +7,5 @@ bash scripts/ensure-deps.sh
 bash scripts/services.sh up
 rm -rf dist
 npx tsc -p tsconfig.json
-npx eslint . --max-warnings=0
+npm run --silent lint
 node --test --test-concurrency=2 --test-force-exit --test-timeout=300000 dist/test/unit/ dist/test/integration/ dist/test/e2e/
