@@ -204,7 +204,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       (book.phase === 'starting' &&
         !info.found &&
         book.chainAtStart !== null &&
-        planOf(job.type).classify(job.params as never, book.chainAtStart, chainPaths(read.disk)) ===
+        planOf(job.type).classify(job.params, book.chainAtStart, chainPaths(read.disk)) ===
           'unchanged');
 
     let run: Run;
@@ -221,8 +221,8 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       }
       usableChain(read.disk);
       const plan = planOf(job.type);
-      const call = plan.prepare(job.params as never, read.disk, read.persistent);
-      const shape = plan.shape(job.params as never);
+      const call = plan.prepare(job.params, read.disk, read.persistent);
+      const shape = plan.shape(job.params);
       const chainAtStart = chainPaths(read.disk);
       await this.ledger.setPhase(id, 'starting', chainAtStart);
       this.logger.log(`job ${id}: starting ${job.type} on ${dom.name}/${target}`);
@@ -244,7 +244,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (book.chainAtStart === null) {
         throw new AppError(ErrorCode.INTERNAL, `job ${id}: its start left no record of the chain`);
       }
-      const { twoPhase, libvirtType } = planOf(job.type).shape(job.params as never);
+      const { twoPhase, libvirtType } = planOf(job.type).shape(job.params);
       if (info.found && info.type !== libvirtType) {
         throw conflict(
           `disk '${target}' now runs a block job of another type (${info.type}) than this job's (${libvirtType}); it is left alone`,
@@ -384,7 +384,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     for (;;) {
       read = await this.readDisk(client, dom, target);
       outcome = planOf(run.type).classify(
-        run.params as never,
+        run.params,
         run.chainAtStart,
         chainPaths(read.disk),
       );

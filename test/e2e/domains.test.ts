@@ -16,6 +16,7 @@ import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { liveChain, tcgDomainXml, testDriverDomainXml } from '../support/domain-xml.js';
 import { backingChain, createChain, makeImageDir, writePattern } from '../support/qemu-images.js';
+import { countRpcs } from './graphql-helpers.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -198,6 +199,19 @@ describe('domains', () => {
         await client.rpc.domainUndefineFlags({ dom, flags: 0 });
       }
       await until((items) => items.length === 0);
+    });
+
+    it("reuses the domain list libvirt's events keep true: a listing again reads no list", async () => {
+      const url = `/v1/hosts/test/domains?namePrefix=${name}-&limit=5`;
+      assert.equal((await get(url)).status, 200); // the host's events are heard from now on
+      const counts = await countRpcs(async () => {
+        assert.equal((await get(url)).body.items.length, 5);
+      });
+      assert.equal(
+        counts.get('connectListAllDomains') ?? 0,
+        0,
+        JSON.stringify(Object.fromEntries(counts)),
+      );
     });
 
     it('answers bad input with the documented codes, quickly', async () => {
