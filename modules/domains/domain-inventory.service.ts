@@ -129,7 +129,8 @@ export class DomainInventory implements OnApplicationShutdown {
 
   private inventory(host: HostRecord): HostInventory {
     let inv = this.hosts.get(host.name);
-    if (!inv || inv.uri !== host.uri) {
+    // A host unregistered (and maybe registered again) has a new event source.
+    if (!inv || inv.uri !== host.uri || inv.events?.ended !== false) {
       inv?.events?.close();
       const fresh = new HostInventory(host.uri);
       fresh.events = this.events.subscribe(host, (e) => this.onEvent(fresh, e));

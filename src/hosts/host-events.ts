@@ -26,6 +26,8 @@ export type HostEventListener = (event: HostEvent) => void;
 export interface HostEventSubscription {
   /** Whether the host's event connection is registered now (nothing is being missed). */
   readonly connected: boolean;
+  /** Closed, or the host was dropped (unregistered, or its URI changed): nothing more will come. */
+  readonly ended: boolean;
   close(): void;
 }
 
@@ -80,6 +82,9 @@ export class HostEvents implements OnApplicationShutdown {
     return {
       get connected() {
         return source.connected && source.listeners.has(listener);
+      },
+      get ended() {
+        return source.closed || !source.listeners.has(listener);
       },
       close: () => {
         source.listeners.delete(listener);

@@ -214,6 +214,26 @@ describe('domains', () => {
       );
     });
 
+    it("hears a host's events again once it is unregistered and registered anew", async () => {
+      const admin = (req: request.Test): request.Test =>
+        req.set('authorization', `Bearer ${ADMIN}`);
+      const host = { name: 'again', uri: 'test+tcp://127.0.0.1/default' };
+      const url = `/v1/hosts/again/domains?namePrefix=${name}-&limit=5`;
+      assert.equal((await admin(request(t.server).post('/v1/hosts')).send(host)).status, 201);
+      assert.equal((await get(url)).status, 200);
+      assert.equal((await admin(request(t.server).delete('/v1/hosts/again'))).status, 204);
+      assert.equal((await admin(request(t.server).post('/v1/hosts')).send(host)).status, 201);
+      assert.equal((await get(url)).status, 200);
+      const counts = await countRpcs(async () => {
+        assert.equal((await get(url)).body.items.length, 5);
+      });
+      assert.equal(
+        counts.get('connectListAllDomains') ?? 0,
+        0,
+        JSON.stringify(Object.fromEntries(counts)),
+      );
+    });
+
     it('answers bad input with the documented codes, quickly', async () => {
       const cases: [string, number, string, string?][] = [
         ['/v1/hosts/nope/domains', 404, 'NOT_FOUND'],
