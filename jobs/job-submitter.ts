@@ -144,7 +144,7 @@ export class JobSubmitter {
    * the same type, host and request; null otherwise. For requests whose target
    * is gone once their job ran (an undefine): a retry gets the job back, not a 404.
    */
-  async replayOf(
+  private async replayOf(
     caller: Caller,
     idempotencyKey: string,
     spec: { type: JobType; host: string; request: Record<string, unknown> },

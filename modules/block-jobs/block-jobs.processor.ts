@@ -383,11 +383,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     let outcome: ChainOutcome;
     for (;;) {
       read = await this.readDisk(client, dom, target);
-      outcome = planOf(run.type).classify(
-        run.params,
-        run.chainAtStart,
-        chainPaths(read.disk),
-      );
+      outcome = planOf(run.type).classify(run.params, run.chainAtStart, chainPaths(read.disk));
       if (outcome === 'applied' || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }

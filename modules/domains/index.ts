@@ -3,6 +3,6 @@
  * only (models are imported from ./models/): the worker imports this, and
  * must not load the HTTP and GraphQL layers.
  */
-export { hostOfDomain, withHost, type DomainNode } from './domain-nodes.js';
+export { hostOfDomain, type DomainNode } from './domain-nodes.js';
 export { disksView } from './domain-views.js';
 export { domainUsing, type ImageUser } from './image-users.js';

@@ -10,7 +10,7 @@ export {
   mutationIdempotencyKey,
   mutationJob,
 } from './job-mutation.js';
-export { idempotencyKeyOf, preferredWait, respondWithJob } from './job-response.js';
+export { idempotencyKeyOf, respondWithJob } from './job-response.js';
 export { JobsModule } from './jobs.module.js';
-export { JobsService, MAX_WAIT_SECONDS } from './jobs.service.js';
+export { JobsService } from './jobs.service.js';
 export { JobModel } from './models/job.model.js';

@@ -3,4 +3,4 @@
  * (models are imported from ./models/): the worker imports this, and must
  * not load the HTTP and GraphQL layers.
  */
-export { poolVolumeBackedBy, volumeBackedBy } from './backed-volumes.js';
+export { poolVolumeBackedBy } from './backed-volumes.js';

@@ -16,11 +16,8 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import {
-  OptionalHostPath,
-  OptionalImageFormat,
-  type ImageFormat,
-} from '#src/common/dto/input-fields.js';
+import { OptionalHostPath, OptionalImageFormat } from '#src/common/dto/input-fields.js';
+import type { ImageFormat } from '#src/common/input-rules.js';
 
 /** Names of new domains: what libvirt, file names and URLs all take without quoting. */
 export const DOMAIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;

@@ -13,14 +13,13 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { OptionalHostPath, OptionalImageFormat } from '#src/common/dto/input-fields.js';
 import {
   ABSOLUTE_PATH,
-  OptionalHostPath,
-  OptionalImageFormat,
   STORAGE_NAME_PATTERN,
   STORAGE_NAME_RULE,
   type ImageFormat,
-} from '#src/common/dto/input-fields.js';
+} from '#src/common/input-rules.js';
 
 export const POOL_TYPES = ['dir'] as const;
 export const POOL_ACTIONS = ['start', 'stop', 'refresh'] as const;

@@ -8,14 +8,6 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { ABSOLUTE_PATH, IMAGE_FORMATS, type ImageFormat } from '../input-rules.js';
 
-export {
-  ABSOLUTE_PATH,
-  IMAGE_FORMATS,
-  STORAGE_NAME_PATTERN,
-  STORAGE_NAME_RULE,
-  type ImageFormat,
-} from '../input-rules.js';
-
 export const ImageFormatEnum = Object.fromEntries(IMAGE_FORMATS.map((f) => [f, f])) as Record<
   ImageFormat,
   ImageFormat
