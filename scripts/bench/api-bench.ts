@@ -9,11 +9,18 @@
  * info of the first 100 by name, sequentially. The api process's memory is
  * read from /proc. Figures are printed; nothing is asserted.
  *
- * Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_DOMAINS (1000).
+ * With BENCH_BASELINE_DIR set to another checkout of the gateway (built), its
+ * api runs too, and every measurement is taken of both in turns, so that
+ * what the machine does meanwhile falls on both alike: rows marked
+ * "(baseline)" are that checkout's.
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_DOMAINS (1000),
+ * BENCH_BASELINE_DIR.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
@@ -54,13 +61,16 @@ function domainXml(name: string): string {
   });
 }
 
-async function startGateway(port: number): Promise<ChildProcess> {
+const BASELINE = process.env.BENCH_BASELINE_DIR;
+
+async function startGateway(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
+    cwd: dir,
     env: {
       ...process.env,
       ROLE: 'api',
       PORT: String(port),
-      VIRTGATE_REDIS_PREFIX: `vgbench:${process.pid}:`,
+      VIRTGATE_REDIS_PREFIX: `vgbench:${process.pid}:${port}:`,
       VIRTGATE_ADMIN_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
     },
@@ -112,6 +122,48 @@ async function python(): Promise<{ rps: number; mean: number; p50: number; p99: 
   return JSON.parse(stdout) as { rps: number; mean: number; p50: number; p99: number };
 }
 
+interface Side {
+  label: string;
+  gateway: ChildProcess;
+  base: string;
+  gqlOk: boolean;
+}
+
+/** The api of the checkout in `dir`, started, with the bench host registered and checked. */
+async function side(dir: string, label: string): Promise<Side> {
+  const port = await freePort();
+  const gateway = await startGateway(port, dir);
+  const base = `http://127.0.0.1:${port}`;
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const created = await fetch(`${base}/v1/hosts`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: 'bench', uri: URI }),
+  });
+  if (created.status !== 201 && created.status !== 409) {
+    throw new Error(`POST /v1/hosts${label}: ${created.status}`);
+  }
+  const page = (await (
+    await fetch(`${base}/v1/hosts/bench/domains?limit=100`, { headers })
+  ).json()) as { items: unknown[] };
+  if (page.items.length !== 100) {
+    throw new Error(`the REST listing${label} returned ${page.items.length} domains`);
+  }
+  const gql = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query: GRAPHQL_QUERY }),
+  });
+  const gqlBody = (await gql.json()) as { data?: { host?: { domains?: { edges?: unknown[] } } } };
+  const gqlOk = gqlBody.data?.host?.domains?.edges?.length === 100;
+  if (!gqlOk) {
+    console.log(
+      `GraphQL check${label} failed (${gql.status}): ${JSON.stringify(gqlBody).slice(0, 300)}`,
+    );
+  }
+  return { label, gateway, base, gqlOk };
+}
+
 async function main(): Promise<void> {
   // The test driver's state lives while a connection to it is open: keep this one until the end.
   const client = await LibvirtClient.connect(URI);
@@ -136,78 +188,41 @@ async function main(): Promise<void> {
       `${ret} domains on ${URI}; ${SECONDS} s per measurement, ${CONNECTIONS} connections`,
     );
 
-    {
-      const port = await freePort();
-      const gateway = await startGateway(port);
-      try {
-        const base = `http://127.0.0.1:${port}`;
-        const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-        const created = await fetch(`${base}/v1/hosts`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ name: 'bench', uri: URI }),
-        });
-        if (created.status !== 201 && created.status !== 409)
-          throw new Error(`POST /v1/hosts: ${created.status}`);
-        const check = await fetch(`${base}/v1/hosts/bench/domains?limit=100`, { headers });
-        const page = (await check.json()) as { items: unknown[] };
-        if (page.items.length !== 100)
-          throw new Error(`the REST listing returned ${page.items.length} domains`);
-        const gql = await fetch(`${base}/graphql`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ query: GRAPHQL_QUERY }),
-        });
-        const gqlBody = (await gql.json()) as {
-          data?: { host?: { domains?: { edges?: unknown[] } } };
-        };
-        const gqlOk = gqlBody.data?.host?.domains?.edges?.length === 100;
-        if (!gqlOk)
-          console.log(
-            `GraphQL check failed (${gql.status}): ${JSON.stringify(gqlBody).slice(0, 300)}`,
-          );
-
-        // warm up
-        await autocannon({
-          url: `${base}/v1/hosts/bench/domains?limit=100`,
-          headers,
-          duration: 2,
-          connections: 4,
-        });
-        const restOpts = { url: `${base}/v1/hosts/bench/domains?limit=100`, headers };
-        results.push({
-          what: `REST  …/domains?limit=100, 1 client`,
-          r: await load(restOpts, 1),
-        });
-        results.push({
-          what: `REST  …/domains?limit=100, ${CONNECTIONS} clients`,
-          r: await load(restOpts),
-          rss: rssMiB(gateway.pid!),
-        });
-        if (gqlOk) {
-          const body = JSON.stringify({ query: GRAPHQL_QUERY });
-          await autocannon({
-            url: `${base}/graphql`,
-            method: 'POST',
-            headers,
-            body,
-            duration: 2,
-            connections: 4,
-          });
-          const gqlOpts = { url: `${base}/graphql`, method: 'POST' as const, headers, body };
+    const sides: Side[] = [await side(process.cwd(), '')];
+    if (BASELINE) sides.push(await side(path.resolve(BASELINE), ' (baseline)'));
+    try {
+      const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+      const body = JSON.stringify({ query: GRAPHQL_QUERY });
+      const rest = (s: Side) => ({ url: `${s.base}/v1/hosts/bench/domains?limit=100`, headers });
+      const gql = (s: Side) => ({
+        url: `${s.base}/graphql`,
+        method: 'POST' as const,
+        headers,
+        body,
+      });
+      for (const s of sides) {
+        await autocannon({ ...rest(s), duration: 2, connections: 4 }); // warm up
+        if (s.gqlOk) await autocannon({ ...gql(s), duration: 2, connections: 4 });
+      }
+      const measurements: [string, (s: Side) => autocannon.Options, number, boolean][] = [
+        ['REST  …/domains?limit=100, 1 client', rest, 1, false],
+        [`REST  …/domains?limit=100, ${CONNECTIONS} clients`, rest, CONNECTIONS, false],
+        ['GraphQL domains(first: 100), 1 client', gql, 1, true],
+        [`GraphQL domains(first: 100), ${CONNECTIONS} clients`, gql, CONNECTIONS, true],
+      ];
+      for (const [i, [what, opts, connections, graphql]] of measurements.entries()) {
+        // In turns: this checkout first, then the baseline, then the other way round.
+        for (const s of i % 2 ? [...sides].reverse() : sides) {
+          if (graphql && !s.gqlOk) continue;
           results.push({
-            what: `GraphQL domains(first: 100), 1 client`,
-            r: await load(gqlOpts, 1),
-          });
-          results.push({
-            what: `GraphQL domains(first: 100), ${CONNECTIONS} clients`,
-            r: await load(gqlOpts),
-            rss: rssMiB(gateway.pid!),
+            what: `${what}${s.label}`,
+            r: await load(opts(s), connections),
+            rss: connections > 1 ? rssMiB(s.gateway.pid!) : undefined,
           });
         }
-      } finally {
-        await stopGateway(gateway);
       }
+    } finally {
+      for (const s of sides) await stopGateway(s.gateway);
     }
     results.push({
       what: 'python3-libvirt: listAllDomains + info() x100, sequential',
