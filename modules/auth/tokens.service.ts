@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import type { CallerRole } from '#src/common/auth/caller.js';
+import { CALLER_ROLES, type CallerRole, type HostScope } from '#src/common/auth/caller.js';
 import type { TokenVerifier } from '#src/common/auth/token-verifier.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
@@ -10,7 +10,8 @@ import type { RedisKeys } from '#src/redis/keys.js';
 export interface TokenRecord {
   id: string;
   role: CallerRole;
-  scopes: string[];
+  /** null: every host and everything on it. */
+  scopes: HostScope[] | null;
   createdAt: string;
 }
 
@@ -36,11 +37,11 @@ export class TokensService implements TokenVerifier {
   /** The record of a presented token, or null when it matches none. */
   async findByToken(token: string): Promise<TokenRecord | null> {
     const fields = await this.redis.hgetall(this.keys.token(hashToken(token)));
-    if (!fields.id || (fields.role !== 'admin' && fields.role !== 'user')) return null;
+    if (!fields.id || !(CALLER_ROLES as readonly string[]).includes(fields.role ?? '')) return null;
     return {
       id: fields.id,
-      role: fields.role,
-      scopes: JSON.parse(fields.scopes ?? '[]') as string[],
+      role: fields.role as CallerRole,
+      scopes: parseScopes(fields.scopes),
       createdAt: fields.createdAt ?? '',
     };
   }
@@ -92,7 +93,14 @@ function adminRecord(): Record<keyof TokenRecord, string> {
   return {
     id: ADMIN_CALLER_ID,
     role: 'admin',
-    scopes: JSON.stringify(['*']),
+    scopes: 'null',
     createdAt: new Date().toISOString(),
   };
+}
+
+/** Stored scopes: JSON, null for everything (the admin token's legacy `["*"]` too). */
+function parseScopes(raw: string | undefined): HostScope[] | null {
+  const value: unknown = JSON.parse(raw ?? 'null');
+  if (!Array.isArray(value) || value.every((v) => v === '*')) return null;
+  return value as HostScope[];
 }

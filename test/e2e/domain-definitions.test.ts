@@ -116,8 +116,8 @@ describe('domain definitions', () => {
     const redis = new Redis(REDIS_URL);
     await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
       id: 'user-1',
-      role: 'user',
-      scopes: '[]',
+      role: 'operator',
+      scopes: 'null',
       createdAt: new Date().toISOString(),
     });
     await redis.quit();

@@ -19,6 +19,10 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCode.TIMEOUT]: 504,
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.PATH_NOT_ALLOWED]: 403,
+  [ErrorCode.QUOTA_EXCEEDED]: 429,
+  [ErrorCode.RATE_LIMITED]: 429,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
   [ErrorCode.INTERNAL]: 500,
 };
 

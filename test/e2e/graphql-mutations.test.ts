@@ -155,8 +155,8 @@ describe('GraphQL mutations', () => {
     const redis = new Redis(REDIS_URL);
     await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
       id: 'user-1',
-      role: 'user',
-      scopes: '[]',
+      role: 'operator',
+      scopes: 'null',
       createdAt: new Date().toISOString(),
     });
     await redis.quit();

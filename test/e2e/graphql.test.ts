@@ -64,8 +64,8 @@ describe('GraphQL', () => {
     const redis = new Redis(REDIS_URL);
     await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
       id: 'user-1',
-      role: 'user',
-      scopes: '[]',
+      role: 'operator',
+      scopes: 'null',
       createdAt: new Date().toISOString(),
     });
     await redis.quit();

@@ -1,19 +1,49 @@
 import { AppError, ErrorCode } from '../errors/app-error.js';
 
-export type CallerRole = 'admin' | 'user';
+/**
+ * The roles, weakest first; each holds everything the ones before it hold.
+ * - viewer: reads and events;
+ * - operator: lifecycle, snapshots and block jobs on domains in scope, volumes in pools in scope;
+ * - admin: hosts, tokens, webhooks, raw XML, pool definitions, arbitrary paths.
+ */
+export const CALLER_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type CallerRole = (typeof CALLER_ROLES)[number];
+
+/**
+ * What a scoped token reaches on one host. A list that is absent means every
+ * domain (or pool) of the host; patterns are shell-style (`*`, `?`), matched
+ * against the whole name.
+ */
+export interface HostScope {
+  readonly host: string;
+  readonly domains?: readonly string[];
+  readonly pools?: readonly string[];
+}
 
 /**
  * Who is calling, as services see it: never the HTTP request, so a job
  * processor can call the same service with the Caller it recorded.
  */
 export interface Caller {
-  /** Stable id of the token's owner ('admin' for the admin token). */
+  /** Stable id of the token (or JWT subject) that authenticated ('admin' for the admin token). */
   readonly id: string;
   readonly role: CallerRole;
-  /** What the caller may do; '*' is everything. */
-  readonly scopes: readonly string[];
+  /** What the caller reaches; null: every host and everything on it. */
+  readonly scopes: readonly HostScope[] | null;
   /** The request (or job) this call belongs to. */
   readonly requestId: string;
+}
+
+/** Whether `role` holds everything `needed` holds. */
+export function roleAtLeast(role: CallerRole, needed: CallerRole): boolean {
+  return CALLER_ROLES.indexOf(role) >= CALLER_ROLES.indexOf(needed);
+}
+
+/** Refuses (FORBIDDEN) a caller whose role is below `needed`. */
+export function requireRole(caller: Caller, needed: CallerRole, what: string): void {
+  if (!roleAtLeast(caller.role, needed)) {
+    throw new AppError(ErrorCode.FORBIDDEN, `only an ${needed} or above may ${what}`);
+  }
 }
 
 /** Refuses a caller who is not an admin (FORBIDDEN), for operations reserved to admins. */

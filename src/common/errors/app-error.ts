@@ -20,6 +20,14 @@ export enum ErrorCode {
   TIMEOUT = 'TIMEOUT',
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   FORBIDDEN = 'FORBIDDEN',
+  /** A path a client gave resolves outside the storage pools in the caller's scope and the configured roots. */
+  PATH_NOT_ALLOWED = 'PATH_NOT_ALLOWED',
+  /** The caller has as many jobs queued as it may: wait for some to finish. */
+  QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
+  /** Too many requests from this token or address: retry after Retry-After. */
+  RATE_LIMITED = 'RATE_LIMITED',
+  /** The request body is larger, or nested deeper, than the gateway accepts. */
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   INTERNAL = 'INTERNAL',
 }
 

@@ -62,6 +62,14 @@ export function describeCode(code: ErrorCode): { status: number; title: string }
       return { status: 401, title: 'Unauthenticated' };
     case ErrorCode.FORBIDDEN:
       return { status: 403, title: 'Forbidden' };
+    case ErrorCode.PATH_NOT_ALLOWED:
+      return { status: 403, title: 'Path not allowed' };
+    case ErrorCode.QUOTA_EXCEEDED:
+      return { status: 429, title: 'Quota exceeded' };
+    case ErrorCode.RATE_LIMITED:
+      return { status: 429, title: 'Too many requests' };
+    case ErrorCode.PAYLOAD_TOO_LARGE:
+      return { status: 413, title: 'Payload too large' };
     case ErrorCode.INTERNAL:
       return { status: 500, title: 'Internal error' };
     default:
@@ -95,6 +103,10 @@ export function codeForHttpStatus(status: number): ErrorCode {
     case 409:
     case 412:
       return ErrorCode.CONFLICT;
+    case 413:
+      return ErrorCode.PAYLOAD_TOO_LARGE;
+    case 429:
+      return ErrorCode.RATE_LIMITED;
     case 502:
       return ErrorCode.HOST_UNREACHABLE;
     case 503:

@@ -1,0 +1,15 @@
+import type { FastifyRequest } from 'fastify';
+import type { Caller } from './caller.js';
+
+/**
+ * How code outside the auth feature (the GraphQL endpoint before it parses,
+ * the docs) authenticates a request exactly as the global guard does. The
+ * auth feature provides it. Throws AppError UNAUTHENTICATED (401 with
+ * WWW-Authenticate) when the request carries no valid credentials.
+ */
+export interface RequestAuthenticator {
+  authenticate(request: FastifyRequest): Promise<Caller>;
+}
+
+/** Injection token of the RequestAuthenticator. */
+export const REQUEST_AUTHENTICATOR = Symbol('REQUEST_AUTHENTICATOR');
