@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
+import { REQUEST_AUTHENTICATOR } from '#src/common/auth/authenticator.js';
 import { TOKEN_VERIFIER } from '#src/common/auth/token-verifier.js';
 import { BearerAuthGuard } from '#src/common/guards/bearer-auth.guard.js';
 import {
@@ -10,6 +11,7 @@ import {
 } from './admin-token.bootstrap.js';
 import { AuthController } from './auth.controller.js';
 import { BearerStrategy } from './bearer.strategy.js';
+import { TokenAuthenticator } from './request-authenticator.js';
 import { TokensService } from './tokens.service.js';
 
 export interface AuthModuleOptions {
@@ -27,13 +29,15 @@ export class AuthModule {
       controllers: [AuthController],
       providers: [
         TokensService,
+        TokenAuthenticator,
         BearerStrategy,
         AdminTokenBootstrap,
         { provide: ADMIN_TOKEN_OUTPUT, useValue: options.adminTokenOutput ?? process.stdout },
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: TOKEN_VERIFIER, useExisting: TokensService },
+        { provide: REQUEST_AUTHENTICATOR, useExisting: TokenAuthenticator },
       ],
-      exports: [TokensService, TOKEN_VERIFIER],
+      exports: [TokensService, TOKEN_VERIFIER, REQUEST_AUTHENTICATOR],
     };
   }
 }

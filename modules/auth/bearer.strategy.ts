@@ -5,7 +5,7 @@ import passport from 'passport';
 import { Strategy } from 'passport-http-bearer';
 import type { Caller } from '#src/common/auth/caller.js';
 import { BEARER_STRATEGY } from '#src/common/guards/bearer-auth.guard.js';
-import { TokensService } from './tokens.service.js';
+import { TokenAuthenticator } from './request-authenticator.js';
 
 type PassportRequest = Parameters<Strategy<never>['authenticate']>[0];
 
@@ -25,7 +25,7 @@ export class BearerStrategy
   extends PassportStrategy(Strategy, BEARER_STRATEGY)
   implements OnApplicationShutdown
 {
-  constructor(private readonly tokens: TokensService) {
+  constructor(private readonly authenticator: TokenAuthenticator) {
     super({ realm: 'virtgate', passReqToCallback: true });
   }
 
@@ -37,9 +37,7 @@ export class BearerStrategy
   }
 
   async validate(req: BearerInput, token: string): Promise<Caller | false> {
-    const record = await this.tokens.findByToken(token);
-    if (!record) return false;
-    return { id: record.id, role: record.role, scopes: record.scopes, requestId: req.id };
+    return (await this.authenticator.callerFor(token, req.id)) ?? false;
   }
 
   /** passport's strategy registry is process-wide: leave it to the next app once this one closes. */

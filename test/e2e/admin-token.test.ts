@@ -66,7 +66,7 @@ describe('admin token', () => {
     assert.deepEqual(await redis.hgetall(keys.token(sha256(generated))), {
       id: 'admin',
       role: 'admin',
-      scopes: '["*"]',
+      scopes: 'null',
       createdAt: (await redis.hget(keys.token(sha256(generated)), 'createdAt'))!,
     });
   });

@@ -3,8 +3,9 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext, type GqlContextType } from '@nestjs/graphql';
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Observable } from 'rxjs';
-import type { Caller } from '../auth/caller.js';
+import { lastValueFrom, type Observable } from 'rxjs';
+import { ACCESS_KEY } from '../auth/access.js';
+import { requireRole, type Caller, type CallerRole } from '../auth/caller.js';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 
@@ -25,14 +26,19 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
     super();
   }
 
-  override canActivate(
-    context: ExecutionContext,
-  ): boolean | Promise<boolean> | Observable<boolean> {
-    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    return isPublic === true ? true : super.canActivate(context);
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, targets);
+    if (isPublic === true) return true;
+    const request = this.getRequest(context) as FastifyRequest & { user?: Caller };
+    // Already authenticated for this request (GraphQL authenticates once, before parsing).
+    if (!request.user) {
+      const passed = super.canActivate(context) as boolean | Promise<boolean> | Observable<boolean>;
+      if (!(await lastValue(passed))) return false;
+    }
+    const needed = this.reflector.getAllAndOverride<CallerRole | undefined>(ACCESS_KEY, targets);
+    if (needed !== undefined && request.user) requireRole(request.user, needed, 'do this');
+    return true;
   }
 
   override getRequest(context: ExecutionContext): FastifyRequest {
@@ -72,4 +78,10 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
     }
     return caller;
   }
+}
+
+async function lastValue(value: boolean | Promise<boolean> | Observable<boolean>): Promise<boolean> {
+  if (typeof value === 'boolean') return value;
+  if (value instanceof Promise) return value;
+  return lastValueFrom(value);
 }

@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import type { Caller } from '#src/common/auth/caller.js';
+import type { RequestAuthenticator } from '#src/common/auth/authenticator.js';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { TokensService } from './tokens.service.js';
+
+/**
+ * Turns presented credentials into a Caller: the one place a bearer value is
+ * checked, used by the passport strategy (the global guard), by the GraphQL
+ * endpoint before it parses, and by the docs.
+ */
+@Injectable()
+export class TokenAuthenticator implements RequestAuthenticator {
+  constructor(private readonly tokens: TokensService) {}
+
+  /** The Caller a bearer value stands for, or null when it stands for none. */
+  async callerFor(token: string, requestId: string): Promise<Caller | null> {
+    const record = await this.tokens.findByToken(token);
+    if (!record) return null;
+    return { id: record.id, role: record.role, scopes: record.scopes, requestId };
+  }
+
+  async authenticate(request: FastifyRequest): Promise<Caller> {
+    const existing = (request as FastifyRequest & { user?: Caller }).user;
+    if (existing) return existing;
+    const token = bearerToken(request.headers.authorization);
+    if (token === null) {
+      throw new AppError(
+        ErrorCode.UNAUTHENTICATED,
+        'this request needs a bearer token (Authorization: Bearer <token>)',
+      );
+    }
+    const caller = await this.callerFor(token, request.id);
+    if (!caller) throw new AppError(ErrorCode.UNAUTHENTICATED, 'the bearer token is not valid');
+    (request as FastifyRequest & { user?: Caller }).user = caller;
+    return caller;
+  }
+}
+
+/** The value of `Authorization: Bearer <value>`, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^bearer +(\S+) *$/i.exec(header);
+  return match?.[1] ?? null;
+}
