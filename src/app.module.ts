@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import { JobsCoreModule } from '#jobs/jobs-core.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { AuthModule } from '#modules/auth/auth.module.js';
@@ -10,6 +10,7 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
 import { SnapshotsModule } from '#modules/snapshots/snapshots.module.js';
 import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
+import { AccessDeclarations } from './common/auth/access-declarations.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';
@@ -35,6 +36,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        DiscoveryModule,
         RedisModule,
         HostsCoreModule,
         JobsCoreModule.forRoot({ runner: config.role === 'all' }),
@@ -50,6 +52,7 @@ export class AppModule {
         ...(config.role === 'all' ? FEATURE_WORKER_MODULES : []),
       ],
       providers: [
+        AccessDeclarations,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],

@@ -1,6 +1,7 @@
 import { Args, ArgsType, Field, ID, Mutation, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { withoutNulls } from '#src/common/without-nulls.js';
@@ -53,6 +54,7 @@ export class BlockJobsResolver {
     private readonly jobs: JobsService,
   ) {}
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Start a block commit, copy or pull on a disk, as a job (see POST …/disks/{target}/block-jobs); with `wait`, the job once finished (or as it is after `wait` seconds)',
@@ -72,6 +74,7 @@ export class BlockJobsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Pivot a block job that waits in ready (NOT_READY before libvirt reported it ready); with `wait`, the job once finished',

@@ -20,6 +20,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
@@ -63,6 +64,7 @@ export class DomainsController {
     private readonly jobs: JobsService,
   ) {}
 
+  @Access('operator')
   @Post(':domain/actions/:action')
   @HttpCode(202)
   @ApiOperation({
@@ -98,6 +100,7 @@ export class DomainsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('viewer')
   @Get()
   @ApiOperation({
     summary: 'List the domains of a host',
@@ -107,22 +110,29 @@ export class DomainsController {
   @ApiOkResponse({ type: DomainListModel })
   @ApiProblemResponses(400)
   listDomains(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Query() query: ListDomainsQueryDto,
   ): Promise<DomainListModel> {
     const { limit, cursor, ...filter } = query;
-    return this.domains.list(host, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
+    return this.domains.list(caller, host, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
   }
 
+  @Access('viewer')
   @Get(':domain')
   @ApiOperation({ summary: 'A domain: state, sizing, disks with their backing chains, interfaces' })
   @ApiParam(DOMAIN)
   @ApiOkResponse({ type: DomainModel })
   @ApiProblemResponses(400)
-  getDomain(@Param('host') host: string, @Param('domain') domain: string): Promise<DomainModel> {
-    return this.domains.get(host, domain);
+  getDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+  ): Promise<DomainModel> {
+    return this.domains.get(caller, host, domain);
   }
 
+  @Access('viewer')
   @Get(':domain/xml')
   @Header('content-type', 'application/xml; charset=utf-8')
   @ApiOperation({
@@ -133,13 +143,15 @@ export class DomainsController {
   @ApiOkResponse({ description: 'libvirt domain XML', schema: { type: 'string' } })
   @ApiProblemResponses(400)
   getDomainXml(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('domain') domain: string,
     @Query() query: XmlQueryDto,
   ): Promise<string> {
-    return this.domains.xml(host, domain, query.inactive ?? false);
+    return this.domains.xml(caller, host, domain, query.inactive ?? false);
   }
 
+  @Access('viewer')
   @Get(':domain/disks')
   @ApiOperation({
     summary: "The domain's disks and their backing chains",
@@ -148,23 +160,30 @@ export class DomainsController {
   })
   @ApiParam(DOMAIN)
   @ApiOkResponse({ type: [DiskModel] })
-  listDisks(@Param('host') host: string, @Param('domain') domain: string): Promise<DiskModel[]> {
-    return this.domains.disks(host, domain);
+  listDisks(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+  ): Promise<DiskModel[]> {
+    return this.domains.disks(caller, host, domain);
   }
 
+  @Access('viewer')
   @Get(':domain/disks/:target')
   @ApiOperation({ summary: 'One disk and its backing chain' })
   @ApiParam(DOMAIN)
   @ApiParam({ name: 'target', description: 'The disk target', example: 'vda' })
   @ApiOkResponse({ type: DiskModel })
   getDisk(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('domain') domain: string,
     @Param('target') target: string,
   ): Promise<DiskModel> {
-    return this.domains.disk(host, domain, target);
+    return this.domains.disk(caller, host, domain, target);
   }
 
+  @Access('operator')
   @Post()
   @HttpCode(202)
   @ApiOperation({
@@ -210,6 +229,7 @@ export class DomainsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('operator')
   @Delete(':domain')
   @HttpCode(202)
   @ApiOperation({

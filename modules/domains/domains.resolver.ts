@@ -10,6 +10,7 @@ import {
 } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import {
@@ -134,11 +135,12 @@ export class HostDomainsResolver {
     complexity: connectionComplexity,
   })
   async listDomains(
+    @CurrentCaller() caller: Caller,
     @Parent() host: HostModel,
     @Args() args: DomainsArgs,
   ): Promise<Connection<DomainNode>> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.domains.list(host.name, args.filter ?? {}, limit, cursor),
+      this.domains.list(caller, host.name, args.filter ?? {}, limit, cursor),
     );
     return toConnection(
       page,
@@ -151,8 +153,12 @@ export class HostDomainsResolver {
     nullable: true,
     description: 'A domain by name or UUID (null, with a NOT_FOUND error, when there is none)',
   })
-  async getDomain(@Parent() host: HostModel, @Args() args: DomainArgs): Promise<DomainNode> {
-    return withHost(host.name, await this.domains.get(host.name, args.name));
+  async getDomain(
+    @CurrentCaller() caller: Caller,
+    @Parent() host: HostModel,
+    @Args() args: DomainArgs,
+  ): Promise<DomainNode> {
+    return withHost(host.name, await this.domains.get(caller, host.name, args.name));
   }
 }
 
@@ -188,6 +194,7 @@ export class DomainsResolver {
     return domain.interfaces ?? (await this.details(domain, loaders)).interfaces;
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Start, shut down, destroy, reboot, suspend or resume a domain, or set its autostart, as a job; with `wait`, the job once finished (or as it is after `wait` seconds)',
@@ -207,6 +214,7 @@ export class DomainsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Define a domain from a spec or (admins) from libvirt XML, as a job (see POST /v1/hosts/{host}/domains); with `wait`, the job once finished (or as it is after `wait` seconds)',
@@ -224,6 +232,7 @@ export class DomainsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Undefine a shut-off domain, as a job (see DELETE /v1/hosts/{host}/domains/{domain}); with `wait`, the job once finished',

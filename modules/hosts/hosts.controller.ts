@@ -6,6 +6,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
@@ -21,6 +22,7 @@ import { HostListModel, HostModel } from './models/host.model.js';
 export class HostsController {
   constructor(private readonly hosts: HostsService) {}
 
+  @Access('admin')
   @Post()
   @ApiOperation({ summary: 'Register a libvirt host (admin)' })
   @ApiCreatedResponse({ type: HostModel })
@@ -29,24 +31,27 @@ export class HostsController {
     return this.hosts.create(caller, body);
   }
 
+  @Access('viewer')
   @Get()
   @ApiOperation({ summary: 'List the registered hosts with their connection state' })
   @ApiOkResponse({ type: HostListModel })
   @ApiProblemResponses(400)
-  listHosts(@Query() query: PageQueryDto): Promise<HostListModel> {
-    return this.hosts.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
+  listHosts(@CurrentCaller() caller: Caller, @Query() query: PageQueryDto): Promise<HostListModel> {
+    return this.hosts.list(caller, query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
   }
 
+  @Access('viewer')
   @Get(':host')
   @ApiOperation({
     summary: 'A host: connection state, hostname, versions, node info, capabilities',
   })
   @ApiOkResponse({ type: HostModel })
   @ApiProblemResponses(404)
-  getHost(@Param('host') host: string): Promise<HostModel> {
-    return this.hosts.get(host);
+  getHost(@CurrentCaller() caller: Caller, @Param('host') host: string): Promise<HostModel> {
+    return this.hosts.get(caller, host);
   }
 
+  @Access('admin')
   @Delete(':host')
   @HttpCode(204)
   @ApiOperation({ summary: 'Unregister a host (admin); its domains are not touched' })

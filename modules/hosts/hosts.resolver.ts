@@ -1,4 +1,5 @@
 import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import {
@@ -17,25 +18,33 @@ import { HostsConnection } from './models/hosts-connection.model.js';
 export class HostsResolver {
   constructor(private readonly hosts: HostsService) {}
 
+  @Access('viewer')
   @Query(() => HostsConnection, {
     name: 'hosts',
     description: 'The registered hosts, sorted by name, with their connection state',
     complexity: connectionComplexity,
   })
-  async listHosts(@Args() args: ConnectionArgs): Promise<HostsConnection> {
-    const page = await withConnectionArgs(args, (limit, cursor) => this.hosts.list(limit, cursor));
+  async listHosts(
+    @CurrentCaller() caller: Caller,
+    @Args() args: ConnectionArgs,
+  ): Promise<HostsConnection> {
+    const page = await withConnectionArgs(args, (limit, cursor) =>
+      this.hosts.list(caller, limit, cursor),
+    );
     return toConnection(page, (h) => h.name);
   }
 
+  @Access('viewer')
   @Query(() => HostModel, {
     name: 'host',
     nullable: true,
     description: 'A host by name (null, with a NOT_FOUND error, when none has that name)',
   })
-  getHost(@Args('name') name: string): Promise<HostModel> {
-    return this.hosts.get(name);
+  getHost(@CurrentCaller() caller: Caller, @Args('name') name: string): Promise<HostModel> {
+    return this.hosts.get(caller, name);
   }
 
+  @Access('admin')
   @Mutation(() => HostModel, { description: 'Register a libvirt host (admin)' })
   createHost(
     @CurrentCaller() caller: Caller,
@@ -44,6 +53,7 @@ export class HostsResolver {
     return this.hosts.create(caller, input);
   }
 
+  @Access('admin')
   @Mutation(() => Boolean, {
     description: 'Unregister a host (admin); its domains are not touched. True when done',
   })

@@ -19,6 +19,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { Access } from '#src/common/auth/access.js';
 import { TERMINAL_STATES } from '#jobs/job-types.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
@@ -41,6 +42,7 @@ const JOB_ID = {
 export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
+  @Access('viewer')
   @Get()
   @ApiOperation({
     summary: 'List jobs, newest first',
@@ -49,11 +51,15 @@ export class JobsController {
   })
   @ApiOkResponse({ type: JobListModel })
   @ApiProblemResponses(400)
-  listJobs(@Query() query: ListJobsQueryDto): Promise<JobListModel> {
+  listJobs(
+    @CurrentCaller() caller: Caller,
+    @Query() query: ListJobsQueryDto,
+  ): Promise<JobListModel> {
     const { limit, cursor, ...filter } = query;
-    return this.jobs.list(filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
+    return this.jobs.list(caller, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
   }
 
+  @Access('viewer')
   @Get(':id')
   @ApiOperation({
     summary: 'A job: its state, progress, result or error',
@@ -63,10 +69,14 @@ export class JobsController {
   @ApiParam(JOB_ID)
   @ApiOkResponse({ type: JobModel })
   @ApiProblemResponses(400, 404)
-  getJob(@Param('id', new ParseUUIDPipe()) id: string): Promise<JobModel> {
-    return this.jobs.get(id);
+  getJob(
+    @CurrentCaller() caller: Caller,
+    @Param('id', new ParseUUIDPipe()) id: string,
+  ): Promise<JobModel> {
+    return this.jobs.get(caller, id);
   }
 
+  @Access('operator')
   @Delete(':id')
   @ApiOperation({
     summary: 'Cancel a job',
@@ -98,6 +108,7 @@ export class JobsController {
     return record;
   }
 
+  @Access('operator')
   @Post(':id/pivot')
   @HttpCode(202)
   @ApiOperation({

@@ -1,6 +1,7 @@
 import { Args, ArgsType, Field, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsOptional, IsUUID, ValidateNested } from 'class-validator';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import {
@@ -35,27 +36,30 @@ class JobIdArgs {
 export class JobsResolver {
   constructor(private readonly jobs: JobsService) {}
 
+  @Access('viewer')
   @Query(() => JobModel, {
     name: 'job',
     nullable: true,
     description: 'A job (null, with NOT_FOUND, when there is none)',
   })
-  getJob(@Args() { id }: JobIdArgs): Promise<JobModel> {
-    return this.jobs.get(id);
+  getJob(@CurrentCaller() caller: Caller, @Args() { id }: JobIdArgs): Promise<JobModel> {
+    return this.jobs.get(caller, id);
   }
 
+  @Access('viewer')
   @Query(() => JobsConnection, {
     name: 'jobs',
     description: 'Jobs, newest first',
     complexity: connectionComplexity,
   })
-  async listJobs(@Args() args: JobsArgs): Promise<JobsConnection> {
+  async listJobs(@CurrentCaller() caller: Caller, @Args() args: JobsArgs): Promise<JobsConnection> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.jobs.list(args.filter ?? {}, limit, cursor),
+      this.jobs.list(caller, args.filter ?? {}, limit, cursor),
     );
     return toConnection(page, (j) => j.id);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, { description: 'Cancel a job: a queued one never starts' })
   cancelJob(@CurrentCaller() caller: Caller, @Args() { id }: JobIdArgs): Promise<JobModel> {
     return this.jobs.cancel(caller, id);

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
@@ -31,17 +32,20 @@ export class SnapshotsController {
     private readonly jobs: JobsService,
   ) {}
 
+  @Access('viewer')
   @Get(':domain/snapshots')
   @ApiOperation({ summary: "The domain's snapshots with their disks, oldest first" })
   @ApiParam(DOMAIN)
   @ApiOkResponse({ type: [SnapshotModel] })
   listSnapshots(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('domain') domain: string,
   ): Promise<SnapshotModel[]> {
-    return this.snapshots.list(host, domain);
+    return this.snapshots.list(caller, host, domain);
   }
 
+  @Access('operator')
   @Post(':domain/snapshots')
   @HttpCode(202)
   @ApiOperation({

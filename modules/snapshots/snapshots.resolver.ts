@@ -11,6 +11,7 @@ import {
 import { Type } from 'class-transformer';
 import { IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import DataLoader from 'dataloader';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { withoutNulls } from '#src/common/without-nulls.js';
@@ -73,6 +74,7 @@ export class SnapshotsResolver {
     complexity: listComplexity(10),
   })
   listSnapshots(
+    @CurrentCaller() caller: Caller,
     @Parent() domain: DomainNode,
     @Context('loaders') loaders: RequestLoaders,
   ): Promise<SnapshotModel[]> {
@@ -85,7 +87,7 @@ export class SnapshotsResolver {
             Promise.all(
               uuids.map((uuid) =>
                 this.snapshots
-                  .list(host, uuid)
+                  .list(caller, host, uuid)
                   .catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
               ),
             ),
@@ -94,6 +96,7 @@ export class SnapshotsResolver {
       .load(domain.uuid);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Take an external disk-only snapshot: a new qcow2 overlay on each disk, as a job (see POST …/domains/{domain}/snapshots); with `wait`, the job once finished',

@@ -22,6 +22,7 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
@@ -91,6 +92,7 @@ export class StoragePoolsController {
     private readonly jobs: JobsService,
   ) {}
 
+  @Access('viewer')
   @Get()
   @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
   @ApiProblem(
@@ -106,12 +108,14 @@ export class StoragePoolsController {
   @ApiOkResponse({ type: StoragePoolListModel, description: 'A page of pools' })
   @ApiProblemResponses(400)
   listStoragePools(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Query() query: PageQueryDto,
   ): Promise<StoragePoolListModel> {
-    return this.pools.listPools(host, query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
+    return this.pools.listPools(caller, host, query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
   }
 
+  @Access('viewer')
   @Get(':pool')
   @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
   @ApiProblem(
@@ -125,12 +129,14 @@ export class StoragePoolsController {
   @ApiParam(POOL_PARAM)
   @ApiOkResponse({ type: StoragePoolModel, description: 'The pool' })
   getStoragePool(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('pool') pool: string,
   ): Promise<StoragePoolModel> {
-    return this.pools.getPool(host, pool);
+    return this.pools.getPool(caller, host, pool);
   }
 
+  @Access('viewer')
   @Get(':pool/volumes')
   @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
   @ApiProblem(
@@ -149,13 +155,21 @@ export class StoragePoolsController {
   @ApiProblemResponses(400)
   @ApiProblem(409, NOT_ACTIVE)
   listStorageVolumes(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('pool') pool: string,
     @Query() query: PageQueryDto,
   ): Promise<StorageVolumeListModel> {
-    return this.pools.listVolumes(host, pool, query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
+    return this.pools.listVolumes(
+      caller,
+      host,
+      pool,
+      query.limit ?? DEFAULT_PAGE_SIZE,
+      query.cursor,
+    );
   }
 
+  @Access('viewer')
   @Get(':pool/volumes/:volume')
   @ApiProblem(404, 'No such host, pool or volume (code NOT_FOUND)')
   @ApiProblem(
@@ -173,13 +187,15 @@ export class StoragePoolsController {
   @ApiOkResponse({ type: StorageVolumeModel, description: 'The volume' })
   @ApiProblem(409, NOT_ACTIVE)
   getStorageVolume(
+    @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('pool') pool: string,
     @Param('volume') volume: string,
   ): Promise<StorageVolumeModel> {
-    return this.pools.getVolume(host, pool, volume);
+    return this.pools.getVolume(caller, host, pool, volume);
   }
 
+  @Access('admin')
   @Post()
   @ApiProblemResponses(404, 503)
   @HttpCode(202)
@@ -213,6 +229,7 @@ export class StoragePoolsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('admin')
   @Post(':pool/actions/:action')
   @ApiProblemResponses(404, 503)
   @HttpCode(202)
@@ -250,6 +267,7 @@ export class StoragePoolsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('admin')
   @Delete(':pool')
   @ApiProblemResponses(404, 503)
   @HttpCode(202)
@@ -279,6 +297,7 @@ export class StoragePoolsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('operator')
   @Post(':pool/volumes')
   @ApiProblemResponses(404, 503)
   @HttpCode(202)
@@ -329,6 +348,7 @@ export class StoragePoolsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  @Access('operator')
   @Delete(':pool/volumes/:volume')
   @ApiProblemResponses(404, 503)
   @HttpCode(202)

@@ -1,6 +1,7 @@
 import { Args, ArgsType, Field, Mutation, Parent, ResolveField, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { withoutNulls } from '#src/common/without-nulls.js';
@@ -120,11 +121,12 @@ export class HostStoragePoolsResolver {
     complexity: connectionComplexity,
   })
   async listStoragePools(
+    @CurrentCaller() caller: Caller,
     @Parent() host: HostModel,
     @Args() args: ConnectionArgs,
   ): Promise<Connection<StoragePoolModel>> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.pools.listPools(host.name, limit, cursor),
+      this.pools.listPools(caller, host.name, limit, cursor),
     );
     return toConnection(
       page,
@@ -138,10 +140,11 @@ export class HostStoragePoolsResolver {
     description: 'A storage pool by name (null, with a NOT_FOUND error, when there is none)',
   })
   async getStoragePool(
+    @CurrentCaller() caller: Caller,
     @Parent() host: HostModel,
     @Args('name') name: string,
   ): Promise<StoragePoolModel> {
-    return nodeOf(host.name, await this.pools.getPool(host.name, name));
+    return nodeOf(host.name, await this.pools.getPool(caller, host.name, name));
   }
 }
 
@@ -164,11 +167,12 @@ export class StoragePoolsResolver {
     complexity: connectionComplexity,
   })
   async listStorageVolumes(
+    @CurrentCaller() caller: Caller,
     @Parent() pool: StoragePoolModel,
     @Args() args: ConnectionArgs,
   ): Promise<Connection<StorageVolumeModel>> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.pools.listVolumes(hostOfPool(pool), pool.name, limit, cursor),
+      this.pools.listVolumes(caller, hostOfPool(pool), pool.name, limit, cursor),
     );
     return toConnection(page, (v) => v.name);
   }
@@ -178,12 +182,14 @@ export class StoragePoolsResolver {
     description: 'A volume by name (null, with a NOT_FOUND error, when there is none)',
   })
   getStorageVolume(
+    @CurrentCaller() caller: Caller,
     @Parent() pool: StoragePoolModel,
     @Args('name') name: string,
   ): Promise<StorageVolumeModel> {
-    return this.pools.getVolume(hostOfPool(pool), pool.name, name);
+    return this.pools.getVolume(caller, hostOfPool(pool), pool.name, name);
   }
 
+  @Access('admin')
   @Mutation(() => JobModel, {
     description:
       'Define a dir storage pool (not started), as a job (see POST /v1/hosts/{host}/pools); with `wait`, the job once finished (or as it is after `wait` seconds)',
@@ -201,6 +207,7 @@ export class StoragePoolsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('admin')
   @Mutation(() => JobModel, {
     description:
       'Start (`build`: create its directory first), stop or refresh a storage pool, as a job (see POST …/pools/{pool}/actions/{action}); with `wait`, the job once finished',
@@ -220,6 +227,7 @@ export class StoragePoolsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('admin')
   @Mutation(() => JobModel, {
     description:
       'Undefine an inactive storage pool (its files stay), as a job (see DELETE …/pools/{pool}); with `wait`, the job once finished',
@@ -234,6 +242,7 @@ export class StoragePoolsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Create a sparse raw or qcow2 volume, optionally backed by another image, as a job (see POST …/pools/{pool}/volumes); with `wait`, the job once finished',
@@ -252,6 +261,7 @@ export class StoragePoolsResolver {
     return mutationJob(this.jobs, accepted, args);
   }
 
+  @Access('operator')
   @Mutation(() => JobModel, {
     description:
       'Delete a volume and its file (refused while a domain uses it or a volume is backed by it), as a job (see DELETE …/volumes/{volume}); with `wait`, the job once finished',

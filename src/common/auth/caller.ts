@@ -42,7 +42,10 @@ export function roleAtLeast(role: CallerRole, needed: CallerRole): boolean {
 /** Refuses (FORBIDDEN) a caller whose role is below `needed`. */
 export function requireRole(caller: Caller, needed: CallerRole, what: string): void {
   if (!roleAtLeast(caller.role, needed)) {
-    throw new AppError(ErrorCode.FORBIDDEN, `only an ${needed} or above may ${what}`);
+    throw new AppError(
+      ErrorCode.FORBIDDEN,
+      `${what} needs the ${needed} role or above; this token has the ${caller.role} role`,
+    );
   }
 }
 

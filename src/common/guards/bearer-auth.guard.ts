@@ -37,7 +37,7 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
       if (!(await lastValue(passed))) return false;
     }
     const needed = this.reflector.getAllAndOverride<CallerRole | undefined>(ACCESS_KEY, targets);
-    if (needed !== undefined && request.user) requireRole(request.user, needed, 'do this');
+    if (needed !== undefined && request.user) requireRole(request.user, needed, 'this operation');
     return true;
   }
 
@@ -80,7 +80,9 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
   }
 }
 
-async function lastValue(value: boolean | Promise<boolean> | Observable<boolean>): Promise<boolean> {
+async function lastValue(
+  value: boolean | Promise<boolean> | Observable<boolean>,
+): Promise<boolean> {
   if (typeof value === 'boolean') return value;
   if (value instanceof Promise) return value;
   return lastValueFrom(value);
