@@ -12,6 +12,7 @@ import {
 import { AuthController } from './auth.controller.js';
 import { BearerStrategy } from './bearer.strategy.js';
 import { TokenAuthenticator } from './request-authenticator.js';
+import { TokensController } from './tokens.controller.js';
 import { TokensService } from './tokens.service.js';
 
 export interface AuthModuleOptions {
@@ -26,7 +27,7 @@ export class AuthModule {
     return {
       module: AuthModule,
       imports: [PassportModule],
-      controllers: [AuthController],
+      controllers: [AuthController, TokensController],
       providers: [
         TokensService,
         TokenAuthenticator,

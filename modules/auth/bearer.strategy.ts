@@ -13,6 +13,7 @@ type PassportRequest = Parameters<Strategy<never>['authenticate']>[0];
 interface BearerInput {
   headers: { authorization?: string };
   id: string;
+  ip: string;
 }
 
 /**
@@ -31,13 +32,13 @@ export class BearerStrategy
 
   /** Called by passport with the Fastify request (typed for Express by @types/passport-http-bearer). */
   override authenticate(req: PassportRequest, options?: object): void {
-    const { headers, id } = req as unknown as FastifyRequest;
-    const input: BearerInput = { headers: { authorization: headers.authorization }, id };
+    const { headers, id, ip } = req as unknown as FastifyRequest;
+    const input: BearerInput = { headers: { authorization: headers.authorization }, id, ip };
     super.authenticate(input as unknown as PassportRequest, options);
   }
 
   async validate(req: BearerInput, token: string): Promise<Caller | false> {
-    return (await this.authenticator.callerFor(token, req.id)) ?? false;
+    return (await this.authenticator.callerFor(token, req.id, req.ip)) ?? false;
   }
 
   /** passport's strategy registry is process-wide: leave it to the next app once this one closes. */

@@ -15,9 +15,10 @@ export class TokenAuthenticator implements RequestAuthenticator {
   constructor(private readonly tokens: TokensService) {}
 
   /** The Caller a bearer value stands for, or null when it stands for none. */
-  async callerFor(token: string, requestId: string): Promise<Caller | null> {
+  async callerFor(token: string, requestId: string, address: string): Promise<Caller | null> {
     const record = await this.tokens.findByToken(token);
     if (!record) return null;
+    this.tokens.noteUse(token, record.id, address);
     return { id: record.id, role: record.role, scopes: record.scopes, requestId };
   }
 
@@ -31,7 +32,7 @@ export class TokenAuthenticator implements RequestAuthenticator {
         'this request needs a bearer token (Authorization: Bearer <token>)',
       );
     }
-    const caller = await this.callerFor(token, request.id);
+    const caller = await this.callerFor(token, request.id, request.ip);
     if (!caller) throw new AppError(ErrorCode.UNAUTHENTICATED, 'the bearer token is not valid');
     (request as FastifyRequest & { user?: Caller }).user = caller;
     return caller;

@@ -76,9 +76,9 @@ export class BlockJobOperationsService {
       );
     }
     const parsed = plan.parse(target, dto);
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const { dom, resolved } = await this.connections.withClient(host, async (c) => {
-      const d = await requireDomain(c, domainRef);
+      const d = await requireDomain(c, domainRef, { caller, host: host.name });
       // What depends on the live state is refused only for a new job: a retry with the
       // same Idempotency-Key gets its job back, whatever the chain has become since.
       let r: JobParams[BlockJobType] | AppError;

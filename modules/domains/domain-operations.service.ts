@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
+import { requireNewDomainInScope } from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
 import { requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode, invalidFields } from '#src/common/errors/app-error.js';
@@ -115,9 +116,9 @@ export class DomainOperationsService {
         fields: [{ field: 'enabled', message: 'enabled is required for autostart' }],
       });
     }
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const { dom, state } = await this.connections.withClient(host, async (c) => {
-      const d = await requireDomain(c, ref);
+      const d = await requireDomain(c, ref, { caller, host: host.name });
       return { dom: d, state: (await c.rpc.domainGetState({ dom: d, flags: 0 })).state };
     });
     const rule = REQUIRES[act];
@@ -142,11 +143,12 @@ export class DomainOperationsService {
     input: DefineDomainDto,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const { name, uuid, xml, source } =
       input.xml !== undefined
         ? this.fromXml(caller, host, input, idempotencyKey)
         : await this.fromSpec(caller, host, input, idempotencyKey);
+    requireNewDomainInScope(caller, host.name, name);
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
         const byName = await findDomainByName(c, name);
@@ -190,7 +192,7 @@ export class DomainOperationsService {
     options: UndefineDomainQueryDto,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const request = { domain: ref, ...options };
     // A retry of an undefine that already ran finds no domain: it gets its job back.
     const looked = await this.jobs.findOrReplay(
@@ -199,7 +201,7 @@ export class DomainOperationsService {
       { type: 'domain.undefine', host: host.name, request },
       () =>
         this.connections.withClient(host, async (c) => {
-          const dom = await requireDomain(c, ref);
+          const dom = await requireDomain(c, ref, { caller, host: host.name });
           const [{ state }, { persistent }, { snapshots }] = await Promise.all([
             c.rpc.domainGetState({ dom, flags: 0 }),
             c.rpc.domainIsPersistent({ dom }),

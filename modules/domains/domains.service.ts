@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
+import type { Caller } from '#src/common/auth/caller.js';
+import { domainInScope, isUnscoped } from '#src/common/auth/scope.js';
 import { domainNotFound, requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { compareKeys, paginate, type Page } from '#src/common/pagination.js';
+import { compareKeys, paginate, type Page, type Scoped } from '#src/common/pagination.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
 import {
@@ -65,17 +67,20 @@ export class DomainsService {
   ) {}
 
   async list(
+    caller: Caller,
     hostName: string,
     filter: DomainFilter,
     limit: number,
     cursor: string | undefined,
-  ): Promise<DomainPage> {
-    const host = await this.registry.get(hostName);
-    return this.connections.withClient(host, (c) =>
+  ): Promise<Scoped<DomainPage>> {
+    const host = await this.registry.getFor(caller, hostName);
+    const visible = (name: string): boolean => domainInScope(caller, host.name, name);
+    const page = await this.connections.withClient(host, (c) =>
       filter.state
-        ? this.listByState(c, filter, limit, cursor)
-        : this.listFromInventory(host, c, filter, limit, cursor),
+        ? this.listByState(c, filter, visible, limit, cursor)
+        : this.listFromInventory(host, c, filter, visible, limit, cursor),
     );
+    return { ...page, scopeFiltered: !isUnscoped(caller) };
   }
 
   /**
@@ -87,6 +92,7 @@ export class DomainsService {
     host: HostRecord,
     c: LibvirtClient,
     filter: DomainFilter,
+    visible: (name: string) => boolean,
     limit: number,
     cursor: string | undefined,
   ): Promise<DomainPage> {
@@ -95,6 +101,7 @@ export class DomainsService {
     const matching = view.domains.filter(
       (d) =>
         d.name.startsWith(prefix) &&
+        visible(d.name) &&
         (filter.persistent === undefined || view.persistent.has(uuidKey(d)) === filter.persistent),
     );
     const page = paginate(matching, (d) => d.name, limit, cursor);
@@ -137,6 +144,7 @@ export class DomainsService {
   private async listByState(
     c: LibvirtClient,
     filter: DomainFilter,
+    visible: (name: string) => boolean,
     limit: number,
     cursor: string | undefined,
   ): Promise<DomainPage> {
@@ -153,7 +161,7 @@ export class DomainsService {
     ]);
     const prefix = filter.namePrefix ?? '';
     const matching = all.domains
-      .filter((d) => d.name.startsWith(prefix))
+      .filter((d) => d.name.startsWith(prefix) && visible(d.name))
       .sort((a, b) => compareKeys(a.name, b.name));
     const page = paginate(matching, (d) => d.name, limit, cursor);
     const autostartSet = uuidSet(autostart.domains);
@@ -173,10 +181,10 @@ export class DomainsService {
   }
 
   /** A domain by name or UUID, with its disks and interfaces. */
-  async get(hostName: string, ref: string): Promise<DomainModel> {
-    const host = await this.registry.get(hostName);
+  async get(caller: Caller, hostName: string, ref: string): Promise<DomainModel> {
+    const host = await this.registry.getFor(caller, hostName);
     return this.connections.withClient(host, async (c) => {
-      const dom = await requireDomain(c, ref);
+      const dom = await requireDomain(c, ref, { caller, host: host.name });
       const [[facts], details] = await Promise.all([this.factsOne(c, dom), this.details(c, [dom])]);
       const d = details[0]!;
       if (!facts) throw domainNotFound(ref);
@@ -185,10 +193,10 @@ export class DomainsService {
   }
 
   /** The live XML, or the persistent definition with `inactive`. */
-  async xml(hostName: string, ref: string, inactive: boolean): Promise<string> {
-    const host = await this.registry.get(hostName);
+  async xml(caller: Caller, hostName: string, ref: string, inactive: boolean): Promise<string> {
+    const host = await this.registry.getFor(caller, hostName);
     return this.connections.withClient(host, async (c) => {
-      const dom = await requireDomain(c, ref);
+      const dom = await requireDomain(c, ref, { caller, host: host.name });
       if (inactive && (await c.rpc.domainIsPersistent({ dom })).persistent !== 1) {
         throw new AppError(
           ErrorCode.NOT_FOUND,
@@ -200,16 +208,18 @@ export class DomainsService {
     });
   }
 
-  async disks(hostName: string, ref: string): Promise<DiskModel[]> {
-    const host = await this.registry.get(hostName);
+  async disks(caller: Caller, hostName: string, ref: string): Promise<DiskModel[]> {
+    const host = await this.registry.getFor(caller, hostName);
     return this.connections.withClient(
       host,
-      async (c) => (await this.details(c, [await requireDomain(c, ref)]))[0]!.disks,
+      async (c) =>
+        (await this.details(c, [await requireDomain(c, ref, { caller, host: host.name })]))[0]!
+          .disks,
     );
   }
 
-  async disk(hostName: string, ref: string, target: string): Promise<DiskModel> {
-    const disk = (await this.disks(hostName, ref)).find((d) => d.target === target);
+  async disk(caller: Caller, hostName: string, ref: string, target: string): Promise<DiskModel> {
+    const disk = (await this.disks(caller, hostName, ref)).find((d) => d.target === target);
     if (!disk) throw new AppError(ErrorCode.NOT_FOUND, `domain '${ref}' has no disk '${target}'`);
     return disk;
   }

@@ -3,7 +3,8 @@ import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { paginate, type Page } from '#src/common/pagination.js';
+import { hostInScope, isUnscoped } from '#src/common/auth/scope.js';
+import { paginate, type Page, type Scoped } from '#src/common/pagination.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { formatVersion, parseLibvirtUri, redactUri, UriError } from '#src/libvirt/index.js';
 import { HostConnections, type HostFacts } from '#src/hosts/host-connections.js';
@@ -43,16 +44,22 @@ export class HostsService {
     return this.view(record, this.config.libvirtConnectTimeoutMs);
   }
 
-  async list(limit: number, cursor: string | undefined): Promise<Page<HostModel>> {
-    const page = paginate(await this.registry.list(), (h) => h.name, limit, cursor);
+  async list(
+    caller: Caller,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Scoped<Page<HostModel>>> {
+    const visible = (await this.registry.list()).filter((h) => hostInScope(caller, h.name));
+    const page = paginate(visible, (h) => h.name, limit, cursor);
     return {
       items: await Promise.all(page.items.map((h) => this.view(h, LIST_FACTS_WAIT_MS))),
       nextCursor: page.nextCursor,
+      scopeFiltered: !isUnscoped(caller),
     };
   }
 
-  async get(name: string): Promise<HostModel> {
-    return this.view(await this.registry.get(name), this.config.libvirtConnectTimeoutMs);
+  async get(caller: Caller, name: string): Promise<HostModel> {
+    return this.view(await this.registry.getFor(caller, name), this.config.libvirtConnectTimeoutMs);
   }
 
   async remove(caller: Caller, name: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
+import { domainInScope, hostInScope, isUnscoped, poolInScope } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { decodeCursor, encodeCursor } from '#src/common/pagination.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
@@ -10,6 +11,22 @@ import { JobUpdates } from '#jobs/job-updates.js';
 import { JobQueues } from '#jobs/queues.js';
 
 export const MAX_WAIT_SECONDS = 60;
+
+/** How many batches a scoped listing reads before it returns a short page. */
+const SCOPED_LIST_BATCHES = 20;
+
+/**
+ * Whether `caller` may see a job: its requester may, and so may every caller
+ * whose scope covers the job's target (its domain, or its pool on a host).
+ * Unscoped callers (the admin token among them) see every job.
+ */
+export function jobVisibleTo(caller: Caller, record: JobRecord): boolean {
+  if (record.requestedBy === caller.id || isUnscoped(caller)) return true;
+  if (!hostInScope(caller, record.host)) return false;
+  if (record.domain !== null) return domainInScope(caller, record.host, record.domain);
+  const pool = record.resolved.pool;
+  return typeof pool === 'string' && poolInScope(caller, record.host, pool);
+}
 
 /**
  * The jobs resource: every change to a host is a job (accepted by its
@@ -26,37 +43,59 @@ export class JobsService {
     private readonly signals: JobSignals,
   ) {}
 
-  async get(id: string): Promise<JobRecord> {
+  /** A job `caller` may see (jobVisibleTo); NOT_FOUND otherwise, as for a job that does not exist. */
+  async get(caller: Caller, id: string): Promise<JobRecord> {
     const record = await this.store.get(id);
-    if (!record) throw new AppError(ErrorCode.NOT_FOUND, `no job '${id}'`);
+    if (!record || !jobVisibleTo(caller, record)) {
+      throw new AppError(ErrorCode.NOT_FOUND, `no job '${id}'`);
+    }
     return record;
   }
 
+  /**
+   * The jobs `caller` may see, newest first. A scoped caller's page is
+   * filtered as it is read, a few batches at most: it may come out shorter
+   * than `limit` with a nextCursor still to follow.
+   */
   async list(
+    caller: Caller,
     filter: JobFilter,
     limit: number,
     cursor: string | undefined,
-  ): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
-    const after = cursor === undefined ? null : positionOf(decodeCursor(cursor));
-    const { items, more } = await this.store.list(filter, limit, after);
-    const last = items.at(-1);
+  ): Promise<{ items: JobRecord[]; nextCursor: string | null; scopeFiltered: boolean }> {
+    let after = cursor === undefined ? null : positionOf(decodeCursor(cursor));
+    const items: JobRecord[] = [];
+    let more = true;
+    for (let batch = 0; batch < SCOPED_LIST_BATCHES && more && items.length < limit; batch++) {
+      const read = await this.store.list(filter, limit - items.length, after);
+      more = read.more;
+      for (const record of read.items) {
+        if (jobVisibleTo(caller, record)) items.push(record);
+      }
+      const last = read.items.at(-1);
+      if (!last) break;
+      after = { createdAtMs: Date.parse(last.createdAt), id: last.id };
+    }
     return {
       items,
-      nextCursor: more && last ? encodeCursor(`${Date.parse(last.createdAt)}.${last.id}`) : null,
+      nextCursor: more && after ? encodeCursor(`${after.createdAtMs}.${after.id}`) : null,
+      scopeFiltered: !isUnscoped(caller),
     };
   }
 
-  /** The job once it is final, or as it is after `seconds`. */
+  /** The job once it is final, or as it is after `seconds`: for a job the caller was shown already. */
   async wait(id: string, seconds: number): Promise<JobRecord> {
-    return (await this.updates.waitFor(id, seconds * 1000)) ?? this.get(id);
+    const record = (await this.updates.waitFor(id, seconds * 1000)) ?? (await this.store.get(id));
+    if (!record) throw new AppError(ErrorCode.NOT_FOUND, `no job '${id}'`);
+    return record;
   }
 
   /**
    * Cancels a job: one still queued never starts; a running one that can stop
    * (a block job) is asked to; a short running job cannot be stopped half-way.
    */
-  async cancel(_caller: Caller, id: string): Promise<JobRecord> {
-    const record = await this.get(id);
+  async cancel(caller: Caller, id: string): Promise<JobRecord> {
+    const record = await this.get(caller, id);
     if (TERMINAL_STATES.has(record.state)) {
       throw new AppError(ErrorCode.INVALID_STATE, `job '${id}' is already ${record.state}`);
     }
@@ -97,8 +136,8 @@ export class JobsService {
    * pivot; the worker does it. Before libvirt reported the job ready this is
    * NOT_READY (409), and the job goes on as it was.
    */
-  async pivot(_caller: Caller, id: string): Promise<JobRecord> {
-    const record = await this.get(id);
+  async pivot(caller: Caller, id: string): Promise<JobRecord> {
+    const record = await this.get(caller, id);
     const twoPhase =
       record.type === 'block.copy' ||
       (record.type === 'block.commit' && record.resolved.active === true);

@@ -72,11 +72,11 @@ export class SnapshotOperationsService {
     input: CreateSnapshotDto,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const name = input.name ?? timeName(new Date());
     const metadata = input.metadata ?? false;
     const { dom, disks } = await this.connections.withClient(host, async (c) => {
-      const d = await requireDomain(c, ref);
+      const d = await requireDomain(c, ref, { caller, host: host.name });
       return {
         dom: d,
         disks: parseDomainXml((await c.rpc.domainGetXmlDesc({ dom: d, flags: 0 })).xml).disks,

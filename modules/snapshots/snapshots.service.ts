@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Caller } from '#src/common/auth/caller.js';
 import { requireDomain } from '#src/common/domain-ref.js';
 import { compareKeys } from '#src/common/pagination.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
@@ -15,10 +16,10 @@ export class SnapshotsService {
   ) {}
 
   /** The snapshots of a domain (by name or UUID), oldest first. */
-  async list(hostName: string, ref: string): Promise<SnapshotModel[]> {
-    const host = await this.registry.get(hostName);
+  async list(caller: Caller, hostName: string, ref: string): Promise<SnapshotModel[]> {
+    const host = await this.registry.getFor(caller, hostName);
     return this.connections.withClient(host, async (c) => {
-      const dom = await requireDomain(c, ref);
+      const dom = await requireDomain(c, ref, { caller, host: host.name });
       const { snapshots } = await c.rpc.domainListAllSnapshots({ dom, needResults: 1, flags: 0 });
       const xmls = await Promise.all(
         snapshots.map((snap) => c.rpc.domainSnapshotGetXmlDesc({ snap, flags: 0 })),

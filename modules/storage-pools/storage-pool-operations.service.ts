@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
+import { poolInScope } from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
 import {
   AppError,
@@ -63,7 +64,13 @@ export class StoragePoolOperationsService {
     input: DefinePoolDto,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
+    if (!poolInScope(caller, host.name, input.name)) {
+      throw new AppError(
+        ErrorCode.FORBIDDEN,
+        `the token's scope does not cover a storage pool named '${input.name}' on host '${host.name}'`,
+      );
+    }
     const path = posix.normalize(input.path).replace(/(.)\/$/, '$1');
     const uuid =
       idempotencyKey === undefined
@@ -129,8 +136,8 @@ export class StoragePoolOperationsService {
     if (act !== 'start' && options.build !== undefined) {
       throw invalidFields([{ field: 'build', message: `${act} takes no build` }]);
     }
-    const host = await this.registry.get(hostName);
-    const facts = await this.poolFacts(host, pool);
+    const host = await this.registry.getFor(caller, hostName);
+    const facts = await this.poolFacts(caller, host, pool);
     const precheck = async (): Promise<void> => {
       if (act === 'start' && facts.active) {
         throw new AppError(ErrorCode.INVALID_STATE, `storage pool '${pool}' is already active`);
@@ -160,13 +167,13 @@ export class StoragePoolOperationsService {
     pool: string,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const request = { pool };
     const looked = await this.jobs.findOrReplay(
       caller,
       idempotencyKey,
       { type: 'pool.undefine', host: host.name, request },
-      () => this.poolFacts(host, pool),
+      () => this.poolFacts(caller, host, pool),
     );
     if ('replay' in looked) return looked.replay;
     const facts = looked.found;
@@ -227,10 +234,12 @@ export class StoragePoolOperationsService {
       });
     }
     if (fields.length > 0) throw invalidFields(fields);
-    const host = await this.registry.get(hostName);
-    const facts = await this.poolFacts(host, pool);
+    const host = await this.registry.getFor(caller, hostName);
+    const facts = await this.poolFacts(caller, host, pool);
     const backing = b
-      ? await this.connections.withClient(host, (c) => resolveBacking(c, pool, b))
+      ? await this.connections.withClient(host, (c) =>
+          resolveBacking(c, pool, b, (name) => poolInScope(caller, host.name, name)),
+        )
       : null;
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
@@ -281,14 +290,14 @@ export class StoragePoolOperationsService {
     volume: string,
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
-    const host = await this.registry.get(hostName);
+    const host = await this.registry.getFor(caller, hostName);
     const request = { pool, volume };
     const looked = await this.jobs.findOrReplay(
       caller,
       idempotencyKey,
       { type: 'volume.delete', host: host.name, request },
       async () => {
-        const facts = await this.poolFacts(host, pool);
+        const facts = await this.poolFacts(caller, host, pool);
         if (!facts.active) {
           throw new AppError(
             ErrorCode.INVALID_STATE,
@@ -343,9 +352,10 @@ export class StoragePoolOperationsService {
     );
   }
 
-  private poolFacts(host: HostRecord, pool: string): Promise<PoolFacts> {
+  /** The pool's facts; NOT_FOUND for a pool that does not exist or that the caller's scope does not cover. */
+  private poolFacts(caller: Caller, host: HostRecord, pool: string): Promise<PoolFacts> {
     return this.connections.withClient(host, async (c) => {
-      const ref = await findStoragePool(c, pool);
+      const ref = poolInScope(caller, host.name, pool) ? await findStoragePool(c, pool) : null;
       if (!ref) {
         throw new AppError(
           ErrorCode.NOT_FOUND,
@@ -377,12 +387,13 @@ async function resolveBacking(
   c: LibvirtClient,
   pool: string,
   b: NonNullable<CreateVolumeDto['backing']>,
+  visible: (pool: string) => boolean,
 ): Promise<{ path: string; format: string }> {
   let path: string;
   let known: string | null = null;
   if (b.volume !== undefined) {
     const poolName = b.pool ?? pool;
-    const ref = await findStoragePool(c, poolName);
+    const ref = visible(poolName) ? await findStoragePool(c, poolName) : null;
     if (!ref)
       throw invalidFields([{ field: 'backing.pool', message: `no storage pool '${poolName}'` }]);
     let parsed;

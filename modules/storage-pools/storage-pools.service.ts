@@ -1,6 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { compareKeys, decodeCursor, paginate, type Page } from '#src/common/pagination.js';
+import type { Caller } from '#src/common/auth/caller.js';
+import { isUnscoped, poolInScope } from '#src/common/auth/scope.js';
+import {
+  compareKeys,
+  decodeCursor,
+  paginate,
+  type Page,
+  type Scoped,
+} from '#src/common/pagination.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
 import {
@@ -34,36 +42,46 @@ export class StoragePoolsService {
 
   /** The pools of `host`, sorted by name. */
   async listPools(
+    caller: Caller,
     host: string,
     limit: number,
     cursor: string | undefined,
-  ): Promise<Page<StoragePoolModel>> {
-    const record = await this.registry.get(host);
+  ): Promise<Scoped<Page<StoragePoolModel>>> {
+    const record = await this.registry.getFor(caller, host);
     if (cursor !== undefined) decodeCursor(cursor); // a bad cursor is a 400 even when the host is down
     return this.connections.withClient(record, async (client) => {
-      const { pools } = await client.rpc.connectListAllStoragePools({ needResults: 1, flags: 0 });
+      const { pools: all } = await client.rpc.connectListAllStoragePools({
+        needResults: 1,
+        flags: 0,
+      });
+      const pools = all.filter((p) => poolInScope(caller, record.name, p.name));
       pools.sort((a, b) => compareKeys(a.name, b.name));
       const page = paginate(pools, (p) => p.name, limit, cursor);
       const items = await Promise.all(
         page.items.map((p) => poolView(client, p).catch(unlessGone(isNoStoragePool))),
       );
-      return { items: items.filter((p) => p !== null), nextCursor: page.nextCursor };
+      return {
+        items: items.filter((p) => p !== null),
+        nextCursor: page.nextCursor,
+        scopeFiltered: !isUnscoped(caller),
+      };
     });
   }
 
-  async getPool(host: string, pool: string): Promise<StoragePoolModel> {
-    return this.inPool(host, pool, (client, ref) => poolView(client, ref));
+  async getPool(caller: Caller, host: string, pool: string): Promise<StoragePoolModel> {
+    return this.inPool(caller, host, pool, (client, ref) => poolView(client, ref));
   }
 
   /** The volumes of a pool, sorted by name; INVALID_STATE when the pool is not active. */
   async listVolumes(
+    caller: Caller,
     host: string,
     pool: string,
     limit: number,
     cursor: string | undefined,
   ): Promise<Page<StorageVolumeModel>> {
     if (cursor !== undefined) decodeCursor(cursor);
-    return this.inPool(host, pool, async (client, ref) => {
+    return this.inPool(caller, host, pool, async (client, ref) => {
       const { vols } = await client.rpc.storagePoolListAllVolumes({
         pool: ref,
         needResults: 1,
@@ -78,8 +96,13 @@ export class StoragePoolsService {
     });
   }
 
-  async getVolume(host: string, pool: string, volume: string): Promise<StorageVolumeModel> {
-    return this.inPool(host, pool, async (client, ref) => {
+  async getVolume(
+    caller: Caller,
+    host: string,
+    pool: string,
+    volume: string,
+  ): Promise<StorageVolumeModel> {
+    return this.inPool(caller, host, pool, async (client, ref) => {
       const vol = await findStorageVol(client, ref, volume);
       if (!vol) {
         throw new AppError(
@@ -93,17 +116,20 @@ export class StoragePoolsService {
 
   /**
    * Runs `fn` with the pool named `pool` on `host`. An unknown host or pool is
-   * NOT_FOUND; a pool that is not active where libvirt needs it to be
+   * NOT_FOUND, and so is one outside the caller's scope; a pool that is not active where libvirt needs it to be
    * (its volumes) is INVALID_STATE; other errors as HostConnections maps them.
    */
   private async inPool<T>(
+    caller: Caller,
     host: string,
     pool: string,
     fn: (client: LibvirtClient, ref: RemoteStoragePool) => Promise<T>,
   ): Promise<T> {
-    const record = await this.registry.get(host);
+    const record = await this.registry.getFor(caller, host);
     return this.connections.withClient(record, async (client) => {
-      const ref = await findStoragePool(client, pool);
+      const ref = poolInScope(caller, record.name, pool)
+        ? await findStoragePool(client, pool)
+        : null;
       if (!ref) {
         throw new AppError(
           ErrorCode.NOT_FOUND,

@@ -4,6 +4,8 @@ import {
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
+import type { Caller } from './auth/caller.js';
+import { domainInScope } from './auth/scope.js';
 import { AppError, ErrorCode } from './errors/app-error.js';
 
 /** Shaped like a UUID (8-4-4-4-12) whatever the characters: meant as one. */
@@ -13,7 +15,11 @@ const UUID_SHAPED = /^[^-]{8}-[^-]{4}-[^-]{4}-[^-]{4}-[^-]{12}$/;
  * The domain a caller names by canonical UUID or by name: INVALID_ARGUMENT
  * for a malformed UUID, NOT_FOUND when the host has no such domain.
  */
-export async function requireDomain(c: LibvirtClient, ref: string): Promise<RemoteDomain> {
+export async function requireDomain(
+  c: LibvirtClient,
+  ref: string,
+  visibleTo?: { caller: Caller; host: string },
+): Promise<RemoteDomain> {
   if (UUID_SHAPED.test(ref) && !CANONICAL_UUID.test(ref)) {
     throw new AppError(ErrorCode.INVALID_ARGUMENT, `'${ref}' is a malformed UUID`, {
       fields: [
@@ -23,6 +29,10 @@ export async function requireDomain(c: LibvirtClient, ref: string): Promise<Remo
   }
   const dom = await findDomain(c, ref);
   if (!dom) throw domainNotFound(ref);
+  // Outside the caller's scope: as if it did not exist (scope.ts).
+  if (visibleTo && !domainInScope(visibleTo.caller, visibleTo.host, dom.name)) {
+    throw domainNotFound(ref);
+  }
   return dom;
 }
 

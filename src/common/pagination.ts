@@ -7,7 +7,15 @@ export interface Page<T> {
   items: T[];
   /** Opaque; pass it back as `cursor` for the next page. Null on the last page. */
   nextCursor: string | null;
+  /**
+   * True when the list holds only what the caller's token scope covers
+   * (src/common/auth/scope.ts); absent or false: the whole list.
+   */
+  scopeFiltered?: boolean;
 }
+
+/** A page of a list filtered to the caller's scope: it says whether it was. */
+export type Scoped<P> = P & { scopeFiltered: boolean };
 
 /**
  * Cursor pagination over a list sorted by a unique string key: the cursor

@@ -52,6 +52,7 @@ export interface Edge<T> {
 export interface Connection<T> {
   edges: Edge<T>[];
   pageInfo: PageInfoModel;
+  scopeFiltered: boolean;
   totalCount?: number;
 }
 
@@ -80,6 +81,11 @@ export function connectionTypes<T>(
 
     @Field(() => PageInfoModel)
     pageInfo!: PageInfoModel;
+
+    @Field({
+      description: "True when the list holds only what the token's scope covers",
+    })
+    scopeFiltered!: boolean;
   }
 
   if (options.totalCount) {
@@ -109,6 +115,7 @@ export function toConnection<T, N = T>(
   return {
     edges,
     pageInfo: { hasNextPage: page.nextCursor !== null, endCursor: edges.at(-1)?.cursor ?? null },
+    scopeFiltered: page.scopeFiltered ?? false,
     ...(page.totalCount === undefined ? {} : { totalCount: page.totalCount }),
   };
 }

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import type { Caller } from '#src/common/auth/caller.js';
+import { requireHostInScope } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -64,6 +66,15 @@ export class HostRegistry implements OnApplicationBootstrap {
     const record = await this.find(name);
     if (!record) throw new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
     return record;
+  }
+
+  /**
+   * The host's record as `caller` may see it: NOT_FOUND, exactly as for an
+   * unknown host, when the caller's scope does not cover it.
+   */
+  async getFor(caller: Caller, name: string): Promise<HostRecord> {
+    requireHostInScope(caller, name);
+    return this.get(name);
   }
 
   /** Every host, sorted by name. */

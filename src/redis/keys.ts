@@ -9,6 +9,10 @@ export interface RedisKeys {
   token(tokenSha256: string): string;
   /** STRING: sha256 of the current admin token; its presence means an admin token exists. */
   readonly adminTokenHash: string;
+  /** STRING: the sha256 of the token with this id (made with POST /v1/tokens). */
+  tokenId(id: string): string;
+  /** ZSET: the ids of the tokens made with POST /v1/tokens, scored by creation time (ms). */
+  readonly tokens: string;
   /** HASH: the registered libvirt hosts, field = host name, value = JSON HostRecord. */
   readonly hosts: string;
   /** HASH: one job's record, each field JSON-encoded (jobs/job-store.ts). */
@@ -49,6 +53,8 @@ export function redisKeys(prefix: string): RedisKeys {
     prefix,
     token: (tokenSha256: string) => `${prefix}auth:token:${tokenSha256}`,
     adminTokenHash: `${prefix}auth:admin-token-hash`,
+    tokenId: (id: string) => `${prefix}auth:token-id:${id}`,
+    tokens: `${prefix}auth:tokens`,
     hosts: `${prefix}hosts`,
     job: (id: string) => `${prefix}job:${id}`,
     jobsByCreation: `${prefix}jobs`,

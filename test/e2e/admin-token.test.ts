@@ -65,6 +65,7 @@ describe('admin token', () => {
     assert.equal(await redis.get(keys.adminTokenHash), sha256(generated));
     assert.deepEqual(await redis.hgetall(keys.token(sha256(generated))), {
       id: 'admin',
+      name: 'admin',
       role: 'admin',
       scopes: 'null',
       createdAt: (await redis.hget(keys.token(sha256(generated)), 'createdAt'))!,

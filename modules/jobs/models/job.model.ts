@@ -157,4 +157,10 @@ export class JobListModel {
     description: 'Pass as cursor for the next page; null on the last page',
   })
   nextCursor!: string | null;
+
+  @ApiProperty({
+    description:
+      "True when the list holds only what the token's scope covers (hosts, domain and pool patterns)",
+  })
+  scopeFiltered!: boolean;
 }

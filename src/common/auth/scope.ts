@@ -46,7 +46,7 @@ export function poolInScope(caller: Caller, host: string, name: string): boolean
 /** NOT_FOUND for a host the caller's scope does not cover (the message of an unknown host). */
 export function requireHostInScope(caller: Caller, host: string): void {
   if (!hostInScope(caller, host)) {
-    throw new AppError(ErrorCode.NOT_FOUND, `no host named "${host}" is registered`);
+    throw new AppError(ErrorCode.NOT_FOUND, `no host named '${host}' is registered`);
   }
 }
 
