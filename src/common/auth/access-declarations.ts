@@ -1,7 +1,7 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants.js';
+import { Injectable, RequestMethod, type OnModuleInit } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { RESOLVER_TYPE_METADATA } from '@nestjs/graphql';
+import { RESOLVER_NAME_METADATA, RESOLVER_TYPE_METADATA } from '@nestjs/graphql';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
 import { ACCESS_KEY } from './access.js';
 import { CALLER_ROLES, type CallerRole } from './caller.js';
@@ -16,6 +16,10 @@ export interface DeclaredHandler {
   name: string;
   /** The declared role, 'public' for @Public(), null when it declares nothing. */
   access: CallerRole | 'public' | null;
+  /** For a REST route: its method and path (`/v1/hosts/:host`). */
+  route?: { method: string; path: string };
+  /** For a GraphQL field: its name in the schema. */
+  field?: string;
 }
 
 /**
@@ -59,7 +63,15 @@ export class AccessDeclarations implements OnModuleInit {
         const rootType = Reflect.getMetadata(RESOLVER_TYPE_METADATA, handler) as unknown;
         if (typeof rootType === 'string' && ROOT_TYPES.has(rootType)) kind = 'graphql';
         if (kind === null) continue;
-        out.push({ kind, name: `${cls.name}.${method}`, access: this.accessOf(handler, cls) });
+        const entry: DeclaredHandler = {
+          kind,
+          name: `${cls.name}.${method}`,
+          access: this.accessOf(handler, cls),
+        };
+        if (kind === 'rest') entry.route = routeOf(cls, handler);
+        else
+          entry.field = (Reflect.getMetadata(RESOLVER_NAME_METADATA, handler) as string) ?? method;
+        out.push(entry);
       }
     }
     return out;
@@ -78,4 +90,22 @@ export class AccessDeclarations implements OnModuleInit {
     }
     return this.reflector.getAllAndOverride<CallerRole | undefined>(ACCESS_KEY, targets) ?? null;
   }
+}
+
+function routeOf(cls: object, handler: object): { method: string; path: string } {
+  const join = (...parts: unknown[]): string =>
+    '/' +
+    parts
+      .flatMap((p) => (Array.isArray(p) ? p : [p]))
+      .filter((p): p is string => typeof p === 'string' && p !== '' && p !== '/')
+      .map((p) => p.replace(/^\/+|\/+$/g, ''))
+      .join('/');
+  const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod;
+  return {
+    method: RequestMethod[method],
+    path: join(
+      Reflect.getMetadata(PATH_METADATA, cls),
+      Reflect.getMetadata(PATH_METADATA, handler),
+    ),
+  };
 }

@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { lastValueFrom, type Observable } from 'rxjs';
 import { ACCESS_KEY } from '../auth/access.js';
 import { requireRole, type Caller, type CallerRole } from '../auth/caller.js';
+import { requireHostInScope } from '../auth/scope.js';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 
@@ -36,8 +37,17 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
       const passed = super.canActivate(context) as boolean | Promise<boolean> | Observable<boolean>;
       if (!(await lastValue(passed))) return false;
     }
+    const caller = request.user;
+    if (!caller) return false;
     const needed = this.reflector.getAllAndOverride<CallerRole | undefined>(ACCESS_KEY, targets);
-    if (needed !== undefined && request.user) requireRole(request.user, needed, 'this operation');
+    if (needed !== undefined) requireRole(caller, needed, 'this operation');
+    // A route under /v1/hosts/{host}, or a GraphQL field with a `host` argument: a host
+    // outside the scope is unknown (404), before any other input is read.
+    const host =
+      context.getType<GqlContextType>() === 'graphql'
+        ? GqlExecutionContext.create(context).getArgs<Record<string, unknown>>().host
+        : (request.params as Record<string, unknown> | undefined)?.host;
+    if (typeof host === 'string') requireHostInScope(caller, host);
     return true;
   }
 
