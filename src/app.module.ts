@@ -1,6 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { JobsCoreModule } from '#jobs/jobs-core.module.js';
+import { AuditLogModule } from '#modules/audit/audit-log.module.js';
+import { AuditModule } from '#modules/audit/audit.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import { BlockJobsModule } from '#modules/block-jobs/block-jobs.module.js';
@@ -37,6 +39,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HostsCoreModule,
+        AuditLogModule,
         JobsCoreModule.forRoot({ runner: config.role === 'all' }),
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
@@ -47,6 +50,7 @@ export class AppModule {
         SnapshotsModule,
         BlockJobsModule,
         JobsModule,
+        AuditModule,
         ...(config.role === 'all' ? FEATURE_WORKER_MODULES : []),
       ],
       providers: [
