@@ -473,6 +473,32 @@ describe('audit', () => {
       'the entry is still there',
     );
   });
+
+  it('never fails the request it records: a write that fails is logged and counted', async () => {
+    const redis = new Redis(REDIS_URL);
+    try {
+      // A key of the wrong type: every XADD to it fails, as a real Redis refusal.
+      await redis.del(`${prefix}audit`);
+      await redis.set(`${prefix}audit`, 'not a stream');
+      const rq = `lost-${run}`;
+      const res = await admin(rq).post('/v1/hosts', {
+        name: `${hostName}-lost`,
+        uri: 'test+tcp://127.0.0.1/default',
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const line = t.logs.lines.find(
+        (l) => typeof l.msg === 'string' && l.msg.includes(`host.register of request ${rq}`),
+      );
+      assert.ok(line, 'the lost entry is logged');
+      assert.equal(line.level, 'error');
+      assert.match(String(line.msg), /\d+ entries lost since start/);
+    } finally {
+      await redis.del(`${prefix}audit`);
+      await redis.quit();
+    }
+    await admin().del(`/v1/hosts/${hostName}-lost`).expect(204);
+    assert.equal((await audit({ action: 'host.unregister' })).length, 1, 'recording goes on');
+  });
 });
 
 function compareIds(a: string, b: string): number {
