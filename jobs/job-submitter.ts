@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { AUDIT_LOG, type AuditLog, type AuditResult } from '#src/common/audit/audit-log.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { AppConfig } from '#src/config/config.js';
@@ -49,14 +50,60 @@ export class JobSubmitter {
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly queues: JobQueues,
+    @Inject(AUDIT_LOG) private readonly audit: AuditLog,
   ) {}
+
+  /**
+   * Records and queues a job (`accept`), and records the request in the
+   * audit trail: accepted, replayed, or refused with the code.
+   */
+  async submit<T extends JobType>(
+    caller: Caller,
+    spec: JobRequest<T>,
+    idempotencyKey?: string,
+  ): Promise<Accepted> {
+    let accepted: Accepted;
+    try {
+      accepted = await this.accept(caller, spec, idempotencyKey);
+    } catch (err) {
+      await this.auditRequest(caller, spec, err instanceof AppError ? err.code : 'INTERNAL');
+      throw err;
+    }
+    await this.auditRequest(caller, spec, accepted);
+    return accepted;
+  }
+
+  /** The audit entry of a job request: what it was for, and what came of it. */
+  private async auditRequest(
+    caller: Caller,
+    spec: { type: JobType; target: { host: string; name: string | null }; disk?: string | null },
+    outcome: Accepted | string,
+  ): Promise<void> {
+    const refused = typeof outcome === 'string';
+    const result: AuditResult = refused ? 'refused' : outcome.replayed ? 'replayed' : 'accepted';
+    const { host, name } = spec.target;
+    await this.audit.record({
+      actor: { id: caller.id, role: caller.role },
+      action: 'job.request',
+      target: name === null ? host : `${host}/${name}`,
+      host,
+      requestId: caller.requestId,
+      result,
+      code: refused ? outcome : null,
+      detail: {
+        type: spec.type,
+        ...(spec.disk ? { disk: spec.disk } : {}),
+        ...(refused ? {} : { jobId: outcome.record.id }),
+      },
+    });
+  }
 
   /**
    * Records and queues a job. With an Idempotency-Key, the same key and the
    * same request give back the first job; the same key with another request
    * is refused (422).
    */
-  async submit<T extends JobType>(
+  private async accept<T extends JobType>(
     caller: Caller,
     spec: JobRequest<T>,
     idempotencyKey?: string,
@@ -183,7 +230,12 @@ export class JobSubmitter {
         err.code === ErrorCode.NOT_FOUND
       ) {
         const replay = await this.replayOf(caller, idempotencyKey, spec);
-        if (replay) return { replay };
+        if (replay) {
+          const { record } = replay;
+          const target = { host: record.host, name: record.domain };
+          await this.auditRequest(caller, { type: record.type, target, disk: record.disk }, replay);
+          return { replay };
+        }
       }
       throw err;
     }

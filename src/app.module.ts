@@ -1,6 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import { JobsCoreModule } from '#jobs/jobs-core.module.js';
+import { AuditLogModule } from '#modules/audit/audit-log.module.js';
+import { AuditModule } from '#modules/audit/audit.module.js';
 import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import { BlockJobsModule } from '#modules/block-jobs/block-jobs.module.js';
@@ -39,6 +41,7 @@ export class AppModule {
         DiscoveryModule,
         RedisModule,
         HostsCoreModule,
+        AuditLogModule,
         JobsCoreModule.forRoot({ runner: config.role === 'all' }),
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),
         HealthModule,
@@ -49,6 +52,7 @@ export class AppModule {
         SnapshotsModule,
         BlockJobsModule,
         JobsModule,
+        AuditModule,
         ...(config.role === 'all' ? FEATURE_WORKER_MODULES : []),
       ],
       providers: [

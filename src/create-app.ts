@@ -3,6 +3,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { AUDIT_LOG, type AuditLog } from './common/audit/audit-log.js';
+import { registerDenialAudit } from './common/audit/denials.js';
 import { createLogger } from './common/logging/logger.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import { sendProblem } from './common/filters/problem-details.filter.js';
@@ -58,6 +60,7 @@ export async function createApp(
     { logger: new PinoLoggerService(logger), abortOnError: false, bodyParser: false },
   );
   try {
+    registerDenialAudit(fastify, app.get<AuditLog>(AUDIT_LOG));
     setupDocs(app);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { JobsCoreModule } from '#jobs/jobs-core.module.js';
+import { AuditLogModule } from '#modules/audit/audit-log.module.js';
 import { BlockJobsWorkerModule } from '#modules/block-jobs/block-jobs-worker.module.js';
 import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
 import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';
@@ -42,6 +43,7 @@ class WorkerRootModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HostsCoreModule,
+        AuditLogModule,
         JobsCoreModule.forRoot({ runner: true }),
         ...FEATURE_WORKER_MODULES,
       ],

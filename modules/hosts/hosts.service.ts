@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
+import { AUDIT_LOG, type AuditLog } from '#src/common/audit/audit-log.js';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { hostInScope, isUnscoped } from '#src/common/auth/scope.js';
@@ -24,11 +25,18 @@ export class HostsService {
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly events: HostEvents,
+    @Inject(AUDIT_LOG) private readonly audit: AuditLog,
   ) {}
 
   async create(caller: Caller, input: CreateHostDto): Promise<HostModel> {
     requireAdmin(caller, 'register hosts');
-    validateUri(input.uri);
+    const audited = { action: 'host.register', name: input.name, uri: input.uri } as const;
+    try {
+      validateUri(input.uri);
+    } catch (err) {
+      await this.auditChange(caller, { ...audited, uri: undefined }, err); // not a URI: not kept
+      throw err;
+    }
     const record: HostRecord = {
       name: input.name,
       uri: input.uri,
@@ -36,11 +44,14 @@ export class HostsService {
       createdBy: caller.id,
     };
     if (!(await this.registry.add(record))) {
-      throw new AppError(
+      const err = new AppError(
         ErrorCode.ALREADY_EXISTS,
         `a host named '${input.name}' is already registered`,
       );
+      await this.auditChange(caller, audited, err);
+      throw err;
     }
+    await this.auditChange(caller, audited, null);
     return this.view(record, this.config.libvirtConnectTimeoutMs);
   }
 
@@ -64,10 +75,33 @@ export class HostsService {
 
   async remove(caller: Caller, name: string): Promise<void> {
     requireAdmin(caller, 'remove hosts');
+    const audited = { action: 'host.unregister', name } as const;
     if (!(await this.registry.remove(name))) {
-      throw new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
+      const err = new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
+      await this.auditChange(caller, audited, err);
+      throw err;
     }
+    await this.auditChange(caller, audited, null);
     await Promise.all([this.connections.drop(name), this.events.drop(name)]);
+  }
+
+  /** The audit entry of a registration or removal; `err` when it was refused. */
+  private async auditChange(
+    caller: Caller,
+    change: { action: 'host.register' | 'host.unregister'; name: string; uri?: string },
+    err: unknown,
+  ): Promise<void> {
+    await this.audit.record({
+      actor: { id: caller.id, role: caller.role },
+      action: change.action,
+      target: change.name,
+      host: change.name,
+      requestId: caller.requestId,
+      result: err === null ? 'accepted' : 'refused',
+      code: err === null ? null : err instanceof AppError ? err.code : 'INTERNAL',
+      // The URI as shown to callers: credentials in it are redacted.
+      ...(change.uri === undefined ? {} : { detail: { uri: safeUri(change.uri) } }),
+    });
   }
 
   /**
@@ -141,4 +175,9 @@ function validateUri(uri: string): void {
       fields: [{ field: 'uri', message }],
     });
   }
+}
+
+/** A URI fit for the audit: its password redacted and its query (which may hold credentials) left out. */
+function safeUri(uri: string): string {
+  return redactUri(uri).split('?')[0] ?? '';
 }

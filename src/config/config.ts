@@ -56,6 +56,17 @@ export interface AppConfig {
    * wait there for hours for its pivot): more wait queued beyond this.
    */
   readonly blockJobConcurrency: number;
+  /**
+   * AUDIT_RETENTION_DAYS: how long an audit entry is kept; older ones are
+   * trimmed from the stream as new ones come, and never listed.
+   */
+  readonly auditRetentionDays: number;
+  /**
+   * AUDIT_DENIED_WINDOW_SECONDS: denied-authentication (401) entries are
+   * written at most once per client address per this many seconds; the
+   * others are counted into the next entry's `detail.folded`. 0: one entry each.
+   */
+  readonly auditDeniedWindowSeconds: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -74,6 +85,8 @@ export const CONFIG_DEFAULTS = {
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
   BLOCK_JOB_CONCURRENCY: '64',
+  AUDIT_RETENTION_DAYS: '90',
+  AUDIT_DENIED_WINDOW_SECONDS: '10',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -145,6 +158,16 @@ export function loadConfig(env: Env): AppConfig {
       'BLOCK_JOB_CONCURRENCY',
       intIn(1, 1000),
       CONFIG_DEFAULTS.BLOCK_JOB_CONCURRENCY,
+    ),
+    auditRetentionDays: read(
+      'AUDIT_RETENTION_DAYS',
+      intIn(1, 36_500),
+      CONFIG_DEFAULTS.AUDIT_RETENTION_DAYS,
+    ),
+    auditDeniedWindowSeconds: read(
+      'AUDIT_DENIED_WINDOW_SECONDS',
+      intIn(0, 3600),
+      CONFIG_DEFAULTS.AUDIT_DENIED_WINDOW_SECONDS,
     ),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -42,6 +42,12 @@ export interface RedisKeys {
   diskBlockJob(host: string, domainUuid: string, disk: string): string;
   /** HASH: a block job's bookkeeping beyond its record: how far its start got, a pivot asked for. */
   blockJob(id: string): string;
+  /** STREAM: the audit trail, one entry per recorded event, trimmed by age (modules/audit). */
+  readonly auditEvents: string;
+  /** STRING: held (with a TTL) while a denied-auth entry for this address was written this window. */
+  auditDeniedGate(address: string): string;
+  /** STRING: denied-auth requests of this address folded into the next entry (not written one by one). */
+  auditDeniedFolded(address: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -67,6 +73,9 @@ export function redisKeys(prefix: string): RedisKeys {
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,
     blockJob: (id: string) => `${prefix}block-job:${id}`,
+    auditEvents: `${prefix}audit`,
+    auditDeniedGate: (address: string) => `${prefix}audit:denied-gate:${address}`,
+    auditDeniedFolded: (address: string) => `${prefix}audit:denied-folded:${address}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -32,6 +32,8 @@ describe('loadConfig', () => {
       jobLockMs: 30000,
       jobRetentionHours: 168,
       blockJobConcurrency: 64,
+      auditRetentionDays: 90,
+      auditDeniedWindowSeconds: 10,
     });
   });
 
@@ -53,6 +55,8 @@ describe('loadConfig', () => {
       JOB_LOCK_MS: '2000',
       JOB_RETENTION_HOURS: '24',
       BLOCK_JOB_CONCURRENCY: '8',
+      AUDIT_RETENTION_DAYS: '30',
+      AUDIT_DENIED_WINDOW_SECONDS: '0',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -71,6 +75,8 @@ describe('loadConfig', () => {
       jobLockMs: 2000,
       jobRetentionHours: 24,
       blockJobConcurrency: 8,
+      auditRetentionDays: 30,
+      auditDeniedWindowSeconds: 0,
     });
   });
 
@@ -104,6 +110,10 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ JOB_RETENTION_HOURS: '0' }), [
       'JOB_RETENTION_HOURS must be an integer 1-87600, got "0"',
+    ]);
+    assert.deepEqual(problemsOf({ AUDIT_RETENTION_DAYS: '0', AUDIT_DENIED_WINDOW_SECONDS: '-1' }), [
+      'AUDIT_RETENTION_DAYS must be an integer 1-36500, got "0"',
+      'AUDIT_DENIED_WINDOW_SECONDS must be an integer 0-3600, got "-1"',
     ]);
     assert.deepEqual(problemsOf({ BLOCK_JOB_CONCURRENCY: '0' }), [
       'BLOCK_JOB_CONCURRENCY must be an integer 1-1000, got "0"',

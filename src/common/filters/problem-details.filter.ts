@@ -1,5 +1,8 @@
 import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { GqlArgumentsHost } from '@nestjs/graphql';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { GraphQLResolveInfo } from 'graphql';
+import { noteDenial } from '../audit/denials.js';
 import {
   httpProblemFor,
   problemType,
@@ -16,6 +19,7 @@ import {
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType<string>() === 'graphql') noteGraphqlDenial(exception, host);
     if (host.getType() !== 'http') throw exception;
     const http = host.switchToHttp();
     sendProblem(exception, http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
@@ -33,6 +37,7 @@ export function sendProblem(
   reply: FastifyReply,
 ): void {
   const problem = httpProblemFor(exception);
+  if (problem.status === 401 || problem.status === 403) noteDenial(request, problem.code);
   if (problem.logAsError) {
     request.log.error({ err: exception }, 'internal error, answered 500');
   }
@@ -52,4 +57,20 @@ export function sendProblem(
     .headers(problem.headers)
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .send(body);
+}
+
+/**
+ * A GraphQL field refused for who the caller is: noted for the audit (the
+ * answer may be 200 as a whole), with the field as target. Its error is
+ * answered by the GraphQL error formatter.
+ */
+function noteGraphqlDenial(exception: unknown, host: ArgumentsHost): void {
+  const problem = httpProblemFor(exception);
+  if (problem.status !== 401 && problem.status !== 403) return;
+  const gql = GqlArgumentsHost.create(host);
+  const request = gql.getContext<{ req?: FastifyRequest }>().req;
+  const info = gql.getInfo<GraphQLResolveInfo | undefined>();
+  if (!request) return;
+  const field = info ? `${info.parentType.name}.${info.fieldName}` : 'operation';
+  noteDenial(request, problem.code, `graphql ${field}`);
 }

@@ -6,6 +6,8 @@ export interface RequestContext {
   readonly requestId: string;
   /** Fastify's child logger of this request: its lines carry the requestId. */
   readonly log: FastifyBaseLogger;
+  /** The client's address (Fastify's `request.ip`). */
+  readonly address: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -26,7 +28,7 @@ export function currentRequest(): RequestContext | undefined {
 export function registerRequestContext(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
-    storage.run({ requestId: request.id, log: request.log }, () => {
+    storage.run({ requestId: request.id, log: request.log, address: request.ip }, () => {
       const scope = new AsyncResource('virtgate.request');
       scopes.set(request, scope);
       scope.runInAsyncScope(done);
