@@ -1,4 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+} from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
@@ -6,6 +16,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
+import { AUDIT_LOG, type AuditLog } from '#src/common/audit/audit-log.js';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
@@ -20,7 +31,35 @@ import { TokensService } from './tokens.service.js';
 @ApiProblemResponses(401, 500)
 @Controller('v1/tokens')
 export class TokensController {
-  constructor(private readonly tokens: TokensService) {}
+  constructor(
+    private readonly tokens: TokensService,
+    @Inject(AUDIT_LOG) private readonly audit: AuditLog,
+  ) {}
+
+  /** Token changes go to the audit trail, refusals too (never the token or its hash). */
+  private async audited<T>(
+    caller: Caller,
+    action: 'token.create' | 'token.revoke',
+    target: (result: T | null) => string | null,
+    detail: Record<string, string | null>,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const entry = {
+      actor: { id: caller.id, role: caller.role },
+      action,
+      requestId: caller.requestId,
+    };
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
+      await this.audit.record({ ...entry, target: target(null), result: 'refused', code, detail });
+      throw err;
+    }
+    await this.audit.record({ ...entry, target: target(result), result: 'accepted', detail });
+    return result;
+  }
 
   @Access('admin')
   @Post()
@@ -33,16 +72,23 @@ export class TokensController {
     @CurrentCaller() caller: Caller,
     @Body() body: CreateTokenDto,
   ): Promise<CreatedTokenDto> {
-    const { token, record } = await this.tokens.create(caller, {
-      name: body.name,
-      role: body.role,
-      scopes: body.scopes?.map((s) => ({
-        host: s.host,
-        ...(s.domains ? { domains: s.domains } : {}),
-        ...(s.pools ? { pools: s.pools } : {}),
-      })),
-      expiresAt: body.expiresAt,
-    });
+    const { token, record } = await this.audited(
+      caller,
+      'token.create',
+      (r) => (r ? `token:${r.record.id}` : null),
+      { name: body.name, role: body.role, scoped: body.scopes ? 'true' : 'false' },
+      () =>
+        this.tokens.create(caller, {
+          name: body.name,
+          role: body.role,
+          scopes: body.scopes?.map((s) => ({
+            host: s.host,
+            ...(s.domains ? { domains: s.domains } : {}),
+            ...(s.pools ? { pools: s.pools } : {}),
+          })),
+          expiresAt: body.expiresAt,
+        }),
+    );
     return { ...record, token };
   }
 
@@ -80,6 +126,12 @@ export class TokensController {
   @ApiNoContentResponse()
   @ApiProblemResponses(403, 404, 409)
   async revokeToken(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
-    await this.tokens.revoke(caller, id);
+    await this.audited(
+      caller,
+      'token.revoke',
+      () => `token:${id}`,
+      {},
+      () => this.tokens.revoke(caller, id),
+    );
   }
 }

@@ -179,6 +179,20 @@ describe('access control over the live route table', () => {
     assert.ok(all.body.items.some((x: { name: string }) => x.name === 'local'));
   });
 
+  it('records each token made and revoked in the audit trail, never the token', async () => {
+    const res = await send('GET', '/v1/audit?action=token.create&limit=50', ADMIN);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.items.length, 5);
+    for (const e of res.body.items) {
+      assert.equal(e.result, 'accepted');
+      assert.match(e.target, /^token:tok_/);
+      assert.equal(e.actor.id, 'admin');
+    }
+    const revoked = await send('GET', '/v1/audit?action=token.revoke', ADMIN);
+    assert.equal(revoked.body.items.length, 1);
+    for (const token of Object.values(tokens)) assert.ok(!res.text.includes(token!));
+  });
+
   describe('GraphQL', () => {
     let schema: GraphQLSchema;
     const roots: Array<{ op: 'query' | 'mutation'; field: GraphQLField<unknown, unknown> }> = [];
