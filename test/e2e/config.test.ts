@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       jobLockMs: 30000,
       jobRetentionHours: 168,
       blockJobConcurrency: 64,
+      jwt: null,
     });
   });
 
@@ -71,6 +72,7 @@ describe('loadConfig', () => {
       jobLockMs: 2000,
       jobRetentionHours: 24,
       blockJobConcurrency: 8,
+      jwt: null,
     });
   });
 
