@@ -278,20 +278,35 @@ export function looksLikeJwt(value: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(value);
 }
 
+/** Every JWT_* variable the gateway reads. */
+const JWT_VARIABLES = [
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'JWT_JWKS_URL',
+  'JWT_PUBLIC_KEY_FILE',
+  'JWT_ALGORITHMS',
+  'JWT_ROLE_CLAIM',
+  'JWT_ROLE_MAP',
+  'JWT_SCOPES_CLAIM',
+  'JWT_CLOCK_TOLERANCE_S',
+  'JWT_JWKS_TIMEOUT_MS',
+  'JWT_JWKS_CACHE_S',
+  'JWT_JWKS_REFRESH_MIN_S',
+];
+
 type Read = <T>(name: string, parse: (raw: string) => T, fallback: string) => T;
 
 /** The JWT variables: all or nothing, each problem naming its variable. */
 function readJwt(env: Env, read: Read, problems: string[]): JwtConfig | null {
   const given = (name: string): boolean => env[name] !== undefined && env[name] !== '';
-  const set = Object.keys(env).filter((name) => name.startsWith('JWT_') && given(name));
+  // Only our names: another program's JWT_SECRET in the same environment is not a half-set JWT bearer.
+  const set = JWT_VARIABLES.filter(given);
   if (set.length === 0) return null;
   const missing = ['JWT_ISSUER', 'JWT_AUDIENCE'].filter((name) => !given(name));
   const sources = ['JWT_JWKS_URL', 'JWT_PUBLIC_KEY_FILE'].filter(given);
   if (sources.length === 0) missing.push('JWT_JWKS_URL or JWT_PUBLIC_KEY_FILE');
   if (missing.length > 0) {
-    problems.push(
-      `${set.sort().join(', ')} set, but the JWT bearer also needs ${missing.join(', ')}`,
-    );
+    problems.push(`${set.join(', ')} set, but the JWT bearer also needs ${missing.join(', ')}`);
     return null;
   }
   if (sources.length > 1) {

@@ -230,6 +230,27 @@ describe('JWT bearer with a JWKS URL', () => {
     }
   });
 
+  it('authenticates GraphQL the same way', async () => {
+    const query = { query: '{ hosts { edges { node { name } } } }' };
+    const post = (token: string): request.Test =>
+      request(t.server)
+        .post('/graphql')
+        .set('content-type', 'application/json')
+        .set('authorization', `Bearer ${token}`)
+        .send(query)
+        .timeout(10_000);
+    const ok = await post(track(tokenOf(ec, { role: 'portal-viewers' })));
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.errors, undefined, JSON.stringify(ok.body.errors));
+    assert.ok(Array.isArray(ok.body.data.hosts.edges));
+    const expired = track(tokenOf(ec, { exp: now() - 120 }));
+    const refused = await post(expired);
+    const code = refused.body.code ?? refused.body.errors?.[0]?.extensions?.code;
+    assert.equal(code, 'UNAUTHENTICATED');
+    assert.equal(refused.body.data ?? null, null);
+    assert.ok(!refused.text.includes(expired.split('.')[2]!));
+  });
+
   it('still accepts API tokens beside JWTs', async () => {
     const res = await me(t, ADMIN_TOKEN).expect(200);
     assert.deepEqual(res.body, { id: 'admin', role: 'admin' });
@@ -445,6 +466,7 @@ describe('JWT configuration', () => {
 
   it('is off when no JWT_ variable is set', () => {
     assert.equal(loadConfig({}).jwt, null);
+    assert.equal(loadConfig({ JWT_SECRET: 'another program', JWT_ISSUER: '' }).jwt, null);
   });
 
   it('reads a JWKS configuration with its defaults', () => {
