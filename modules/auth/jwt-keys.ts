@@ -78,13 +78,15 @@ export class JwksKeySource implements JwtKeySource {
   async keysFor(kid: string | null, alg: JwtAlgorithm): Promise<readonly JwtKey[]> {
     const now = Date.now();
     const mayFetch = now - this.attemptedAt >= this.config.jwksRefreshMinS * 1000;
+    let refreshed = false;
     if (this.loadedAt === -Infinity) {
       if (mayFetch || this.inFlight) await this.refresh();
+      refreshed = true;
     } else if (now - this.loadedAt >= this.config.jwksCacheS * 1000 && !this.inFlight) {
       void this.refresh();
     }
     let found = match(this.keys, kid, alg);
-    if (found.length === 0 && this.loadedAt !== -Infinity && (mayFetch || this.inFlight)) {
+    if (found.length === 0 && !refreshed && (mayFetch || this.inFlight)) {
       await this.refresh();
       found = match(this.keys, kid, alg);
     }

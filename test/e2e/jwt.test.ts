@@ -196,6 +196,13 @@ describe('JWT bearer with a JWKS URL', () => {
     await deleteKeys(prefix);
   });
 
+  it('fetches the JWKS once at first use, even for an unknown kid', async () => {
+    assert.equal(jwks.fetches, 0);
+    const unknown = track(tokenOf(pair('not-there', 'EdDSA')));
+    assertRefused(await me(t, unknown), /kid names no key/, unknown);
+    assert.equal(jwks.fetches, 1);
+  });
+
   it('accepts RS256, ES256 and EdDSA tokens, mapping role and scopes from claims', async () => {
     const cases = [
       { p: rsa, extra: { role: 'portal-admin', virtgate_scopes: '*' }, role: 'admin' },
@@ -228,6 +235,7 @@ describe('JWT bearer with a JWKS URL', () => {
       const scopes = extra.virtgate_scopes === '*' ? null : extra.virtgate_scopes;
       assert.deepEqual(caller, { id: `jwt:${ISSUER}#${sub}`, role, scopes, requestId: 'req-1' });
     }
+    assert.equal(jwks.fetches, 1, 'known kids are served from the cache');
   });
 
   it('authenticates GraphQL the same way', async () => {
