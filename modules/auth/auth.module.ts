@@ -11,6 +11,7 @@ import {
 } from './admin-token.bootstrap.js';
 import { AuthController } from './auth.controller.js';
 import { BearerStrategy } from './bearer.strategy.js';
+import { JwtAuthenticator } from './jwt-authenticator.js';
 import { TokenAuthenticator } from './request-authenticator.js';
 import { TokensController } from './tokens.controller.js';
 import { TokensService } from './tokens.service.js';
@@ -20,7 +21,7 @@ export interface AuthModuleOptions {
   adminTokenOutput?: AdminTokenOutput;
 }
 
-/** Bearer tokens: the global guard, the token store, the admin token, GET /v1/me. */
+/** Bearer tokens: the global guard, the token store, the admin token, the optional JWT bearer, GET /v1/me. */
 @Module({})
 export class AuthModule {
   static forRoot(options: AuthModuleOptions = {}): DynamicModule {
@@ -31,11 +32,12 @@ export class AuthModule {
       providers: [
         TokensService,
         TokenAuthenticator,
+        JwtAuthenticator,
         BearerStrategy,
         AdminTokenBootstrap,
         { provide: ADMIN_TOKEN_OUTPUT, useValue: options.adminTokenOutput ?? process.stdout },
         { provide: APP_GUARD, useClass: BearerAuthGuard },
-        { provide: TOKEN_VERIFIER, useExisting: TokensService },
+        { provide: TOKEN_VERIFIER, useExisting: TokenAuthenticator },
         { provide: REQUEST_AUTHENTICATOR, useExisting: TokenAuthenticator },
       ],
       exports: [TokensService, TOKEN_VERIFIER, REQUEST_AUTHENTICATOR],

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import type { RequestAuthenticator } from '#src/common/auth/authenticator.js';
+import type { TokenVerifier } from '#src/common/auth/token-verifier.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { JwtAuthenticator } from './jwt-authenticator.js';
 import { TokensService } from './tokens.service.js';
 
 /**
@@ -11,15 +13,34 @@ import { TokensService } from './tokens.service.js';
  * endpoint before it parses, and by the docs.
  */
 @Injectable()
-export class TokenAuthenticator implements RequestAuthenticator {
-  constructor(private readonly tokens: TokensService) {}
+export class TokenAuthenticator implements RequestAuthenticator, TokenVerifier {
+  constructor(
+    private readonly tokens: TokensService,
+    private readonly jwt: JwtAuthenticator,
+  ) {}
 
-  /** The Caller a bearer value stands for, or null when it stands for none. */
-  async callerFor(token: string, requestId: string, address: string): Promise<Caller | null> {
+  /**
+   * The Caller a bearer value stands for, or null when it stands for none.
+   * When JWT is configured, a value shaped like a JWT is verified as one (and
+   * a refused JWT throws AppError UNAUTHENTICATED saying why); anything else
+   * is looked up among the API tokens.
+   */
+  async callerFor(token: string, requestId: string, address?: string): Promise<Caller | null> {
+    if (this.jwt.handles(token)) return this.jwt.callerFor(token, requestId);
     const record = await this.tokens.findByToken(token);
     if (!record) return null;
-    this.tokens.noteUse(token, record.id, address);
+    if (address !== undefined) this.tokens.noteUse(token, record.id, address);
     return { id: record.id, role: record.role, scopes: record.scopes, requestId };
+  }
+
+  /** Whether a bearer value stands for a caller (the docs' check). */
+  async isValid(token: string): Promise<boolean> {
+    try {
+      return (await this.callerFor(token, '')) !== null;
+    } catch (err) {
+      if (err instanceof AppError && err.code === ErrorCode.UNAUTHENTICATED) return false;
+      throw err;
+    }
   }
 
   async authenticate(request: FastifyRequest): Promise<Caller> {

@@ -1,3 +1,7 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
 import { parseLibvirtUri } from '#src/libvirt/index.js';
 
 /**
@@ -67,6 +71,46 @@ export interface AppConfig {
    * others are counted into the next entry's `detail.folded`. 0: one entry each.
    */
   readonly auditDeniedWindowSeconds: number;
+  /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
+  readonly jwt: JwtConfig | null;
+}
+
+/** The signature algorithms a JWT may use: asymmetric only, never `none` or HS*. */
+export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/**
+ * The JWT bearer, for portals that already have an identity provider. On when
+ * JWT_ISSUER, JWT_AUDIENCE and one key source (JWT_JWKS_URL or
+ * JWT_PUBLIC_KEY_FILE) are set; any other JWT_* variable without them is an error.
+ */
+export interface JwtConfig {
+  /** JWT_ISSUER: the `iss` every token must carry, compared exactly. */
+  readonly issuer: string;
+  /** JWT_AUDIENCE: a value the token's `aud` (a string or a list) must hold. */
+  readonly audience: string;
+  /** JWT_JWKS_URL: where the issuer publishes its keys (https; http only to a loopback address). */
+  readonly jwksUrl: string | null;
+  /** JWT_PUBLIC_KEY_FILE: a PEM public key (RSA ≥ 2048 bits, EC P-256 or Ed25519), instead of a JWKS. */
+  readonly publicKeyFile: string | null;
+  /** The key read from JWT_PUBLIC_KEY_FILE (a KeyObject: logging it shows no key material). */
+  readonly publicKey: KeyObject | null;
+  /** JWT_ALGORITHMS: the algorithms accepted, a subset of RS256, ES256, EdDSA. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** JWT_ROLE_CLAIM: the claim (a string or a list of strings) mapped to the caller's role. */
+  readonly roleClaim: string;
+  /** JWT_ROLE_MAP: claim value → role (`value:role,…`); the highest role a token's values map to wins. */
+  readonly roleMap: Readonly<Record<string, CallerRole>>;
+  /** JWT_SCOPES_CLAIM: the claim holding the caller's host scopes; null: JWT callers are unscoped. */
+  readonly scopesClaim: string | null;
+  /** JWT_CLOCK_TOLERANCE_S: leeway on `exp`, `nbf` and `iat`, in seconds. */
+  readonly clockToleranceS: number;
+  /** JWT_JWKS_TIMEOUT_MS: deadline of one JWKS fetch, response body included. */
+  readonly jwksTimeoutMs: number;
+  /** JWT_JWKS_CACHE_S: how long a fetched JWKS is used before it is fetched again. */
+  readonly jwksCacheS: number;
+  /** JWT_JWKS_REFRESH_MIN_S: least time between two fetches caused by an unknown `kid`. */
+  readonly jwksRefreshMinS: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -87,6 +131,13 @@ export const CONFIG_DEFAULTS = {
   BLOCK_JOB_CONCURRENCY: '64',
   AUDIT_RETENTION_DAYS: '90',
   AUDIT_DENIED_WINDOW_SECONDS: '10',
+  JWT_ALGORITHMS: JWT_ALGORITHMS.join(','),
+  JWT_ROLE_CLAIM: 'role',
+  JWT_ROLE_MAP: CALLER_ROLES.map((role) => `${role}:${role}`).join(','),
+  JWT_CLOCK_TOLERANCE_S: '30',
+  JWT_JWKS_TIMEOUT_MS: '3000',
+  JWT_JWKS_CACHE_S: '600',
+  JWT_JWKS_REFRESH_MIN_S: '30',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -169,7 +220,13 @@ export function loadConfig(env: Env): AppConfig {
       intIn(0, 3600),
       CONFIG_DEFAULTS.AUDIT_DENIED_WINDOW_SECONDS,
     ),
+    jwt: readJwt(env, read, problems),
   };
+  if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
+    problems.push(
+      'VIRTGATE_ADMIN_TOKEN looks like a JWT (three base64url parts), which JWT_ISSUER makes the gateway verify as one: choose another (value not shown)',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }
@@ -237,4 +294,179 @@ function readAdminToken(raw: string | undefined, problems: string[]): string | u
     'VIRTGATE_ADMIN_TOKEN must be 16-512 printable ASCII characters without spaces (value not shown)',
   );
   return undefined;
+}
+
+/** Whether a bearer value has a JWT's shape (three base64url parts, the last maybe empty). */
+export function looksLikeJwt(value: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(value);
+}
+
+/** Every JWT_* variable the gateway reads. */
+const JWT_VARIABLES = [
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'JWT_JWKS_URL',
+  'JWT_PUBLIC_KEY_FILE',
+  'JWT_ALGORITHMS',
+  'JWT_ROLE_CLAIM',
+  'JWT_ROLE_MAP',
+  'JWT_SCOPES_CLAIM',
+  'JWT_CLOCK_TOLERANCE_S',
+  'JWT_JWKS_TIMEOUT_MS',
+  'JWT_JWKS_CACHE_S',
+  'JWT_JWKS_REFRESH_MIN_S',
+];
+
+type Read = <T>(name: string, parse: (raw: string) => T, fallback: string) => T;
+
+/** The JWT variables: all or nothing, each problem naming its variable. */
+function readJwt(env: Env, read: Read, problems: string[]): JwtConfig | null {
+  const given = (name: string): boolean => env[name] !== undefined && env[name] !== '';
+  // Only our names: another program's JWT_SECRET in the same environment is not a half-set JWT bearer.
+  const set = JWT_VARIABLES.filter(given);
+  if (set.length === 0) return null;
+  const missing = ['JWT_ISSUER', 'JWT_AUDIENCE'].filter((name) => !given(name));
+  const sources = ['JWT_JWKS_URL', 'JWT_PUBLIC_KEY_FILE'].filter(given);
+  if (sources.length === 0) missing.push('JWT_JWKS_URL or JWT_PUBLIC_KEY_FILE');
+  if (missing.length > 0) {
+    problems.push(`${set.join(', ')} set, but the JWT bearer also needs ${missing.join(', ')}`);
+    return null;
+  }
+  if (sources.length > 1) {
+    problems.push('JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set: choose one key source');
+    return null;
+  }
+  const algorithms = read('JWT_ALGORITHMS', parseJwtAlgorithms, CONFIG_DEFAULTS.JWT_ALGORITHMS);
+  const keyFile = given('JWT_PUBLIC_KEY_FILE') ? env.JWT_PUBLIC_KEY_FILE! : null;
+  const publicKey = keyFile === null ? null : read('JWT_PUBLIC_KEY_FILE', parsePublicKeyFile, '');
+  if (publicKey && algorithms) {
+    const alg = jwtAlgorithmOf(publicKey);
+    if (alg === null || !algorithms.includes(alg)) {
+      problems.push(
+        `JWT_PUBLIC_KEY_FILE holds a key for ${alg ?? 'no accepted algorithm'}, which JWT_ALGORITHMS (${algorithms.join(',')}) does not accept`,
+      );
+    }
+  }
+  return Object.freeze({
+    issuer: read('JWT_ISSUER', parseClaimValue, ''),
+    audience: read('JWT_AUDIENCE', parseClaimValue, ''),
+    jwksUrl: given('JWT_JWKS_URL') ? read('JWT_JWKS_URL', parseJwksUrl, '') : null,
+    publicKeyFile: keyFile,
+    publicKey: publicKey ?? null,
+    algorithms,
+    roleClaim: read('JWT_ROLE_CLAIM', parseClaimName, CONFIG_DEFAULTS.JWT_ROLE_CLAIM),
+    roleMap: read('JWT_ROLE_MAP', parseRoleMap, CONFIG_DEFAULTS.JWT_ROLE_MAP),
+    scopesClaim: given('JWT_SCOPES_CLAIM') ? read('JWT_SCOPES_CLAIM', parseClaimName, '') : null,
+    clockToleranceS: read(
+      'JWT_CLOCK_TOLERANCE_S',
+      intIn(0, 300),
+      CONFIG_DEFAULTS.JWT_CLOCK_TOLERANCE_S,
+    ),
+    jwksTimeoutMs: read(
+      'JWT_JWKS_TIMEOUT_MS',
+      intIn(100, 30_000),
+      CONFIG_DEFAULTS.JWT_JWKS_TIMEOUT_MS,
+    ),
+    jwksCacheS: read('JWT_JWKS_CACHE_S', intIn(10, 86_400), CONFIG_DEFAULTS.JWT_JWKS_CACHE_S),
+    jwksRefreshMinS: read(
+      'JWT_JWKS_REFRESH_MIN_S',
+      intIn(0, 3600),
+      CONFIG_DEFAULTS.JWT_JWKS_REFRESH_MIN_S,
+    ),
+  });
+}
+
+function parseJwtAlgorithms(raw: string): readonly JwtAlgorithm[] {
+  const names = raw.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(JWT_ALGORITHMS as readonly string[]).includes(name));
+  if (unknown.length === 0 && names.length > 0)
+    return Object.freeze([...new Set(names)]) as readonly JwtAlgorithm[];
+  throw new Invalid(`must be a comma-separated subset of ${JWT_ALGORITHMS.join(',')}`);
+}
+
+/** An issuer or audience: printable, no spaces. */
+function parseClaimValue(raw: string): string {
+  if (/^[\x21-\x7e]{1,512}$/.test(raw)) return raw;
+  throw new Invalid('must be 1-512 printable characters without spaces');
+}
+
+/** A claim name; a dotted path (`realm_access.roles`) reaches into nested objects. */
+function parseClaimName(raw: string): string {
+  if (/^[\x21-\x7e]{1,256}$/.test(raw)) return raw;
+  throw new Invalid('must be a claim name (1-256 printable characters without spaces)');
+}
+
+function parseJwksUrl(raw: string): string {
+  const url = URL.canParse(raw) ? new URL(raw) : null;
+  if (url?.protocol === 'https:' && url.username === '' && url.password === '') return raw;
+  if (url?.protocol === 'http:' && url.username === '' && isLoopbackHost(url.hostname)) return raw;
+  throw new Invalid(
+    'must be an https:// URL without credentials (http:// only to a loopback address)',
+  );
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/** `value:role,…`; values are matched exactly, roles are viewer, operator or admin. */
+function parseRoleMap(raw: string): Readonly<Record<string, CallerRole>> {
+  const map: Record<string, CallerRole> = {};
+  for (const entry of raw.split(',')) {
+    const at = entry.lastIndexOf(':');
+    const value = entry.slice(0, at).trim();
+    const role = entry.slice(at + 1).trim();
+    if (at <= 0 || value === '' || !(CALLER_ROLES as readonly string[]).includes(role)) {
+      throw new Invalid(
+        `must be value:role pairs separated by commas, role one of ${CALLER_ROLES.join('|')}`,
+      );
+    }
+    Object.defineProperty(map, value, { value: role, enumerable: true });
+  }
+  return Object.freeze(map);
+}
+
+/** The PEM public key in the file; its content is never echoed. */
+function parsePublicKeyFile(raw: string): KeyObject {
+  if (!isAbsolute(raw)) throw new Invalid('must be an absolute path');
+  let pem: string;
+  try {
+    pem = readFileSync(raw, 'utf8');
+  } catch (err) {
+    throw new Invalid(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch {
+    throw new Invalid('must hold a PEM public key (content not shown)');
+  }
+  if (jwtAlgorithmOf(key) === null) {
+    throw new Invalid('must hold an RSA key of 2048 bits or more, an EC P-256 or an Ed25519 key');
+  }
+  return key;
+}
+
+/**
+ * The one algorithm a public key may verify: RS256 for RSA of 2048 bits or
+ * more, ES256 for EC P-256, EdDSA for Ed25519; null for any other key.
+ * Binding the algorithm to the key is what refuses key confusion.
+ */
+export function jwtAlgorithmOf(key: KeyObject): JwtAlgorithm | null {
+  if (key.type !== 'public') return null;
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return (details.modulusLength ?? 0) >= 2048 ? 'RS256' : null;
+    case 'ec':
+      return details.namedCurve === 'prime256v1' ? 'ES256' : null;
+    case 'ed25519':
+      return 'EdDSA';
+    default:
+      return null;
+  }
 }

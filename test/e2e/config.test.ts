@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       blockJobConcurrency: 64,
       auditRetentionDays: 90,
       auditDeniedWindowSeconds: 10,
+      jwt: null,
     });
   });
 
@@ -77,6 +78,7 @@ describe('loadConfig', () => {
       blockJobConcurrency: 8,
       auditRetentionDays: 30,
       auditDeniedWindowSeconds: 0,
+      jwt: null,
     });
   });
 
