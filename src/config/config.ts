@@ -43,6 +43,16 @@ export interface AppConfig {
   readonly graphqlMaxDepth: number;
   /** GRAPHQL_MAX_COST: highest estimated cost of a GraphQL operation (fields × page sizes). */
   readonly graphqlMaxCost: number;
+  /** GRAPHQL_MAX_ALIASES: most aliased fields in a GraphQL operation, fragments expanded. */
+  readonly graphqlMaxAliases: number;
+  /** GRAPHQL_MAX_DIRECTIVES: most directives in a GraphQL operation, fragments expanded. */
+  readonly graphqlMaxDirectives: number;
+  /** GRAPHQL_MAX_DOCUMENT_BYTES: largest GraphQL document (the query text, UTF-8), checked before parsing. */
+  readonly graphqlMaxDocumentBytes: number;
+  /** GRAPHQL_MAX_TOKENS: most lexical tokens in a GraphQL document, checked before parsing. */
+  readonly graphqlMaxTokens: number;
+  /** GRAPHQL_INTROSPECTION: true lets callers ask for `__schema`/`__type` (then counted in cost); false by default. */
+  readonly graphqlIntrospection: boolean;
   /**
    * JOB_LOCK_MS: how long a worker's hold on a running job lasts without renewal
    * (renewed every half of it). A worker that dies is noticed, and its jobs handed
@@ -126,6 +136,11 @@ export const CONFIG_DEFAULTS = {
   LIBVIRT_CALL_TIMEOUT_MS: '30000',
   GRAPHQL_MAX_DEPTH: '12',
   GRAPHQL_MAX_COST: '250000',
+  GRAPHQL_MAX_ALIASES: '100',
+  GRAPHQL_MAX_DIRECTIVES: '50',
+  GRAPHQL_MAX_DOCUMENT_BYTES: '32768',
+  GRAPHQL_MAX_TOKENS: '2000',
+  GRAPHQL_INTROSPECTION: 'false',
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
   BLOCK_JOB_CONCURRENCY: '64',
@@ -199,6 +214,31 @@ export function loadConfig(env: Env): AppConfig {
       intIn(10, 100_000_000),
       CONFIG_DEFAULTS.GRAPHQL_MAX_COST,
     ),
+    graphqlMaxAliases: read(
+      'GRAPHQL_MAX_ALIASES',
+      intIn(0, 100_000),
+      CONFIG_DEFAULTS.GRAPHQL_MAX_ALIASES,
+    ),
+    graphqlMaxDirectives: read(
+      'GRAPHQL_MAX_DIRECTIVES',
+      intIn(0, 100_000),
+      CONFIG_DEFAULTS.GRAPHQL_MAX_DIRECTIVES,
+    ),
+    graphqlMaxDocumentBytes: read(
+      'GRAPHQL_MAX_DOCUMENT_BYTES',
+      intIn(1024, 10_000_000),
+      CONFIG_DEFAULTS.GRAPHQL_MAX_DOCUMENT_BYTES,
+    ),
+    graphqlMaxTokens: read(
+      'GRAPHQL_MAX_TOKENS',
+      intIn(100, 1_000_000),
+      CONFIG_DEFAULTS.GRAPHQL_MAX_TOKENS,
+    ),
+    graphqlIntrospection: read(
+      'GRAPHQL_INTROSPECTION',
+      parseBoolean,
+      CONFIG_DEFAULTS.GRAPHQL_INTROSPECTION,
+    ),
     jobLockMs: read('JOB_LOCK_MS', intIn(500, 600_000), CONFIG_DEFAULTS.JOB_LOCK_MS),
     jobRetentionHours: read(
       'JOB_RETENTION_HOURS',
@@ -246,6 +286,12 @@ function intIn(min: number, max: number): (raw: string) => number {
     if (n >= min && n <= max) return n;
     throw new Invalid(`must be an integer ${min}-${max}`);
   };
+}
+
+function parseBoolean(raw: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new Invalid('must be true or false');
 }
 
 function parseHost(raw: string): string {

@@ -1,13 +1,17 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { MercuriusContext } from 'mercurius';
+import { REQUEST_AUTHENTICATOR, type RequestAuthenticator } from '../common/auth/authenticator.js';
 import type { AppConfig } from '../config/config.js';
+import type { DocumentLimits } from './document-limits.js';
 import { createGraphqlContext } from './graphql-context.js';
 import { formatGraphqlError } from './graphql-errors.js';
-import { checkQueryLimits, type QueryLimits } from './query-limits.js';
+import { graphqlRouteHooks } from './graphql-http-guard.js';
+import { checkDocumentLimits, checkQueryLimits, type QueryLimits } from './query-limits.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -19,11 +23,22 @@ export const GRAPHQL_PATH = '/graphql';
 export const SCHEMA_BUILD_OPTIONS = { autoSchemaFile: true, sortSchema: true } as const;
 
 /**
+ * How much deeper than GRAPHQL_MAX_DEPTH brackets may nest in a document:
+ * arguments' input objects and lists, and introspection's `ofType` chains
+ * (not counted in depth).
+ */
+const NESTING_ALLOWANCE = 32;
+
+/**
  * GraphQL at /graphql on the same Fastify server as REST, through Mercurius
  * (Fastify's own GraphQL server, which also serves graphql-ws subscriptions).
+ * Every request is authenticated, checked against cross-site forgery and its
+ * document's size and tokens counted before Mercurius parses it
+ * (graphql-http-guard.ts); depth, cost, aliases and directives are limited
+ * before graphql-js validates it and again before it runs (query-limits.ts).
  * The context holds the request (for the bearer guard) and per-request
- * DataLoaders; errors carry the REST codes (graphql-errors.ts); operations
- * over the depth or cost limit are refused before they run (query-limits.ts).
+ * DataLoaders; errors carry the REST codes (graphql-errors.ts). No batched
+ * requests (an array of operations): one request, one operation, one budget.
  */
 @Module({})
 export class GraphqlApiModule {
@@ -31,20 +46,46 @@ export class GraphqlApiModule {
     const limits: QueryLimits = {
       maxDepth: config.graphqlMaxDepth,
       maxCost: config.graphqlMaxCost,
+      maxAliases: config.graphqlMaxAliases,
+      maxDirectives: config.graphqlMaxDirectives,
+      introspection: config.graphqlIntrospection,
+    };
+    const document: DocumentLimits = {
+      maxBytes: config.graphqlMaxDocumentBytes,
+      maxTokens: config.graphqlMaxTokens,
+      maxNesting: config.graphqlMaxDepth + NESTING_ALLOWANCE,
     };
     return {
       module: GraphqlApiModule,
-      imports: [GraphQLModule.forRoot<MercuriusDriverConfig>(mercuriusOptions(limits))],
+      imports: [
+        GraphQLModule.forRootAsync<MercuriusDriverConfig>({
+          driver: MercuriusDriver,
+          inject: [ModuleRef],
+          // The authenticator is the auth feature's: found in the whole application
+          // when the first request arrives.
+          useFactory: (modules: ModuleRef) =>
+            mercuriusOptions(limits, document, () =>
+              modules.get<RequestAuthenticator>(REQUEST_AUTHENTICATOR, { strict: false }),
+            ),
+        }),
+      ],
     };
   }
 }
 
-function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
+function mercuriusOptions(
+  limits: QueryLimits,
+  document: DocumentLimits,
+  authenticator: () => RequestAuthenticator,
+): MercuriusDriverConfig {
   return {
-    driver: MercuriusDriver,
     path: GRAPHQL_PATH,
     ...SCHEMA_BUILD_OPTIONS,
     graphiql: false,
+    allowBatchedQueries: false,
+    additionalRouteOptions: graphqlRouteHooks({ authenticator, document }),
+    graphql: { parseOptions: { maxTokens: document.maxTokens } },
+    ...(limits.introspection ? {} : { validationRules: [NoSchemaIntrospectionCustomRule] }),
     context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
     errorFormatter: (execution, context: MercuriusContext) => {
       const request = context.reply?.request;
@@ -75,15 +116,22 @@ function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
       };
     },
     hooks: {
+      // Before graphql-js validates a document it has not seen (some validation
+      // rules are superlinear), with the variables as the request gives them.
+      preValidation: [
+        (schema, doc, context) => {
+          const error = checkDocumentLimits(schema, doc, requestPart(context, 'variables'), limits);
+          if (error) throw error;
+        },
+      ],
+      // Before anything runs, every time (validated documents are cached), exactly.
       preExecution: [
-        (schema, document, context, variables) => {
-          const body = context.reply?.request.body as { operationName?: unknown } | undefined;
-          const query = context.reply?.request.query as { operationName?: unknown } | undefined;
-          const operationName = body?.operationName ?? query?.operationName;
+        (schema, doc, context, variables) => {
+          const operationName = requestPart(context, 'operationName');
           const error = checkQueryLimits(
             {
               schema,
-              document,
+              document: doc,
               operationName: typeof operationName === 'string' ? operationName : null,
               variables,
             },
@@ -94,6 +142,23 @@ function mercuriusOptions(limits: QueryLimits): MercuriusDriverConfig {
       ],
     },
   };
+}
+
+/** A member of the request's body (POST) or query string (GET; variables as JSON). */
+function requestPart(context: MercuriusContext, name: 'variables' | 'operationName'): unknown {
+  const request = context.reply?.request;
+  if (!request) return undefined;
+  const from = (request.method === 'GET' ? request.query : request.body) as
+    Record<string, unknown> | undefined;
+  const value = typeof from === 'object' && from !== null ? from[name] : undefined;
+  if (name === 'variables' && typeof value === 'string') {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  return value;
 }
 
 function asGraphqlError(error: unknown): GraphQLError {

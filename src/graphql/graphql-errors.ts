@@ -26,7 +26,7 @@ export interface GraphqlErrorExtensions {
   fields?: FieldError[];
   /** For HOST_UNREACHABLE, UNAVAILABLE and TIMEOUT: when a retry makes sense (REST's Retry-After). */
   retryAfterSeconds?: number;
-  /** For an operation over a limit: which one (depth or cost), its maximum and the operation's value. */
+  /** For an operation over a limit: which one (depth, cost, aliases, directives, tokens…), its maximum and the operation's value. */
   limit?: { name: string; maximum: number; actual: number };
 }
 
@@ -38,7 +38,9 @@ export interface FormattedGraphqlError {
 
 /**
  * Formats one error of a GraphQL response. Errors born as GraphQL errors
- * (syntax, validation, variables, limits) are the caller's: INVALID_ARGUMENT.
+ * (syntax, validation, variables, limits) are the caller's: INVALID_ARGUMENT,
+ * or the code the gateway gave them (PAYLOAD_TOO_LARGE for a document over
+ * a size limit).
  * Errors thrown by resolvers and the layers below them go through the REST
  * mapping.
  */
@@ -53,7 +55,9 @@ export function formatGraphqlError(
   };
   const cause = rootCause(error);
   if (cause === undefined) {
-    const code = ErrorCode.INVALID_ARGUMENT;
+    // The gateway's own GraphQL errors (limits) may name another code.
+    const given = error.extensions.code;
+    const code = isErrorCode(given) ? given : ErrorCode.INVALID_ARGUMENT;
     const limit = error.extensions.limit as GraphqlErrorExtensions['limit'];
     return {
       error: {
@@ -86,6 +90,10 @@ export function formatGraphqlError(
     },
     status: problem.status,
   };
+}
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (Object.values(ErrorCode) as string[]).includes(value);
 }
 
 /** The first error in `originalError` links that is not a GraphQLError, if any. */

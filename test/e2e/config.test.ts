@@ -29,6 +29,11 @@ describe('loadConfig', () => {
       libvirtCallTimeoutMs: 30000,
       graphqlMaxDepth: 12,
       graphqlMaxCost: 250000,
+      graphqlMaxAliases: 100,
+      graphqlMaxDirectives: 50,
+      graphqlMaxDocumentBytes: 32768,
+      graphqlMaxTokens: 2000,
+      graphqlIntrospection: false,
       jobLockMs: 30000,
       jobRetentionHours: 168,
       blockJobConcurrency: 64,
@@ -53,6 +58,11 @@ describe('loadConfig', () => {
       LIBVIRT_CALL_TIMEOUT_MS: '9000',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_COST: '5000',
+      GRAPHQL_MAX_ALIASES: '10',
+      GRAPHQL_MAX_DIRECTIVES: '5',
+      GRAPHQL_MAX_DOCUMENT_BYTES: '4096',
+      GRAPHQL_MAX_TOKENS: '500',
+      GRAPHQL_INTROSPECTION: 'true',
       JOB_LOCK_MS: '2000',
       JOB_RETENTION_HOURS: '24',
       BLOCK_JOB_CONCURRENCY: '8',
@@ -73,6 +83,11 @@ describe('loadConfig', () => {
       libvirtCallTimeoutMs: 9000,
       graphqlMaxDepth: 8,
       graphqlMaxCost: 5000,
+      graphqlMaxAliases: 10,
+      graphqlMaxDirectives: 5,
+      graphqlMaxDocumentBytes: 4096,
+      graphqlMaxTokens: 500,
+      graphqlIntrospection: true,
       jobLockMs: 2000,
       jobRetentionHours: 24,
       blockJobConcurrency: 8,
@@ -128,6 +143,13 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ GRAPHQL_MAX_COST: 'lots' }), [
       'GRAPHQL_MAX_COST must be an integer 10-100000000, got "lots"',
+    ]);
+    assert.deepEqual(problemsOf({ GRAPHQL_MAX_TOKENS: '99', GRAPHQL_MAX_DOCUMENT_BYTES: '1k' }), [
+      'GRAPHQL_MAX_DOCUMENT_BYTES must be an integer 1024-10000000, got "1k"',
+      'GRAPHQL_MAX_TOKENS must be an integer 100-1000000, got "99"',
+    ]);
+    assert.deepEqual(problemsOf({ GRAPHQL_INTROSPECTION: 'yes' }), [
+      'GRAPHQL_INTROSPECTION must be true or false, got "yes"',
     ]);
   });
 

@@ -4,7 +4,7 @@
  * domains as a Relay connection walked page by page, disks, interfaces,
  * snapshots, pools and volumes, each equal to what REST answers; the error
  * codes in `extensions`; authentication; masking of unexpected errors; the
- * depth and cost limits.
+ * depth and cost limits (the others: graphql-limits.test.ts).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -433,14 +433,17 @@ describe('GraphQL', () => {
   });
 
   it('needs a bearer token, and admin rights for mutations', async () => {
+    // Refused before the document is parsed: HTTP 401 with the challenge, as REST.
     for (const token of [null, 'not-a-token-of-this-gateway-000']) {
       const res = await graphql(t, token, '{ hosts { edges { node { name } } } }');
-      assert.equal(res.status, 200);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], 'Bearer realm="virtgate"');
       assert.equal(res.body.data, null);
       assert.deepEqual(codes(res.body), ['UNAUTHENTICATED']);
       assert.match(res.body.errors[0].message, token ? /not valid/ : /needs a bearer token/);
     }
     const mutation = await graphql(t, null, 'mutation { deleteHost(name: "test") }');
+    assert.equal(mutation.status, 401);
     assert.deepEqual(codes(mutation.body), ['UNAUTHENTICATED']);
 
     const read = await graphql(t, USER, '{ host(name: "test") { name } }');
@@ -539,10 +542,11 @@ describe('GraphQL', () => {
         fragment E on HostsConnection { edges { ... on HostsEdge { node { ...N } } } }
         fragment N on Host { hypervisor { type } }`);
       refused(viaFragments.body, 'depth', 4, 4 + 1);
-      // Introspection is not counted: tools can read the schema.
+      // Introspection is off by default (graphql-limits.test.ts has it on).
       const introspection = await gql(getIntrospectionQuery());
-      assert.equal(introspection.status, 200);
-      assert.ok(introspection.body.data.__schema.types.length > 10);
+      assert.equal(introspection.status, 400);
+      assert.deepEqual(codes(introspection.body), ['INVALID_ARGUMENT']);
+      assert.match(introspection.body.errors[0].message, /GRAPHQL_INTROSPECTION/);
     });
 
     it('refuses an operation whose estimated cost is over the limit, before anything runs', async () => {
@@ -558,14 +562,14 @@ describe('GraphQL', () => {
         { n: 250 },
       );
       refused(viaVariable.body, 'cost', 300, 751);
-      // Refused before any resolver: no libvirt call, not even the bearer check.
+      // Refused before any resolver: no libvirt call. Without a token, refused
+      // before the limits are even measured.
       const calls = await countRpcs(async () => {
-        const anonymous = await graphql(
-          t,
-          null,
-          '{ hosts(first: 500) { edges { node { name } } } }',
-        );
-        refused(anonymous.body, 'cost', 300, 1501);
+        const query = '{ hosts(first: 500) { edges { node { name } } } }';
+        refused((await gql(query)).body, 'cost', 300, 1501);
+        const anonymous = await graphql(t, null, query);
+        assert.equal(anonymous.status, 401);
+        assert.deepEqual(codes(anonymous.body), ['UNAUTHENTICATED']);
       });
       assert.equal(calls.size, 0, JSON.stringify(Object.fromEntries(calls)));
     });
