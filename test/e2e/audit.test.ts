@@ -132,6 +132,7 @@ describe('audit', () => {
       testConfig(prefix, {
         VIRTGATE_ADMIN_TOKEN: ADMIN,
         AUDIT_RETENTION_DAYS: '1',
+        GRAPHQL_INTROSPECTION: 'true',
         AUDIT_DENIED_WINDOW_SECONDS: String(WINDOW_MS / 1000),
       }),
     );

@@ -25,7 +25,7 @@ describe('GraphQL schema', () => {
       Object.keys(
         (schema.getType(type) as { getFields(): Record<string, unknown> }).getFields(),
       ).sort();
-    assert.deepEqual(fields('Query'), ['host', 'hosts', 'job', 'jobs']);
+    assert.deepEqual(fields('Query'), ['auditEvents', 'host', 'hosts', 'job', 'jobs']);
     assert.deepEqual(fields('Mutation'), [
       'cancelJob',
       'createHost',
