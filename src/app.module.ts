@@ -12,7 +12,7 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
 import { SnapshotsModule } from '#modules/snapshots/snapshots.module.js';
 import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
-import { AccessDeclarations } from './common/auth/access-declarations.js';
+import { AccessDeclarations } from './common/guards/access-declarations.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';

@@ -22,7 +22,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import request from 'supertest';
-import { AccessDeclarations, type DeclaredHandler } from '#src/common/auth/access-declarations.js';
+import { AccessDeclarations, type DeclaredHandler } from '#src/common/guards/access-declarations.js';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
 import {
   closeAllApps,

@@ -3,8 +3,8 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { RESOLVER_NAME_METADATA, RESOLVER_TYPE_METADATA } from '@nestjs/graphql';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
-import { ACCESS_KEY } from './access.js';
-import { CALLER_ROLES, type CallerRole } from './caller.js';
+import { ACCESS_KEY } from '../auth/access.js';
+import { CALLER_ROLES, type CallerRole } from '../auth/caller.js';
 
 /** The root GraphQL types whose fields must each declare their access. */
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
