@@ -56,6 +56,21 @@ export interface AppConfig {
    * wait there for hours for its pivot): more wait queued beyond this.
    */
   readonly blockJobConcurrency: number;
+  /**
+   * VIRTGATE_PATH_ROOTS: absolute directories (colon-separated) inside which
+   * client paths are allowed besides the active storage pools the caller's
+   * scope covers; pool definitions must lie inside them. Empty: none (only
+   * pools, and no pool can be defined through the API).
+   */
+  readonly pathRoots: readonly string[];
+  /** VIRTGATE_MAX_MEMORY_MIB: largest memory of a domain defined from a spec. */
+  readonly maxMemoryMiB: number;
+  /** VIRTGATE_MAX_VCPUS: most vCPUs of a domain defined from a spec. */
+  readonly maxVcpus: number;
+  /** VIRTGATE_MAX_DISK_GIB: largest capacity of a new volume, in GiB. */
+  readonly maxDiskGiB: number;
+  /** VIRTGATE_MAX_DISKS: most disks of a domain defined from a spec. */
+  readonly maxDisks: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -74,6 +89,11 @@ export const CONFIG_DEFAULTS = {
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
   BLOCK_JOB_CONCURRENCY: '64',
+  VIRTGATE_PATH_ROOTS: '',
+  VIRTGATE_MAX_MEMORY_MIB: '262144',
+  VIRTGATE_MAX_VCPUS: '64',
+  VIRTGATE_MAX_DISK_GIB: '4096',
+  VIRTGATE_MAX_DISKS: '16',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -146,6 +166,19 @@ export function loadConfig(env: Env): AppConfig {
       intIn(1, 1000),
       CONFIG_DEFAULTS.BLOCK_JOB_CONCURRENCY,
     ),
+    pathRoots: read('VIRTGATE_PATH_ROOTS', parsePathRoots, CONFIG_DEFAULTS.VIRTGATE_PATH_ROOTS),
+    maxMemoryMiB: read(
+      'VIRTGATE_MAX_MEMORY_MIB',
+      intIn(16, 16 * 1024 * 1024),
+      CONFIG_DEFAULTS.VIRTGATE_MAX_MEMORY_MIB,
+    ),
+    maxVcpus: read('VIRTGATE_MAX_VCPUS', intIn(1, 1024), CONFIG_DEFAULTS.VIRTGATE_MAX_VCPUS),
+    maxDiskGiB: read(
+      'VIRTGATE_MAX_DISK_GIB',
+      intIn(1, 1024 * 1024),
+      CONFIG_DEFAULTS.VIRTGATE_MAX_DISK_GIB,
+    ),
+    maxDisks: read('VIRTGATE_MAX_DISKS', intIn(1, 32), CONFIG_DEFAULTS.VIRTGATE_MAX_DISKS),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -166,6 +199,19 @@ function intIn(min: number, max: number): (raw: string) => number {
     if (n >= min && n <= max) return n;
     throw new Invalid(`must be an integer ${min}-${max}`);
   };
+}
+
+function parsePathRoots(raw: string): readonly string[] {
+  if (raw === '') return Object.freeze([]);
+  const roots = raw.split(':').map((r) => (r.length > 1 ? r.replace(/\/+$/, '') : r));
+  for (const r of roots) {
+    if (!r.startsWith('/') || r.split('/').includes('..') || /[\0\n]/.test(r)) {
+      throw new Invalid(
+        'must be absolute directories without ".." segments, separated by ":" (e.g. /srv/vm:/var/lib/virtgate)',
+      );
+    }
+  }
+  return Object.freeze(roots);
 }
 
 function parseHost(raw: string): string {
