@@ -32,6 +32,11 @@ describe('loadConfig', () => {
       jobLockMs: 30000,
       jobRetentionHours: 168,
       blockJobConcurrency: 64,
+      pathRoots: [],
+      maxMemoryMiB: 262144,
+      maxVcpus: 64,
+      maxDiskGiB: 4096,
+      maxDisks: 16,
     });
   });
 
@@ -53,6 +58,11 @@ describe('loadConfig', () => {
       JOB_LOCK_MS: '2000',
       JOB_RETENTION_HOURS: '24',
       BLOCK_JOB_CONCURRENCY: '8',
+      VIRTGATE_PATH_ROOTS: '/srv/vm:/var/lib/virtgate/',
+      VIRTGATE_MAX_MEMORY_MIB: '4096',
+      VIRTGATE_MAX_VCPUS: '8',
+      VIRTGATE_MAX_DISK_GIB: '100',
+      VIRTGATE_MAX_DISKS: '4',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -71,6 +81,11 @@ describe('loadConfig', () => {
       jobLockMs: 2000,
       jobRetentionHours: 24,
       blockJobConcurrency: 8,
+      pathRoots: ['/srv/vm', '/var/lib/virtgate'],
+      maxMemoryMiB: 4096,
+      maxVcpus: 8,
+      maxDiskGiB: 100,
+      maxDisks: 4,
     });
   });
 
@@ -107,6 +122,14 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ BLOCK_JOB_CONCURRENCY: '0' }), [
       'BLOCK_JOB_CONCURRENCY must be an integer 1-1000, got "0"',
+    ]);
+    for (const roots of ['srv/vm', '/srv/vm:relative', '/srv/../etc']) {
+      assert.deepEqual(problemsOf({ VIRTGATE_PATH_ROOTS: roots }), [
+        `VIRTGATE_PATH_ROOTS must be absolute directories without ".." segments, separated by ":" (e.g. /srv/vm:/var/lib/virtgate), got ${JSON.stringify(roots)}`,
+      ]);
+    }
+    assert.deepEqual(problemsOf({ VIRTGATE_MAX_DISKS: '33' }), [
+      'VIRTGATE_MAX_DISKS must be an integer 1-32, got "33"',
     ]);
   });
 

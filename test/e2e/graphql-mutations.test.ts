@@ -441,7 +441,7 @@ describe('GraphQL mutations', () => {
     const definePool = `mutation($input: DefinePoolInput!) {
       definePool(host: "local", input: $input, wait: 30) { ${JOB} } }`;
     const defined = await completed(
-      await user(definePool, { input: { name: pool, path: dir, type: null } }),
+      await admin(definePool, { input: { name: pool, path: dir, type: null } }),
       'definePool',
       'pool.define',
     );
@@ -450,9 +450,9 @@ describe('GraphQL mutations', () => {
     assert.ok(typeof ref !== 'string', `libvirt has no pool ${pool}: ${String(ref)}`);
     assert.equal((await qemu.rpc.storagePoolIsActive({ pool: ref })).active, 0);
     assert.equal(await exists(dir), false, 'defining builds nothing');
-    refused(await user(definePool, { input: { name: pool, path: dir } }), 'ALREADY_EXISTS');
+    refused(await admin(definePool, { input: { name: pool, path: dir } }), 'ALREADY_EXISTS');
     refused(
-      await user(definePool, { input: { name: `${tag}-rel`, path: 'relative' } }),
+      await admin(definePool, { input: { name: `${tag}-rel`, path: 'relative' } }),
       'INVALID_ARGUMENT',
       'input.path',
     );
