@@ -146,6 +146,9 @@ export class StoragePoolOperationsService {
       if (act === 'start' && facts.active) {
         throw new AppError(ErrorCode.INVALID_STATE, `storage pool '${pool}' is already active`);
       }
+      if (act === 'start' && facts.path !== null) {
+        await this.confinement.requirePoolStillInRoots(host, { field: 'pool', path: facts.path });
+      }
       if (act !== 'start' && !facts.active) {
         throw new AppError(ErrorCode.INVALID_STATE, `storage pool '${pool}' is not active`);
       }

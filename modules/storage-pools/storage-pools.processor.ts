@@ -79,10 +79,15 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
       return { changed: true, pool: await poolView(client, pool) };
     },
 
-    'pool.start': async ({ client, job }) => {
+    'pool.start': async ({ client, job, host }) => {
       const pool = await requirePool(client, job.params.uuid, job.params.pool);
       const changed = !(await isActive(client, pool));
       if (changed) {
+        const { xml } = await client.rpc.storagePoolGetXmlDesc({ pool, flags: 0 });
+        await this.confinement.requirePoolStillInRoots(host, {
+          field: 'pool',
+          path: parseStoragePoolXml(xml).path ?? '',
+        });
         await client.rpc.storagePoolCreate({
           pool,
           flags: job.params.build

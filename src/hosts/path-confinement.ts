@@ -210,6 +210,25 @@ export class PathConfinement {
   }
 
   /**
+   * A pool whose directory lies inside a configured root must still lead
+   * inside it when it is started (PATH_NOT_ALLOWED, field `field`): a symlink
+   * put in its place since the definition would make another directory a
+   * pool. Pools defined elsewhere (by the host's admin) are left as they are.
+   */
+  async requirePoolStillInRoots(host: HostRecord, path: PathField): Promise<void> {
+    if (!sharesOurFilesystem(host) || !path.path.startsWith('/')) return;
+    const lexical = posix.normalize(path.path);
+    const roots = this.config.pathRoots.filter((r) => isWithin(lexical, r));
+    if (roots.length === 0) return;
+    await this.requireWithin(
+      host,
+      roots.map((r) => ({ path: r, pool: null })),
+      [{ field: path.field, path: lexical }],
+      `the configured root it was defined in (${roots.join(', ')})`,
+    );
+  }
+
+  /**
    * Refuses (ALREADY_EXISTS, naming the field) a path at which something
    * exists: a file is never overwritten unless asked for. On another host only
    * the files libvirt knows as volumes can be seen.

@@ -410,6 +410,37 @@ describe('confined paths', () => {
     assert.equal(ok.body.state, 'completed', JSON.stringify(ok.body));
   });
 
+  it('refuses to start a pool of the roots whose directory leads out of them by then', async () => {
+    const name = `${tag}-swap`;
+    const dir = path.join(roots, 'swap');
+    const defined = await admin.post(
+      '/v1/hosts/local/pools',
+      { name, path: dir },
+      { prefer: 'wait=30' },
+    );
+    assert.equal(defined.body.state, 'completed', JSON.stringify(defined.body));
+    await symlink(outside, dir); // put in the directory's place after the definition
+    const before = await outsideState();
+    const start = `/v1/hosts/local/pools/${name}/actions/start`;
+    expectProblem(await admin.post(start, { build: true }), 403, 'PATH_NOT_ALLOWED', 'pool');
+    // The worker looks again: a start that reached it all the same changes nothing.
+    const { pool } = await qemu.rpc.storagePoolLookupByName({ name });
+    const { record } = await t.app.get(JobSubmitter).submit(
+      { id: 'admin', role: 'admin', scopes: null, requestId: 'test' },
+      {
+        type: 'pool.start',
+        target: { host: 'local', uuid: null, name: null },
+        params: { pool: name, uuid: uuidString(pool.uuid), build: true },
+        request: { direct: true },
+      },
+    );
+    const job = await finished(record.id);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.error?.code, 'PATH_NOT_ALLOWED', JSON.stringify(job.error));
+    assert.equal((await qemu.rpc.storagePoolIsActive({ pool })).active, 0);
+    assert.equal(await outsideState(), before);
+  });
+
   describe('at job start, in the worker', () => {
     it('fails a job whose path leads out of the pool by then, and creates nothing', async () => {
       // As after a symlink swapped in between the request and the job's start:
