@@ -182,6 +182,7 @@ export class JobSubmitter {
       target: spec.target,
       params: spec.params,
       requestId: caller.requestId,
+      access: { role: caller.role, scopes: caller.scopes },
     });
     return { record, replayed: false };
   }

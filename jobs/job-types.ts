@@ -1,3 +1,5 @@
+import type { PathAccess } from '#src/hosts/path-confinement.js';
+
 /**
  * Every queue and job type of the gateway, in one place. Each job type runs on
  * one queue; each queue has one processor, in the folder of the feature the
@@ -84,7 +86,12 @@ export interface JobParams {
   'block.copy': BlockCopyParams;
   'block.pull': BlockPullParams;
   /** The domain XML to define (built from a spec, or as given with a UUID added); the target holds its UUID. */
-  'domain.define': { xml: string; source: 'spec' | 'xml' };
+  'domain.define': {
+    xml: string;
+    source: 'spec' | 'xml';
+    /** The images the domain opens, with the request field each came from (checked again at job start). */
+    paths?: { field: string; path: string }[];
+  };
   'domain.undefine': { snapshotsMetadata: boolean; managedSave: boolean; nvram: boolean };
   /** Each disk's overlay, and its top image when the request was accepted. */
   'domain.snapshot': {
@@ -197,4 +204,10 @@ export interface QueuedJob<T extends JobType = JobType> {
   params: JobParams[T];
   /** The request id of the API call that asked for it, for the logs. */
   requestId: string;
+  /**
+   * The requester's role and scopes, for the checks the worker makes again at
+   * job start (confined paths). Absent on a job queued before it was carried:
+   * read it with `jobAccess()`, which takes that as the least privileged.
+   */
+  access?: PathAccess;
 }

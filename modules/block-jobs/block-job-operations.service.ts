@@ -5,6 +5,7 @@ import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.
 import { withoutNulls } from '#src/common/without-nulls.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
+import { accessOf, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   domainState,
   DomainBlockJobInfoFlags,
@@ -16,11 +17,12 @@ import {
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
 import { JobSubmitter, type Accepted } from '#jobs/job-submitter.js';
-import type { BlockJobType, JobParams } from '#jobs/job-types.js';
+import type { BlockCopyParams, BlockJobType, JobParams } from '#jobs/job-types.js';
 import { usableChain } from './block-chain.js';
 import type { StartBlockJobDto } from './dto/start-block-job.dto.js';
 import {
   BLOCK_JOB_DOMAIN_STATES,
+  confineCopy,
   PLAN_KINDS,
   planOfKind,
   type BlockJobPlan,
@@ -48,6 +50,7 @@ export class BlockJobOperationsService {
     private readonly connections: HostConnections,
     private readonly jobs: JobSubmitter,
     private readonly ledger: BlockJobLedger,
+    private readonly confinement: PathConfinement,
   ) {}
 
   async start(
@@ -84,6 +87,10 @@ export class BlockJobOperationsService {
       let r: JobParams[BlockJobType] | AppError;
       try {
         r = await this.resolve(c, d, target, dto, plan, parsed);
+        if (plan.type === 'block.copy') {
+          const copy = r as BlockCopyParams;
+          await confineCopy(this.confinement, c, host, accessOf(caller), copy, dto.destination);
+        }
       } catch (err) {
         if (!(err instanceof AppError) || err.code === ErrorCode.HOST_UNREACHABLE) throw err;
         r = err;

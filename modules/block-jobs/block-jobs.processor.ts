@@ -4,6 +4,7 @@ import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
 import { HostEvents } from '#src/hosts/host-events.js';
+import { jobAccess, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   BlockJobStatus,
   domainState,
@@ -33,7 +34,7 @@ import { disksView } from '#modules/domains/index.js';
 import type { DiskModel } from '#modules/domains/models/domain.model.js';
 import { chainPaths, conflict, usableChain, type ChainOutcome } from './block-chain.js';
 import { BlockJobWatch } from './block-job-watch.js';
-import { BLOCK_JOB_DOMAIN_STATES, planOf } from './plans/index.js';
+import { BLOCK_JOB_DOMAIN_STATES, confineCopy, planOf } from './plans/index.js';
 
 /** How often a running block job's progress is read (and cancel or pivot requests looked at). */
 const POLL_MS = 250;
@@ -119,6 +120,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     private readonly ledger: BlockJobLedger,
     private readonly events: HostEvents,
     private readonly signals: JobSignals,
+    private readonly confinement: PathConfinement,
   ) {
     this.concurrency = config.blockJobConcurrency;
   }
@@ -220,6 +222,19 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
         );
       }
       usableChain(read.disk);
+      if (job.type === 'block.copy') {
+        // Where the copy would write now, for the requester (an old job: the least privileged).
+        const params = job.params as BlockCopyParams;
+        await confineCopy(
+          this.confinement,
+          client,
+          ctx.host,
+          jobAccess(job.access),
+          params,
+          undefined,
+          book.phase === null,
+        );
+      }
       const plan = planOf(job.type);
       const call = plan.prepare(job.params, read.disk, read.persistent);
       const shape = plan.shape(job.params);

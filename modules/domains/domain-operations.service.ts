@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
-import { requireNewDomainInScope } from '#src/common/auth/scope.js';
+import { poolInScope, requireNewDomainInScope } from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
 import { requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode, invalidFields } from '#src/common/errors/app-error.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
+import { accessOf, PathConfinement, type PathField } from '#src/hosts/path-confinement.js';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
 import {
   DomainState,
   findDomainByName,
@@ -22,7 +25,7 @@ import {
 import { appendXml, child, parseXml, serializeXml, text, XmlParseError } from '#src/xml/xml.js';
 import { JobSubmitter, type Accepted } from '#jobs/job-submitter.js';
 import type { JobParams } from '#jobs/job-types.js';
-import { checkSources, pickGuest, resolveDisk } from './domain-spec.js';
+import { checkSources, pickGuest, requireOfferedNetworks, resolveDisk } from './domain-spec.js';
 import {
   DOMAIN_ACTIONS,
   type DomainAction,
@@ -85,6 +88,8 @@ export class DomainOperationsService {
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly jobs: JobSubmitter,
+    private readonly confinement: PathConfinement,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async action(
@@ -144,13 +149,14 @@ export class DomainOperationsService {
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
     const host = await this.registry.getFor(caller, hostName);
-    const { name, uuid, xml, source } =
+    const { name, uuid, xml, source, paths } =
       input.xml !== undefined
-        ? this.fromXml(caller, host, input, idempotencyKey)
+        ? { ...this.fromXml(caller, host, input, idempotencyKey), paths: [] }
         : await this.fromSpec(caller, host, input, idempotencyKey);
     requireNewDomainInScope(caller, host.name, name);
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
+        await this.confinement.requireAllowed(c, host, accessOf(caller), paths);
         const byName = await findDomainByName(c, name);
         if (byName) {
           throw new AppError(
@@ -171,7 +177,7 @@ export class DomainOperationsService {
       {
         type: 'domain.define',
         target: { host: host.name, uuid, name },
-        params: { xml, source },
+        params: { xml, source, paths },
         request: { ...input },
         precheck,
       },
@@ -303,7 +309,7 @@ export class DomainOperationsService {
     host: HostRecord,
     input: DefineDomainDto,
     idempotencyKey: string | undefined,
-  ): Promise<{ name: string; uuid: string; xml: string; source: 'spec' }> {
+  ): Promise<{ name: string; uuid: string; xml: string; source: 'spec'; paths: PathField[] }> {
     const missing = (['name', 'memoryMiB', 'vcpus'] as const).filter((f) => input[f] === undefined);
     if (missing.length > 0) {
       throw invalidFields(
@@ -319,7 +325,19 @@ export class DomainOperationsService {
     }
     const specDisks = input.disks ?? [];
     const specNics = input.interfaces ?? [];
+    this.requireWithinCaps(input);
     checkSources(specDisks, specNics);
+    // A pool outside the caller's scope is one it cannot know of.
+    specDisks.forEach((d, i) => {
+      if (d.pool !== undefined && !poolInScope(caller, host.name, d.pool)) {
+        throw invalidFields([
+          {
+            field: `disks.${i}.pool`,
+            message: `no storage pool '${d.pool}' on host '${host.name}'`,
+          },
+        ]);
+      }
+    });
     const caps = (await this.connections.facts(host)).capabilities;
     const guest = pickGuest(host, caps.guests, caps.hostArch, input.arch);
     const type = input.type ?? (guest.domainTypes.includes('kvm') ? 'kvm' : 'qemu');
@@ -350,9 +368,18 @@ export class DomainOperationsService {
       ]);
     }
     const targets = assignTargets(specDisks.map((d, i) => ({ target: d.target, bus: buses[i]! })));
-    const disks = await this.connections.withClient(host, (c) =>
-      Promise.all(specDisks.map((d, i) => resolveDisk(c, host, d, i, targets[i]!, buses[i]!))),
-    );
+    const disks = await this.connections.withClient(host, async (c) => {
+      // Admins may use any network or bridge, as in raw XML; others only what the host offers.
+      if (caller.role !== 'admin') await requireOfferedNetworks(c, host, specNics);
+      return Promise.all(
+        specDisks.map((d, i) => resolveDisk(c, host, d, i, targets[i]!, buses[i]!)),
+      );
+    });
+    // Every image the domain would open, as given or as its volume has it.
+    const paths = disks.map((d, i) => ({
+      field: specDisks[i]!.path !== undefined ? `disks.${i}.path` : `disks.${i}.volume`,
+      path: specDisks[i]!.path ?? d.path,
+    }));
     const interfaces: InterfaceDefinition[] = specNics.map((n) => ({
       type: n.network !== undefined ? 'network' : 'bridge',
       source: (n.network ?? n.bridge)!,
@@ -373,7 +400,24 @@ export class DomainOperationsService {
       disks,
       interfaces,
     });
-    return { name, uuid, xml, source: 'spec' };
+    return { name, uuid, xml, source: 'spec', paths };
+  }
+
+  /** The configured caps on a spec's sizes and counts (VIRTGATE_MAX_*), each naming its field. */
+  private requireWithinCaps(input: DefineDomainDto): void {
+    const c = this.config;
+    const fields = [
+      input.memoryMiB !== undefined && input.memoryMiB > c.maxMemoryMiB
+        ? { field: 'memoryMiB', message: `memoryMiB must be at most ${c.maxMemoryMiB} here` }
+        : null,
+      input.vcpus !== undefined && input.vcpus > c.maxVcpus
+        ? { field: 'vcpus', message: `vcpus must be at most ${c.maxVcpus} here` }
+        : null,
+      (input.disks?.length ?? 0) > c.maxDisks
+        ? { field: 'disks', message: `a domain may have at most ${c.maxDisks} disks here` }
+        : null,
+    ].filter((f) => f !== null);
+    if (fields.length > 0) throw invalidFields(fields);
   }
 }
 

@@ -16,12 +16,64 @@ import {
   findStorageVol,
   findStorageVolByPath,
   isOperationInvalid,
+  LibvirtError,
   type LibvirtClient,
 } from '#src/libvirt/index.js';
 import type { GuestCapability } from '#src/xml/capabilities-xml.js';
 import type { DiskDefinition } from '#src/xml/define-domain.js';
 import { parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 import type { DefineDomainDto, DomainDiskSpecDto } from './dto/define-domain.dto.js';
+
+/** `VIR_CONNECT_LIST_*` flags are not needed: every network and interface, active or not. */
+const ALL = 0;
+
+/**
+ * Each interface's network must be one libvirt lists on the host, and each
+ * bridge an interface the host has (libvirt's interface driver lists them).
+ * A host that offers no such list (its driver is absent) offers none.
+ */
+export async function requireOfferedNetworks(
+  c: LibvirtClient,
+  host: HostRecord,
+  nics: NonNullable<DefineDomainDto['interfaces']>,
+): Promise<void> {
+  const wantNets = nics.some((n) => n.network !== undefined);
+  const wantBridges = nics.some((n) => n.bridge !== undefined);
+  const [nets = [], ifaces = []] = await Promise.all<string[]>([
+    wantNets
+      ? c.rpc
+          .connectListAllNetworks({ needResults: 1, flags: ALL })
+          .then((r) => r.nets.map((n) => n.name), isLibvirtRefusal)
+      : [],
+    wantBridges
+      ? c.rpc
+          .connectListAllInterfaces({ needResults: 1, flags: ALL })
+          .then((r) => r.ifaces.map((i) => i.name), isLibvirtRefusal)
+      : [],
+  ]);
+  const fields: FieldError[] = [];
+  nics.forEach((n, i) => {
+    if (n.network !== undefined && !nets.includes(n.network)) {
+      fields.push({
+        field: `interfaces.${i}.network`,
+        message: `host '${host.name}' has no network '${n.network}' (it offers: ${nets.join(', ') || 'none'})`,
+      });
+    }
+    if (n.bridge !== undefined && !ifaces.includes(n.bridge)) {
+      fields.push({
+        field: `interfaces.${i}.bridge`,
+        message: `host '${host.name}' has no interface '${n.bridge}' to bridge to`,
+      });
+    }
+  });
+  if (fields.length > 0) throw invalidFields(fields);
+}
+
+/** A libvirt refusal to list (no such driver on the host): nothing is offered. Anything else is thrown. */
+function isLibvirtRefusal(err: unknown): string[] {
+  if (err instanceof LibvirtError) return [];
+  throw err;
+}
 
 /** Each disk names exactly one source, each interface exactly one network or bridge. */
 export function checkSources(

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { jobAccess, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   domainState as stateOf,
   DomainCreateFlags,
@@ -12,6 +13,7 @@ import {
   isShutOff,
   uuidString,
 } from '#src/libvirt/index.js';
+import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseXml, path } from '#src/xml/xml.js';
 import { JobProcessor, type JobContext, type QueueProcessor } from '#jobs/processor.js';
 import { stateName } from './domain-state.js';
@@ -39,6 +41,8 @@ const isActive = (s: number): boolean => !isShutOff(s);
 export class DomainsProcessor implements QueueProcessor<'domain-ops'> {
   readonly queue = 'domain-ops' as const;
   readonly concurrency = 16;
+
+  constructor(private readonly confinement: PathConfinement) {}
 
   readonly handlers: QueueProcessor<'domain-ops'>['handlers'] = {
     'domain.start': async (ctx) => {
@@ -122,8 +126,18 @@ export class DomainsProcessor implements QueueProcessor<'domain-ops'> {
       return { autostart: enabled, changed: before !== enabled };
     },
 
-    'domain.define': async ({ client, dom, job }) => {
+    'domain.define': async ({ client, dom, job, host }) => {
       const { uuid, name } = job.target;
+      // Where the images lead now, for the requester's role and scope (a job from
+      // before jobs carried them: the least privileged, every disk of its XML).
+      const paths =
+        job.params.paths ??
+        parseDomainXml(job.params.xml).disks.flatMap((d, i) =>
+          d.chain[0]?.source.path
+            ? [{ field: `disks.${i}.path`, path: d.chain[0].source.path }]
+            : [],
+        );
+      await this.confinement.requireAllowed(client, host, jobAccess(job.access), paths);
       if (dom) {
         if (dom.name !== name) {
           throw new AppError(

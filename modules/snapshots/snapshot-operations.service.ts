@@ -10,6 +10,7 @@ import {
 } from '#src/common/errors/app-error.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
+import { accessOf, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   findStorageVolByPath,
   isNoDomainSnapshot,
@@ -63,6 +64,7 @@ export class SnapshotOperationsService {
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly jobs: JobSubmitter,
+    private readonly confinement: PathConfinement,
   ) {}
 
   async create(
@@ -127,6 +129,7 @@ export class SnapshotOperationsService {
           top: top.source.path!,
           overlay:
             w.path !== undefined ? posix.normalize(w.path) : defaultOverlay(top.source.path!, name),
+          given: w.path,
           field,
         },
       ];
@@ -146,6 +149,18 @@ export class SnapshotOperationsService {
     );
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
+        // Each overlay, given or beside its top image, where the caller may write;
+        // never over a file (libvirt refuses one too, but only once the job runs).
+        const overlays = planned.map((p) => ({
+          field: `${p.field}.path`,
+          path: p.given ?? p.overlay,
+        }));
+        await this.confinement.requireAllowed(c, host, accessOf(caller), overlays);
+        if (caller.role !== 'admin') {
+          for (const [i, p] of planned.entries()) {
+            await this.confinement.requireAbsent(c, host, { ...overlays[i]!, path: p.overlay });
+          }
+        }
         for (const p of planned) {
           const user = inUse.get(p.overlay);
           if (user !== undefined) {

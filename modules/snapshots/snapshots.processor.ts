@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { jobAccess, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   DomainSnapshotCreateFlags,
   DomainXmlFlags,
@@ -55,8 +56,10 @@ export class SnapshotsProcessor implements QueueProcessor<'snapshots'> {
   readonly queue = 'snapshots' as const;
   readonly concurrency = 8;
 
+  constructor(private readonly confinement: PathConfinement) {}
+
   readonly handlers: QueueProcessor<'snapshots'>['handlers'] = {
-    'domain.snapshot': async ({ client, dom, job }) => {
+    'domain.snapshot': async ({ client, dom, job, host }) => {
       const { name, description, metadata, disks } = job.params;
       const before = await disksNow(client, dom);
       const topOf = (target: string): string | null =>
@@ -76,6 +79,13 @@ export class SnapshotsProcessor implements QueueProcessor<'snapshots'> {
               : `the top image of disk '${d.target}' changed since the request ('${d.top}' then, '${top}' now): ask again`,
           );
         }
+      }
+      // Where the overlays lead now, for the requester (an old job: the least privileged).
+      const access = jobAccess(job.access);
+      const overlays = disks.map((d, i) => ({ field: `disks.${i}.path`, path: d.overlay }));
+      await this.confinement.requireAllowed(client, host, access, overlays);
+      if (access.role !== 'admin') {
+        for (const o of overlays) await this.confinement.requireAbsent(client, host, o);
       }
       const xml = buildDiskSnapshotXml({
         name,

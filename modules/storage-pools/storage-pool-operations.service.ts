@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
 import { poolInScope } from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
@@ -12,6 +12,9 @@ import {
 } from '#src/common/errors/app-error.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
+import { accessOf, PathConfinement } from '#src/hosts/path-confinement.js';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
 import {
   findStoragePool,
   findStorageVol,
@@ -55,6 +58,8 @@ export class StoragePoolOperationsService {
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly jobs: JobSubmitter,
+    private readonly confinement: PathConfinement,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /** Defines a dir pool (not started: see start, with build to create its directory). */
@@ -78,6 +83,10 @@ export class StoragePoolOperationsService {
         : derivedUuid(['pool.define', caller.id, idempotencyKey, host.name, input.name]);
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
+        await this.confinement.requirePoolPathAllowed(host, accessOf(caller), {
+          field: 'path',
+          path: input.path,
+        });
         const { pools } = await c.rpc.connectListAllStoragePools({ needResults: 1, flags: 0 });
         for (const p of pools) {
           if (p.name === input.name || uuidString(p.uuid) === uuid) {
@@ -141,6 +150,9 @@ export class StoragePoolOperationsService {
     const precheck = async (): Promise<void> => {
       if (act === 'start' && facts.active) {
         throw new AppError(ErrorCode.INVALID_STATE, `storage pool '${pool}' is already active`);
+      }
+      if (act === 'start' && facts.path !== null) {
+        await this.confinement.requirePoolStillInRoots(host, { field: 'pool', path: facts.path });
       }
       if (act !== 'start' && !facts.active) {
         throw new AppError(ErrorCode.INVALID_STATE, `storage pool '${pool}' is not active`);
@@ -233,6 +245,17 @@ export class StoragePoolOperationsService {
         message: 'capacityBytes is required without a backing image',
       });
     }
+    const maxBytes = this.config.maxDiskGiB * 1024 ** 3;
+    if (input.capacityBytes !== undefined && input.capacityBytes > maxBytes) {
+      fields.push({
+        field: 'capacityBytes',
+        message: `capacityBytes must be at most ${maxBytes} (${this.config.maxDiskGiB} GiB) here`,
+      });
+    }
+    // A pool outside the caller's scope is one it cannot know of.
+    if (b?.pool !== undefined && !poolInScope(caller, hostName, b.pool)) {
+      fields.push({ field: 'backing.pool', message: `no storage pool '${b.pool}'` });
+    }
     if (fields.length > 0) throw invalidFields(fields);
     const host = await this.registry.getFor(caller, hostName);
     const facts = await this.poolFacts(caller, host, pool);
@@ -243,6 +266,15 @@ export class StoragePoolOperationsService {
       : null;
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
+        if (backing) {
+          // Where the backing image leads (as given, or as its volume has it).
+          await this.confinement.requireAllowed(c, host, accessOf(caller), [
+            {
+              field: b?.path !== undefined ? 'backing.path' : 'backing.volume',
+              path: b?.path ?? backing.path,
+            },
+          ]);
+        }
         if (!facts.active) {
           throw new AppError(
             ErrorCode.INVALID_STATE,

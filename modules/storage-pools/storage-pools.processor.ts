@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { jobAccess, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   findStoragePool,
   findStoragePoolByUuid as poolByUuid,
@@ -11,7 +12,7 @@ import {
   type LibvirtClient,
   type RemoteStoragePool,
 } from '#src/libvirt/index.js';
-import { parseStorageVolumeXml } from '#src/xml/storage-xml.js';
+import { parseStoragePoolXml, parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 import { JobProcessor, type QueueProcessor } from '#jobs/processor.js';
 import { poolView, volumeView } from './storage-views.js';
 
@@ -44,8 +45,10 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
   readonly queue = 'storage' as const;
   readonly concurrency = 8;
 
+  constructor(private readonly confinement: PathConfinement) {}
+
   readonly handlers: QueueProcessor<'storage'>['handlers'] = {
-    'pool.define': async ({ client, job }) => {
+    'pool.define': async ({ client, job, host }) => {
       const { pool: name, uuid, xml } = job.params;
       const existing = await poolByUuid(client, uuid);
       if (existing) {
@@ -64,6 +67,11 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
           `a storage pool named '${name}' exists already (UUID ${uuidString(other.uuid)})`,
         );
       }
+      // Where the directory leads now: inside the configured roots, asked for by an admin.
+      await this.confinement.requirePoolPathAllowed(host, jobAccess(job.access), {
+        field: 'path',
+        path: parseStoragePoolXml(xml).path ?? '',
+      });
       const { pool } = await client.rpc.storagePoolDefineXml({
         xml,
         flags: StoragePoolDefineFlags.VALIDATE,
@@ -71,10 +79,15 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
       return { changed: true, pool: await poolView(client, pool) };
     },
 
-    'pool.start': async ({ client, job }) => {
+    'pool.start': async ({ client, job, host }) => {
       const pool = await requirePool(client, job.params.uuid, job.params.pool);
       const changed = !(await isActive(client, pool));
       if (changed) {
+        const { xml } = await client.rpc.storagePoolGetXmlDesc({ pool, flags: 0 });
+        await this.confinement.requirePoolStillInRoots(host, {
+          field: 'pool',
+          path: parseStoragePoolXml(xml).path ?? '',
+        });
         await client.rpc.storagePoolCreate({
           pool,
           flags: job.params.build
@@ -120,7 +133,7 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
       return { changed: true, pool: name, uuid };
     },
 
-    'volume.create': async ({ client, job }) => {
+    'volume.create': async ({ client, job, host }) => {
       const p = job.params;
       const pool = await requirePool(client, p.poolUuid, p.pool);
       if (!(await isActive(client, pool))) {
@@ -145,6 +158,11 @@ export class StorageProcessor implements QueueProcessor<'storage'> {
           ErrorCode.ALREADY_EXISTS,
           `storage pool '${p.pool}' has a volume named '${p.volume}' already`,
         );
+      }
+      if (p.backing) {
+        await this.confinement.requireAllowed(client, host, jobAccess(job.access), [
+          { field: 'backing.path', path: p.backing.path },
+        ]);
       }
       const { vol } = await client.rpc.storageVolCreateXml({ pool, xml: p.xml, flags: 0 });
       return { changed: true, volume: await volumeView(client, vol) };

@@ -81,6 +81,21 @@ export interface AppConfig {
    * others are counted into the next entry's `detail.folded`. 0: one entry each.
    */
   readonly auditDeniedWindowSeconds: number;
+  /**
+   * VIRTGATE_PATH_ROOTS: absolute directories (colon-separated) inside which
+   * client paths are allowed besides the active storage pools the caller's
+   * scope covers; pool definitions must lie inside them. Empty: none (only
+   * pools, and no pool can be defined through the API).
+   */
+  readonly pathRoots: readonly string[];
+  /** VIRTGATE_MAX_MEMORY_MIB: largest memory of a domain defined from a spec. */
+  readonly maxMemoryMiB: number;
+  /** VIRTGATE_MAX_VCPUS: most vCPUs of a domain defined from a spec. */
+  readonly maxVcpus: number;
+  /** VIRTGATE_MAX_DISK_GIB: largest capacity of a new volume, in GiB. */
+  readonly maxDiskGiB: number;
+  /** VIRTGATE_MAX_DISKS: most disks of a domain defined from a spec. */
+  readonly maxDisks: number;
   /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
   readonly jwt: JwtConfig | null;
 }
@@ -153,6 +168,11 @@ export const CONFIG_DEFAULTS = {
   JWT_JWKS_TIMEOUT_MS: '3000',
   JWT_JWKS_CACHE_S: '600',
   JWT_JWKS_REFRESH_MIN_S: '30',
+  VIRTGATE_PATH_ROOTS: '',
+  VIRTGATE_MAX_MEMORY_MIB: '262144',
+  VIRTGATE_MAX_VCPUS: '64',
+  VIRTGATE_MAX_DISK_GIB: '4096',
+  VIRTGATE_MAX_DISKS: '16',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -261,6 +281,19 @@ export function loadConfig(env: Env): AppConfig {
       CONFIG_DEFAULTS.AUDIT_DENIED_WINDOW_SECONDS,
     ),
     jwt: readJwt(env, read, problems),
+    pathRoots: read('VIRTGATE_PATH_ROOTS', parsePathRoots, CONFIG_DEFAULTS.VIRTGATE_PATH_ROOTS),
+    maxMemoryMiB: read(
+      'VIRTGATE_MAX_MEMORY_MIB',
+      intIn(16, 16 * 1024 * 1024),
+      CONFIG_DEFAULTS.VIRTGATE_MAX_MEMORY_MIB,
+    ),
+    maxVcpus: read('VIRTGATE_MAX_VCPUS', intIn(1, 1024), CONFIG_DEFAULTS.VIRTGATE_MAX_VCPUS),
+    maxDiskGiB: read(
+      'VIRTGATE_MAX_DISK_GIB',
+      intIn(1, 1024 * 1024),
+      CONFIG_DEFAULTS.VIRTGATE_MAX_DISK_GIB,
+    ),
+    maxDisks: read('VIRTGATE_MAX_DISKS', intIn(1, 32), CONFIG_DEFAULTS.VIRTGATE_MAX_DISKS),
   };
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(
@@ -292,6 +325,19 @@ function parseBoolean(raw: string): boolean {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
   throw new Invalid('must be true or false');
+}
+
+function parsePathRoots(raw: string): readonly string[] {
+  if (raw === '') return Object.freeze([]);
+  const roots = raw.split(':').map((r) => (r.length > 1 ? r.replace(/\/+$/, '') : r));
+  for (const r of roots) {
+    if (!r.startsWith('/') || r.split('/').includes('..') || /[\0\n]/.test(r)) {
+      throw new Invalid(
+        'must be absolute directories without ".." segments, separated by ":" (e.g. /srv/vm:/var/lib/virtgate)',
+      );
+    }
+  }
+  return Object.freeze(roots);
 }
 
 function parseHost(raw: string): string {

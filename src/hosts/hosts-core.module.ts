@@ -2,16 +2,17 @@ import { Global, Module } from '@nestjs/common';
 import { HostConnections, WorkerConnections } from './host-connections.js';
 import { HostEvents } from './host-events.js';
 import { HostRegistry } from './host-registry.js';
+import { PathConfinement } from './path-confinement.js';
 
 /**
  * The registered hosts and what reaches them, for every feature and both
  * roles: the registry, the api's read-only connection pools, the worker's
  * read-write ones (opened only when a job needs them), and each host's
- * event source.
+ * event source; the path confinement rule both roles check paths by.
  */
 @Global()
 @Module({
-  providers: [HostRegistry, HostConnections, WorkerConnections, HostEvents],
-  exports: [HostRegistry, HostConnections, WorkerConnections, HostEvents],
+  providers: [HostRegistry, HostConnections, WorkerConnections, HostEvents, PathConfinement],
+  exports: [HostRegistry, HostConnections, WorkerConnections, HostEvents, PathConfinement],
 })
 export class HostsCoreModule {}

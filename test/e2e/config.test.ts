@@ -40,6 +40,11 @@ describe('loadConfig', () => {
       auditRetentionDays: 90,
       auditDeniedWindowSeconds: 10,
       jwt: null,
+      pathRoots: [],
+      maxMemoryMiB: 262144,
+      maxVcpus: 64,
+      maxDiskGiB: 4096,
+      maxDisks: 16,
     });
   });
 
@@ -68,6 +73,11 @@ describe('loadConfig', () => {
       BLOCK_JOB_CONCURRENCY: '8',
       AUDIT_RETENTION_DAYS: '30',
       AUDIT_DENIED_WINDOW_SECONDS: '0',
+      VIRTGATE_PATH_ROOTS: '/srv/vm:/var/lib/virtgate/',
+      VIRTGATE_MAX_MEMORY_MIB: '4096',
+      VIRTGATE_MAX_VCPUS: '8',
+      VIRTGATE_MAX_DISK_GIB: '100',
+      VIRTGATE_MAX_DISKS: '4',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -94,6 +104,11 @@ describe('loadConfig', () => {
       auditRetentionDays: 30,
       auditDeniedWindowSeconds: 0,
       jwt: null,
+      pathRoots: ['/srv/vm', '/var/lib/virtgate'],
+      maxMemoryMiB: 4096,
+      maxVcpus: 8,
+      maxDiskGiB: 100,
+      maxDisks: 4,
     });
   });
 
@@ -134,6 +149,14 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ BLOCK_JOB_CONCURRENCY: '0' }), [
       'BLOCK_JOB_CONCURRENCY must be an integer 1-1000, got "0"',
+    ]);
+    for (const roots of ['srv/vm', '/srv/vm:relative', '/srv/../etc']) {
+      assert.deepEqual(problemsOf({ VIRTGATE_PATH_ROOTS: roots }), [
+        `VIRTGATE_PATH_ROOTS must be absolute directories without ".." segments, separated by ":" (e.g. /srv/vm:/var/lib/virtgate), got ${JSON.stringify(roots)}`,
+      ]);
+    }
+    assert.deepEqual(problemsOf({ VIRTGATE_MAX_DISKS: '33' }), [
+      'VIRTGATE_MAX_DISKS must be an integer 1-32, got "33"',
     ]);
   });
 

@@ -23,6 +23,7 @@ import {
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { attr, buildXml, child, parseXml, path as xpath, text } from '#src/xml/xml.js';
 import { hashToken } from '#modules/auth/tokens.service.js';
+import { PathConfinement } from '#src/hosts/path-confinement.js';
 import { DomainsProcessor } from '#modules/domains/domains.processor.js';
 import type { JobContext } from '#jobs/processor.js';
 import type { QueuedJob } from '#jobs/job-types.js';
@@ -570,7 +571,7 @@ describe('domain definitions', () => {
     });
 
     it('recognises, when a job runs again after a crash, what its first run did', async () => {
-      const processor = new DomainsProcessor();
+      const processor = new DomainsProcessor(new PathConfinement(t.config));
       const name = `${tag}-rerun`;
       const uuid = randomUUID();
       const xml = buildXml({

@@ -22,6 +22,7 @@ import {
 } from '#src/libvirt/index.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { buildXml } from '#src/xml/xml.js';
+import { PathConfinement } from '#src/hosts/path-confinement.js';
 import { SnapshotsProcessor } from '#modules/snapshots/snapshots.processor.js';
 import type { JobContext } from '#jobs/processor.js';
 import { liveChain } from '../support/domain-xml.js';
@@ -443,7 +444,9 @@ describe('domain snapshots', () => {
       client: qemu,
       dom,
     } as unknown as JobContext<'domain.snapshot'>;
-    const rerun = await new SnapshotsProcessor().handlers['domain.snapshot'](ctx);
+    const rerun = await new SnapshotsProcessor(new PathConfinement(t.config)).handlers[
+      'domain.snapshot'
+    ](ctx);
     assert.equal(rerun.changed, false);
     const chain = (await http.get(`/v1/hosts/local/domains/${name}/disks/vdb`)).body as Disk;
     assert.equal(chain.chain[0]!.path, path.join(images.dir, 'data.s1.off.idem.qcow2'));

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
@@ -14,9 +15,19 @@ export function uniquePrefix(testFileUrl: string): string {
   return `vgtest:${file}:${process.pid}:${Date.now().toString(36)}:`;
 }
 
-/** The configuration of a test: defaults plus `env` (the tests' own variables). */
+/**
+ * The configuration of a test: defaults plus `env` (the tests' own variables).
+ * The tests' image directories live under the temporary directory: it is the
+ * configured path root (where pools may be defined), unless `env` says otherwise.
+ */
 export function testConfig(prefix: string, env: Env = {}): AppConfig {
-  return loadConfig({ REDIS_URL, VIRTGATE_REDIS_PREFIX: prefix, LOG_LEVEL: 'debug', ...env });
+  return loadConfig({
+    REDIS_URL,
+    VIRTGATE_REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'debug',
+    VIRTGATE_PATH_ROOTS: tmpdir(),
+    ...env,
+  });
 }
 
 /** A pino destination that keeps every log line, parsed. */

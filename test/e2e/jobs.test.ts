@@ -328,15 +328,21 @@ describe('jobs', () => {
   });
 
   it('refuses to start a worker that lacks a handler for a job type', () => {
-    const processor = new DomainsProcessor();
+    const processor = new DomainsProcessor(null as never);
     const blockJobs = new BlockJobsProcessor(
       { blockJobConcurrency: 1 } as never,
       null as never,
       null as never,
       null as never,
+      null as never,
     );
     assert.doesNotThrow(() =>
-      checkProcessors([processor, blockJobs, new SnapshotsProcessor(), new StorageProcessor()]),
+      checkProcessors([
+        processor,
+        blockJobs,
+        new SnapshotsProcessor(null as never),
+        new StorageProcessor(null as never),
+      ]),
     );
     const { 'domain.reboot': _dropped, ...rest } = processor.handlers;
     assert.throws(
@@ -344,8 +350,8 @@ describe('jobs', () => {
         checkProcessors([
           { ...processor, handlers: rest as typeof processor.handlers },
           blockJobs,
-          new SnapshotsProcessor(),
-          new StorageProcessor(),
+          new SnapshotsProcessor(null as never),
+          new StorageProcessor(null as never),
         ]),
       /job type 'domain.reboot' \(queue 'domain-ops'\) has no handler/,
     );

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, LibvirtError } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
+import { PathConfinement } from '#src/hosts/path-confinement.js';
 import { StorageProcessor } from '#modules/storage-pools/storage-pools.processor.js';
 import type { JobContext } from '#jobs/processor.js';
 import type { JobType, QueuedJob } from '#jobs/job-types.js';
@@ -427,7 +428,7 @@ describe('storage operations', () => {
   });
 
   describe('re-runs after a crash', () => {
-    const processor = new StorageProcessor();
+    const processor = new StorageProcessor(new PathConfinement(testConfig(prefix)));
     const run = async <T extends JobType>(type: T, params: QueuedJob<T>['params']) =>
       (
         processor.handlers as unknown as Record<
@@ -441,7 +442,9 @@ describe('storage operations', () => {
           target: { host: 'local', uuid: null, name: null },
           params,
           requestId: 't',
+          access: { role: 'admin', scopes: null },
         },
+        host: { name: 'local', uri: 'qemu:///system' },
         client: qemu,
         dom: null,
       } as unknown as JobContext<T>);

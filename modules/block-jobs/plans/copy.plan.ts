@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
 import { STORAGE_NAME_PATTERN } from '#src/common/input-rules.js';
+import type { HostRecord } from '#src/hosts/host-registry.js';
+import type { PathAccess, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   BlockCopyParam,
   DomainBlockCopyFlags,
@@ -122,6 +124,36 @@ export const copyPlan: BlockJobPlan<'block.copy', ParsedCopy> = {
     return sameChain(live, atStart) ? 'unchanged' : 'unexpected';
   },
 };
+
+/**
+ * Where a copy may write, checked by the api and again by the worker at job
+ * start: inside a pool of the requester's scope or a configured root
+ * (admins: anywhere), symlinks followed; and, for a confined requester, into
+ * no file that exists unless `reuseExisting` names a volume of a pool in its
+ * scope (`fresh`: false for a start a dead worker may have half done, whose
+ * file libvirt may have made).
+ */
+export async function confineCopy(
+  confinement: PathConfinement,
+  client: LibvirtClient,
+  host: HostRecord,
+  access: PathAccess,
+  p: { destination: string; reuseExisting: boolean },
+  given: string | undefined,
+  fresh = true,
+): Promise<void> {
+  const field = 'destination';
+  // As given (its ".." segments are refused) and as resolved (a pool/volume's path).
+  const paths = [{ field, path: p.destination }];
+  if (given?.startsWith('/')) paths.unshift({ field, path: given });
+  await confinement.requireAllowed(client, host, access, paths);
+  if (access.role === 'admin') return;
+  if (p.reuseExisting) {
+    await confinement.requireReusableVolume(client, host, access, { field, path: p.destination });
+  } else if (fresh) {
+    await confinement.requireAbsent(client, host, { field, path: p.destination });
+  }
+}
 
 /**
  * The copy's path: given; an existing storage volume's (with reuseExisting);

@@ -8,6 +8,8 @@ import type { BlockJobKind } from '../dto/start-block-job.dto.js';
 import type { BlockJobPlan } from './block-job-plan.js';
 import { commitPlan } from './commit.plan.js';
 import { copyPlan } from './copy.plan.js';
+
+export { confineCopy } from './copy.plan.js';
 import { pullPlan } from './pull.plan.js';
 
 export {

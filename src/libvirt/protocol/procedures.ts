@@ -27,10 +27,14 @@ import {
   REMOTE_DOMAIN_LIST_MAX,
   REMOTE_DOMAIN_SNAPSHOT_LIST_MAX,
   REMOTE_DOMAIN_STATS_PARAMS_MAX,
+  REMOTE_INTERFACE_LIST_MAX,
+  REMOTE_NETWORK_LIST_MAX,
   REMOTE_STORAGE_POOL_LIST_MAX,
   REMOTE_STORAGE_VOL_LIST_MAX,
   domain,
   domainSnapshot,
+  iface,
+  network,
   nonnullString,
   optString,
   storagePool,
@@ -256,6 +260,18 @@ export const procedures = {
   ),
   storageVolGetXmlDesc: procedure(99, struct({ vol: storageVol, flags: uint }), domXml),
   storageVolGetPath: procedure(100, vol, struct({ name: nonnullString })),
+
+  // Networks and host interfaces
+  connectListAllNetworks: procedure(
+    283,
+    listArgs,
+    struct({ nets: array(network, REMOTE_NETWORK_LIST_MAX), ret: uint }),
+  ),
+  connectListAllInterfaces: procedure(
+    284,
+    listArgs,
+    struct({ ifaces: array(iface, REMOTE_INTERFACE_LIST_MAX), ret: uint }),
+  ),
 
   // Events
   connectDomainEventCallbackRegisterAny: procedure(

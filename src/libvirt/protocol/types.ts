@@ -24,6 +24,8 @@ export const REMOTE_DOMAIN_SNAPSHOT_LIST_MAX = 16_384;
 export const REMOTE_STORAGE_POOL_LIST_MAX = 16_384;
 export const REMOTE_STORAGE_VOL_LIST_MAX = 16_384;
 export const REMOTE_AUTH_TYPE_LIST_MAX = 20;
+export const REMOTE_NETWORK_LIST_MAX = 16_384;
+export const REMOTE_INTERFACE_LIST_MAX = 16_384;
 export const REMOTE_DOMAIN_BLOCK_COPY_PARAMETERS_MAX = 16;
 export const REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX = 262_144;
 export const REMOTE_DOMAIN_STATS_PARAMS_MAX = 262_144;
@@ -39,6 +41,11 @@ export const domain = struct({ name: nonnullString, uuid, id: int });
 export type RemoteDomain = Infer<typeof domain>;
 
 export const network = struct({ name: nonnullString, uuid });
+export type RemoteNetwork = Infer<typeof network>;
+
+/** `remote_nonnull_interface`: a host network interface. */
+export const iface = struct({ name: nonnullString, mac: nonnullString });
+export type RemoteInterface = Infer<typeof iface>;
 
 export const storagePool = struct({ name: nonnullString, uuid });
 export type RemoteStoragePool = Infer<typeof storagePool>;
