@@ -1,4 +1,4 @@
-import { parseLibvirtUri } from '#src/libvirt/index.js';
+import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
 
 /**
  * The gateway's configuration: the only place that reads environment variables.
@@ -56,6 +56,11 @@ export interface AppConfig {
    * wait there for hours for its pivot): more wait queued beyond this.
    */
   readonly blockJobConcurrency: number;
+  /**
+   * DOCS_SESSION_TTL_SECONDS: how long a docs sign-in (the /docs session cookie
+   * a person gets for an API token) lasts. Revoking the token ends it sooner.
+   */
+  readonly docsSessionTtlSeconds: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -74,6 +79,7 @@ export const CONFIG_DEFAULTS = {
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
   BLOCK_JOB_CONCURRENCY: '64',
+  DOCS_SESSION_TTL_SECONDS: '28800',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -100,7 +106,8 @@ export function loadConfig(env: Env): AppConfig {
       return parse(raw);
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
-      problems.push(`${name} ${err.message}, got ${JSON.stringify(raw)}`);
+      // A rejected URI may hold a password: never echoed.
+      problems.push(`${name} ${err.message}, got ${JSON.stringify(redactUri(raw))}`);
       return undefined as T;
     }
   };
@@ -145,6 +152,11 @@ export function loadConfig(env: Env): AppConfig {
       'BLOCK_JOB_CONCURRENCY',
       intIn(1, 1000),
       CONFIG_DEFAULTS.BLOCK_JOB_CONCURRENCY,
+    ),
+    docsSessionTtlSeconds: read(
+      'DOCS_SESSION_TTL_SECONDS',
+      intIn(60, 604_800),
+      CONFIG_DEFAULTS.DOCS_SESSION_TTL_SECONDS,
     ),
   };
   if (problems.length > 0) throw new ConfigError(problems);

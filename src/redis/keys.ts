@@ -38,6 +38,12 @@ export interface RedisKeys {
   diskBlockJob(host: string, domainUuid: string, disk: string): string;
   /** HASH: a block job's bookkeeping beyond its record: how far its start got, a pivot asked for. */
   blockJob(id: string): string;
+  /**
+   * HASH (with a TTL): a docs sign-in session, keyed by the sha256 (hex) of its
+   * cookie's random id: the token's id and the token sealed with a key derived
+   * from that id, which is not stored (src/openapi/docs-session.ts).
+   */
+  docsSession(idSha256: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -61,6 +67,7 @@ export function redisKeys(prefix: string): RedisKeys {
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,
     blockJob: (id: string) => `${prefix}block-job:${id}`,
+    docsSession: (idSha256: string) => `${prefix}docs-session:${idSha256}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });
