@@ -34,12 +34,14 @@ export function isSecretKey(key: string): boolean {
 
 /** A URI of any scheme inside text; ends at whitespace, a quote or an angle bracket. */
 const URI_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>`]+/gi;
+/** What ends a sentence rather than a URI (`… (qemu:///system).`): kept out of the redaction. */
+const TRAILING_PUNCTUATION = /[).,;:!?]+$/;
 /** `passwd="…"` / `password='…'` (XML attributes, also HTML-ish text). */
 const XML_CREDENTIAL_ATTR = /(\b(?:passwd|password)\s*=\s*)(["'])[^"']*\2/gi;
 /** `Bearer <value>`, and `Authorization: <scheme> <value>`, quoted in a message. */
 const AUTH_SCHEME_VALUE = /\b(bearer|authorization:\s*[a-z]+)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi;
 /** `password=value` outside a URI (a query string alone, a key=value message). */
-const KEY_VALUE = /([?&;\s]|^)([A-Za-z_][A-Za-z0-9_.-]*)=([^&\s;'"<>]+)/g;
+const KEY_VALUE = /([?&;\s(]|^)([A-Za-z_][A-Za-z0-9_.-]*)=([^&\s;'"<>()]+)/g;
 
 /** XML with the values of its `passwd` and `password` attributes removed. */
 export function redactXml(xml: string): string {
@@ -49,7 +51,10 @@ export function redactXml(xml: string): string {
 /** Free text (a message, a log line, an XML document) with every secret it shows removed. */
 export function redactText(text: string): string {
   if (text.length === 0) return text;
-  let out = text.replace(URI_IN_TEXT, (uri) => redactUri(uri));
+  let out = text.replace(URI_IN_TEXT, (uri) => {
+    const tail = TRAILING_PUNCTUATION.exec(uri)?.[0] ?? '';
+    return redactUri(uri.slice(0, uri.length - tail.length)) + tail;
+  });
   out = redactXml(out);
   out = out.replace(AUTH_SCHEME_VALUE, `$1$2${REDACTED}`);
   out = out.replace(KEY_VALUE, (whole, lead: string, key: string) =>

@@ -146,10 +146,13 @@ export function isCredentialParam(name: string): boolean {
  * credential query parameters (`?password=***`). The rest is kept as written.
  * Works on text, so a URI that does not parse is redacted too.
  */
-export function redactUri(uri: string): string {
+export function redactUri(uri: string, marker = '***'): string {
   // scheme://user:password@host… : from the first ':' of the userinfo to its last '@'
   // (an unencoded '?' or '#' in the password errs towards removing too much).
-  const withoutPassword = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@?#]*):[^/]*@/i, '$1:***@');
+  const withoutPassword = uri.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/[^/:@?#]*):[^/]*@/i,
+    `$1:${marker}@`,
+  );
   const q = withoutPassword.search(/[?#]/);
   const head = q < 0 ? withoutPassword : withoutPassword.slice(0, q);
   const tail = q < 0 ? '' : withoutPassword.slice(q);
@@ -164,10 +167,10 @@ export function redactUri(uri: string): string {
       const eq = pair.indexOf('=');
       if (eq < 0) return pair;
       const name = pair.slice(0, eq);
-      if (isCredentialParam(safeDecode(name))) return `${name}=***`;
+      if (isCredentialParam(safeDecode(name))) return `${name}=${marker}`;
       // A URI given as a parameter (`?name=qemu+tcp://user:password@host/system`).
       const value = safeDecode(pair.slice(eq + 1));
-      const inner = value.includes('://') ? redactUri(value) : value;
+      const inner = value.includes('://') ? redactUri(value, marker) : value;
       return inner === value ? pair : `${name}=${encodeURIComponent(inner)}`;
     });
   return `${head}${query.startsWith('?') ? `?${params.join('&')}` : query}${fragment}`;

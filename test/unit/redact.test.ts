@@ -69,6 +69,14 @@ describe('redactXml and redactText', () => {
     assert.match(text, /^cannot connect to 'qemu\+tcp:\/\/u:\*\*\*@h\/system\?password=\*\*\*'/);
   });
 
+  it('keeps the punctuation that ends a URI in a sentence', () => {
+    assert.equal(
+      redactText("host 'a' (qemu+tcp://u:pw@h/system?pass=hunter2) unreachable."),
+      "host 'a' (qemu+tcp://u:***@h/system?pass=***) unreachable.",
+    );
+    assert.equal(redactText('see qemu+tcp://u:p(w)@h/system.'), 'see qemu+tcp://u:***@h/system.');
+  });
+
   it('leaves text without secrets as it is', () => {
     const text =
       "domain 'web-1' is running; Basic authentication is not offered; <disk type='file'>";

@@ -63,7 +63,7 @@ export function createLogger(
         // Fastify's own serializer logs the URL as is; a client may put a token or password in the query.
         req: (req: LoggedRequest) => ({
           method: req.method,
-          url: req.url === undefined ? undefined : redactUri(req.url),
+          url: req.url === undefined ? undefined : redactUri(req.url, '[redacted]'),
           remoteAddress: req.ip,
         }),
       },
