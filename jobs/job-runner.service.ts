@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { redactSecrets } from '#src/common/redact.js';
+import { redactSecrets, redactText } from '#src/common/redact.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
 import { WorkerConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
@@ -273,7 +273,7 @@ function jobError(err: AppError): JobError {
   while (cause instanceof Error && !(cause instanceof LibvirtError)) cause = cause.cause;
   return {
     code: err.code,
-    message: err.message,
+    message: redactText(err.message), // libvirt may quote what it was given
     libvirtCode: cause instanceof LibvirtError ? cause.codeName : null,
   };
 }

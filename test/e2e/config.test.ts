@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       jobLockMs: 30000,
       jobRetentionHours: 168,
       blockJobConcurrency: 64,
+      docsSessionTtlSeconds: 28800,
     });
   });
 
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
       JOB_LOCK_MS: '2000',
       JOB_RETENTION_HOURS: '24',
       BLOCK_JOB_CONCURRENCY: '8',
+      DOCS_SESSION_TTL_SECONDS: '600',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -71,6 +73,7 @@ describe('loadConfig', () => {
       jobLockMs: 2000,
       jobRetentionHours: 24,
       blockJobConcurrency: 8,
+      docsSessionTtlSeconds: 600,
     });
   });
 
@@ -108,6 +111,19 @@ describe('loadConfig', () => {
     assert.deepEqual(problemsOf({ BLOCK_JOB_CONCURRENCY: '0' }), [
       'BLOCK_JOB_CONCURRENCY must be an integer 1-1000, got "0"',
     ]);
+    assert.deepEqual(problemsOf({ DOCS_SESSION_TTL_SECONDS: '59' }), [
+      'DOCS_SESSION_TTL_SECONDS must be an integer 60-604800, got "59"',
+    ]);
+  });
+
+  it('never echoes the password of a rejected URI', () => {
+    const problem =
+      problemsOf({
+        LIBVIRT_DEFAULT_URI: 'qemu+bogus://root:hunter2-pw@h/system?password=hunter3-pw',
+      })[0] ?? '';
+    assert.ok(problem.startsWith('LIBVIRT_DEFAULT_URI '), problem);
+    assert.ok(!problem.includes('hunter2-pw') && !problem.includes('hunter3-pw'), problem);
+    assert.match(problem, /qemu\+bogus:\/\/root:\*\*\*@h\/system\?password=\*\*\*/);
   });
 
   it('bounds the GraphQL limits', () => {
