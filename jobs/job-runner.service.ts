@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { redactSecrets, redactText } from '#src/common/redact.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
 import { WorkerConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
@@ -126,6 +127,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       );
       worker.on('error', (err) => this.logger.error(`queue '${processor.queue}': ${err.message}`));
       worker.on('failed', (job, err) => void this.failedOutside(job, err));
+      // BullMQ keeps its copy of a finished job for a while: without the secrets its params
+      // carried for the handler (a VNC passwd in raw XML; the record never had them).
+      worker.on('completed', (job) => void forgetSecrets(job));
+      worker.on('failed', (job) => void forgetSecrets(job));
       this.workers.push(worker);
     }
     this.logger.log(`processing queues: ${QUEUES.join(', ')}`);
@@ -253,12 +258,22 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 }
 
+/** Replaces a finished job's params in BullMQ's copy by their redacted form (not before: a retry needs them). */
+async function forgetSecrets(job: Job<QueuedJob> | undefined): Promise<void> {
+  if (!job?.data) return;
+  const params = redactSecrets(job.data.params);
+  if (JSON.stringify(params) === JSON.stringify(job.data.params)) return;
+  if (!(await job.isCompleted().catch(() => false)) && !(await job.isFailed().catch(() => false)))
+    return;
+  await job.updateData({ ...job.data, params }).catch(() => undefined);
+}
+
 function jobError(err: AppError): JobError {
   let cause: unknown = err.cause;
   while (cause instanceof Error && !(cause instanceof LibvirtError)) cause = cause.cause;
   return {
     code: err.code,
-    message: err.message,
+    message: redactText(err.message), // libvirt may quote what it was given
     libvirtCode: cause instanceof LibvirtError ? cause.codeName : null,
   };
 }

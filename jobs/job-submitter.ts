@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { AUDIT_LOG, type AuditLog, type AuditResult } from '#src/common/audit/audit-log.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { redactSecrets } from '#src/common/redact.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
@@ -109,6 +110,9 @@ export class JobSubmitter {
     idempotencyKey?: string,
   ): Promise<Accepted> {
     const id = randomUUID();
+    // The record keeps the request and params without their secrets (a VNC passwd in raw
+    // XML); the idempotency fingerprint is taken on that same form, so a replay matches.
+    const request = redactSecrets(spec.request);
     if (idempotencyKey !== undefined) {
       const fingerprint = createHash('sha256')
         .update(
@@ -117,7 +121,7 @@ export class JobSubmitter {
             spec.target.host,
             spec.target.uuid,
             spec.disk ?? null,
-            spec.request,
+            request,
           ]),
         )
         .digest('hex');
@@ -160,8 +164,11 @@ export class JobSubmitter {
       domain: spec.target.name,
       domainUuid: spec.target.uuid,
       disk: spec.disk ?? null,
-      request: spec.request,
-      resolved: { ...spec.params, domainUuid: spec.target.uuid },
+      request,
+      resolved: redactSecrets<Record<string, unknown>>({
+        ...spec.params,
+        domainUuid: spec.target.uuid,
+      }),
       state: 'queued',
       progress: null,
       result: null,
@@ -204,7 +211,7 @@ export class JobSubmitter {
       !record ||
       record.type !== spec.type ||
       record.host !== spec.host ||
-      JSON.stringify(record.request) !== JSON.stringify(spec.request)
+      JSON.stringify(record.request) !== JSON.stringify(redactSecrets(spec.request))
     ) {
       return null;
     }

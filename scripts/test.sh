@@ -8,4 +8,13 @@ bash scripts/services.sh up
 rm -rf dist
 npx tsc -p tsconfig.json
 npm run --silent lint
-node --test --test-concurrency=2 --test-force-exit --test-timeout=300000 dist/test/unit/ dist/test/integration/ dist/test/e2e/
+# Every test process records the secrets it uses and what the gateway let out (logs,
+# responses, Redis keys: test/support/secrets.ts); after the whole suite the secrets
+# check looks for the first in the second, and fails the run on a leak.
+VIRTGATE_TEST_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/virtgate-test-run.XXXXXX")"
+export VIRTGATE_TEST_RUN_DIR
+status=0
+node --test --test-concurrency=2 --test-force-exit --test-timeout=300000 dist/test/unit/ dist/test/integration/ dist/test/e2e/ || status=$?
+node dist/scripts/check-secrets.js "$VIRTGATE_TEST_RUN_DIR" || status=1
+if [ "$status" -eq 0 ]; then rm -rf "$VIRTGATE_TEST_RUN_DIR"; else echo "test records kept in $VIRTGATE_TEST_RUN_DIR" >&2; fi
+exit "$status"

@@ -6,6 +6,7 @@ import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { hostInScope, isUnscoped } from '#src/common/auth/scope.js';
 import { paginate, type Page, type Scoped } from '#src/common/pagination.js';
+import { redactText } from '#src/common/redact.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { formatVersion, parseLibvirtUri, redactUri, UriError } from '#src/libvirt/index.js';
 import { HostConnections, type HostFacts } from '#src/hosts/host-connections.js';
@@ -121,7 +122,7 @@ export class HostsService {
       createdAt: record.createdAt,
       connection: {
         state: facts === null && status.state === 'connected' ? 'connecting' : status.state,
-        lastError: status.lastError,
+        lastError: status.lastError === null ? null : redactText(status.lastError),
         since: status.since.toISOString(),
       },
       ...factsView(facts),

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
-import { parseLibvirtUri } from '#src/libvirt/index.js';
+import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
 
 /**
  * The gateway's configuration: the only place that reads environment variables.
@@ -96,6 +96,11 @@ export interface AppConfig {
   readonly maxDiskGiB: number;
   /** VIRTGATE_MAX_DISKS: most disks of a domain defined from a spec. */
   readonly maxDisks: number;
+  /**
+   * DOCS_SESSION_TTL_SECONDS: how long a docs sign-in (the /docs session cookie
+   * a person gets for an API token) lasts. Revoking the token ends it sooner.
+   */
+  readonly docsSessionTtlSeconds: number;
   /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
   readonly jwt: JwtConfig | null;
 }
@@ -173,6 +178,7 @@ export const CONFIG_DEFAULTS = {
   VIRTGATE_MAX_VCPUS: '64',
   VIRTGATE_MAX_DISK_GIB: '4096',
   VIRTGATE_MAX_DISKS: '16',
+  DOCS_SESSION_TTL_SECONDS: '28800',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -199,7 +205,8 @@ export function loadConfig(env: Env): AppConfig {
       return parse(raw);
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
-      problems.push(`${name} ${err.message}, got ${JSON.stringify(raw)}`);
+      // A rejected URI may hold a password: never echoed.
+      problems.push(`${name} ${err.message}, got ${JSON.stringify(redactUri(raw))}`);
       return undefined as T;
     }
   };
@@ -294,6 +301,11 @@ export function loadConfig(env: Env): AppConfig {
       CONFIG_DEFAULTS.VIRTGATE_MAX_DISK_GIB,
     ),
     maxDisks: read('VIRTGATE_MAX_DISKS', intIn(1, 32), CONFIG_DEFAULTS.VIRTGATE_MAX_DISKS),
+    docsSessionTtlSeconds: read(
+      'DOCS_SESSION_TTL_SECONDS',
+      intIn(60, 604_800),
+      CONFIG_DEFAULTS.DOCS_SESSION_TTL_SECONDS,
+    ),
   };
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(

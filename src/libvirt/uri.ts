@@ -57,11 +57,11 @@ export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {
     url = new URL(uri);
   } catch {
     throw new UriError(
-      `not a libvirt URI: '${uri}' (expected e.g. qemu:///system or qemu+tcp://host/system)`,
+      `not a libvirt URI: '${redactUri(uri)}' (expected e.g. qemu:///system or qemu+tcp://host/system)`,
     );
   }
   const scheme = SCHEME.exec(url.protocol.slice(0, -1));
-  if (!scheme) throw new UriError(`invalid URI scheme '${url.protocol}' in '${uri}'`);
+  if (!scheme) throw new UriError(`invalid URI scheme '${url.protocol}' in '${redactUri(uri)}'`);
   const driver = scheme[1]!;
   const host = url.hostname === '' ? null : url.hostname.replace(/^\[(.*)\]$/, '$1');
   const explicit = scheme[2];
@@ -72,19 +72,20 @@ export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {
     transport = explicit;
   } else {
     throw new UriError(
-      `transport '${explicit}' is not supported (use unix, tcp or tls) in '${uri}'`,
+      `transport '${explicit}' is not supported (use unix, tcp or tls) in '${redactUri(uri)}'`,
     );
   }
   if (transport === 'unix' && host) {
-    throw new UriError(`the unix transport takes no host: '${uri}'`);
+    throw new UriError(`the unix transport takes no host: '${redactUri(uri)}'`);
   }
   if (transport !== 'unix' && !host) {
-    throw new UriError(`the ${transport} transport needs a host: '${uri}'`);
+    throw new UriError(`the ${transport} transport needs a host: '${redactUri(uri)}'`);
   }
   let port: number | null = null;
   if (url.port !== '') {
     port = Number(url.port);
-    if (transport === 'unix') throw new UriError(`the unix transport takes no port: '${uri}'`);
+    if (transport === 'unix')
+      throw new UriError(`the unix transport takes no port: '${redactUri(uri)}'`);
   } else if (transport === 'tcp') {
     port = DEFAULT_TCP_PORT;
   } else if (transport === 'tls') {
@@ -120,18 +121,65 @@ export function transportFor(u: LibvirtUri): Transport {
       return new TcpTransport(u.host!, u.port!);
     case 'tls':
       throw new UriError(
-        `the tls transport is not implemented yet: '${u.uri}' (use +tcp or +unix)`,
+        `the tls transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
       );
   }
 }
 
-/** The URI with any password removed, safe for logs and API responses. */
-export function redactUri(uri: string): string {
+/**
+ * Query parameters whose values are credentials, removed by `redactUri`: a
+ * name in this set, or one containing `pass`, `secret` or `token` (`keyfile`
+ * and the other transport parameters name files, not secrets).
+ */
+const CREDENTIAL_PARAMS = new Set(['password', 'passwd', 'pass', 'pwd', 'key', 'secret', 'token']);
+const CREDENTIAL_PARAM_PARTS = /pass|secret|token|credential|api_?key|private_?key/i;
+
+/** Whether a URI query parameter named `name` carries a credential. */
+export function isCredentialParam(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CREDENTIAL_PARAMS.has(lower) || CREDENTIAL_PARAM_PARTS.test(lower);
+}
+
+/**
+ * The URI with its credentials replaced by `***`, safe for logs, errors and
+ * API responses: the password of its userinfo (`user:***@`) and the values of
+ * credential query parameters (`?password=***`). The rest is kept as written.
+ * Works on text, so a URI that does not parse is redacted too.
+ */
+export function redactUri(uri: string, marker = '***'): string {
+  // scheme://user:password@host… : from the first ':' of the userinfo to its last '@'
+  // (an unencoded '?' or '#' in the password errs towards removing too much).
+  const withoutPassword = uri.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/[^/:@?#]*):[^/]*@/i,
+    `$1:${marker}@`,
+  );
+  const q = withoutPassword.search(/[?#]/);
+  const head = q < 0 ? withoutPassword : withoutPassword.slice(0, q);
+  const tail = q < 0 ? '' : withoutPassword.slice(q);
+  if (tail === '') return head;
+  const hash = tail.indexOf('#');
+  const query = hash < 0 ? tail : tail.slice(0, hash);
+  const fragment = hash < 0 ? '' : tail.slice(hash);
+  const params = query
+    .slice(1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      const name = pair.slice(0, eq);
+      if (isCredentialParam(safeDecode(name))) return `${name}=${marker}`;
+      // A URI given as a parameter (`?name=qemu+tcp://user:password@host/system`).
+      const value = safeDecode(pair.slice(eq + 1));
+      const inner = value.includes('://') ? redactUri(value, marker) : value;
+      return inner === value ? pair : `${name}=${encodeURIComponent(inner)}`;
+    });
+  return `${head}${query.startsWith('?') ? `?${params.join('&')}` : query}${fragment}`;
+}
+
+function safeDecode(text: string): string {
   try {
-    const url = new URL(uri);
-    if (url.password) url.password = '***';
-    return url.toString();
+    return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
-    return uri;
+    return text;
   }
 }

@@ -48,6 +48,12 @@ export interface RedisKeys {
   auditDeniedGate(address: string): string;
   /** STRING: denied-auth requests of this address folded into the next entry (not written one by one). */
   auditDeniedFolded(address: string): string;
+  /**
+   * HASH (with a TTL): a docs sign-in session, keyed by the sha256 (hex) of its
+   * cookie's random id: the token's id and the token sealed with a key derived
+   * from that id, which is not stored (src/openapi/docs-session.ts).
+   */
+  docsSession(idSha256: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -76,6 +82,7 @@ export function redisKeys(prefix: string): RedisKeys {
     auditEvents: `${prefix}audit`,
     auditDeniedGate: (address: string) => `${prefix}audit:denied-gate:${address}`,
     auditDeniedFolded: (address: string) => `${prefix}audit:denied-folded:${address}`,
+    docsSession: (idSha256: string) => `${prefix}docs-session:${idSha256}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       maxVcpus: 64,
       maxDiskGiB: 4096,
       maxDisks: 16,
+      docsSessionTtlSeconds: 28800,
     });
   });
 
@@ -78,6 +79,7 @@ describe('loadConfig', () => {
       VIRTGATE_MAX_VCPUS: '8',
       VIRTGATE_MAX_DISK_GIB: '100',
       VIRTGATE_MAX_DISKS: '4',
+      DOCS_SESSION_TTL_SECONDS: '600',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -109,6 +111,7 @@ describe('loadConfig', () => {
       maxVcpus: 8,
       maxDiskGiB: 100,
       maxDisks: 4,
+      docsSessionTtlSeconds: 600,
     });
   });
 
@@ -158,6 +161,19 @@ describe('loadConfig', () => {
     assert.deepEqual(problemsOf({ VIRTGATE_MAX_DISKS: '33' }), [
       'VIRTGATE_MAX_DISKS must be an integer 1-32, got "33"',
     ]);
+    assert.deepEqual(problemsOf({ DOCS_SESSION_TTL_SECONDS: '59' }), [
+      'DOCS_SESSION_TTL_SECONDS must be an integer 60-604800, got "59"',
+    ]);
+  });
+
+  it('never echoes the password of a rejected URI', () => {
+    const problem =
+      problemsOf({
+        LIBVIRT_DEFAULT_URI: 'qemu+bogus://root:hunter2-pw@h/system?password=hunter3-pw',
+      })[0] ?? '';
+    assert.ok(problem.startsWith('LIBVIRT_DEFAULT_URI '), problem);
+    assert.ok(!problem.includes('hunter2-pw') && !problem.includes('hunter3-pw'), problem);
+    assert.match(problem, /qemu\+bogus:\/\/root:\*\*\*@h\/system\?password=\*\*\*/);
   });
 
   it('bounds the GraphQL limits', () => {

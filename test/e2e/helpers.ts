@@ -6,6 +6,13 @@ import { Redis } from 'ioredis';
 import { createLogger } from '#src/common/logging/logger.js';
 import { loadConfig, type AppConfig, type Env } from '#src/config/config.js';
 import { createApp } from '#src/create-app.js';
+import {
+  recordLogLine,
+  recordPrefix,
+  recordRedisKeys,
+  recordResponses,
+  registerSecret,
+} from '../support/secrets.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -21,6 +28,11 @@ export function uniquePrefix(testFileUrl: string): string {
  * configured path root (where pools may be defined), unless `env` says otherwise.
  */
 export function testConfig(prefix: string, env: Env = {}): AppConfig {
+  recordPrefix(prefix);
+  const adminToken = env.VIRTGATE_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken.length >= 16) {
+    registerSecret(adminToken, 'the admin token of a test configuration');
+  }
   return loadConfig({
     REDIS_URL,
     VIRTGATE_REDIS_PREFIX: prefix,
@@ -30,13 +42,14 @@ export function testConfig(prefix: string, env: Env = {}): AppConfig {
   });
 }
 
-/** A pino destination that keeps every log line, parsed. */
+/** A pino destination that keeps every log line, parsed (and records it for the secrets check). */
 export class LogCapture {
   readonly lines: Array<Record<string, unknown>> = [];
   readonly raw: string[] = [];
   write(chunk: string): void {
     for (const line of chunk.split('\n')) {
       if (line === '') continue;
+      recordLogLine(line);
       this.raw.push(line);
       this.lines.push(JSON.parse(line) as Record<string, unknown>);
     }
@@ -71,8 +84,17 @@ export async function startApp(config: AppConfig): Promise<TestApp> {
   const printed: string[] = [];
   const app = await createApp(config, {
     logger: createLogger(config, logs),
-    adminTokenOutput: { write: (text: string) => printed.push(text) },
+    adminTokenOutput: {
+      write: (text: string) => {
+        // A generated admin token is a secret the logs must not show either.
+        for (const [token] of text.matchAll(/vg_[A-Za-z0-9_-]{16,}/g)) {
+          registerSecret(token, 'a generated admin token');
+        }
+        return printed.push(text);
+      },
+    },
   });
+  recordResponses(app.getHttpServer() as Server);
   const t: TestApp = {
     app,
     config,
@@ -93,6 +115,7 @@ export async function deleteKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
   try {
     const keys = await scanKeys(redis, prefix);
+    await recordRedisKeys(redis, keys); // for the secrets check after the suite
     if (keys.length > 0) await redis.del(...keys);
     return keys.length;
   } finally {

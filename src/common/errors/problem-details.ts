@@ -2,6 +2,7 @@ import { HttpException } from '@nestjs/common';
 import { AppError, ErrorCode, type FieldError } from './app-error.js';
 import { HOST_RETRY_AFTER_SECONDS, fromLibvirtError } from './libvirt-errors.js';
 import { fromRedisError } from './redis-errors.js';
+import { redactText } from '../redact.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -131,9 +132,10 @@ export function httpProblemFor(exception: unknown): HttpProblem {
       status,
       code: appError.code,
       title,
-      detail: appError.message,
+      // Messages quote what the client gave (a URI, XML) and what libvirt said: no secret of either.
+      detail: redactText(appError.message),
       headers: headersFor(appError.code, appError.retryAfterSeconds),
-      fields: appError.fields,
+      fields: appError.fields.map((f) => ({ ...f, message: redactText(f.message) })),
       logAsError: appError.code === ErrorCode.INTERNAL,
     };
   }
@@ -144,7 +146,7 @@ export function httpProblemFor(exception: unknown): HttpProblem {
       status: http.status,
       code,
       title: describeCode(code).title,
-      detail: http.message,
+      detail: redactText(http.message),
       headers: headersFor(code, undefined),
       fields: [],
       logAsError: false,

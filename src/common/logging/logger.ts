@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { AppConfig } from '#src/config/config.js';
+import { redactText, redactUri } from '../redact.js';
 
 /** Where a bearer token or other secret could appear in a log object; pino replaces them. */
 export const REDACTED_PATHS = [
@@ -15,10 +16,13 @@ export const REDACTED_PATHS = [
   'config.adminToken',
   '*.token',
   '*.adminToken',
+  'password',
+  '*.password',
+  'passwd',
+  '*.passwd',
+  'secret',
+  '*.secret',
 ];
-
-/** Query parameters whose values are removed from logged URLs. */
-const SECRET_QUERY_PARAMS = /([?&](?:access_token|token)=)[^&#]*/gi;
 
 interface LoggedRequest {
   id?: string;
@@ -44,11 +48,22 @@ export function createLogger(
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // Messages quote URIs, libvirt's errors and XML: their credentials go (src/common/redact.ts).
+      hooks: {
+        logMethod(args, method) {
+          const redacted = args.map((a: unknown) => (typeof a === 'string' ? redactText(a) : a));
+          method.apply(this, redacted as Parameters<typeof method>);
+        },
+      },
       serializers: {
-        // Fastify's own serializer logs the URL as is; a client may put a token in the query.
+        err: (err: Error) => {
+          const out = pino.stdSerializers.err(err);
+          return { ...out, message: redactText(out.message), stack: redactText(out.stack) };
+        },
+        // Fastify's own serializer logs the URL as is; a client may put a token or password in the query.
         req: (req: LoggedRequest) => ({
           method: req.method,
-          url: req.url?.replace(SECRET_QUERY_PARAMS, '$1[redacted]'),
+          url: req.url === undefined ? undefined : redactUri(req.url, '[redacted]'),
           remoteAddress: req.ip,
         }),
       },
