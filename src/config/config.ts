@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
+import { CALLER_ROLES, type CallerRole } from './roles.js';
 import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
 
 /**

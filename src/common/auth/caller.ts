@@ -1,13 +1,8 @@
+import { CALLER_ROLES, type CallerRole } from '../../config/roles.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 
-/**
- * The roles, weakest first; each holds everything the ones before it hold.
- * - viewer: reads and events;
- * - operator: lifecycle, snapshots and block jobs on domains in scope, volumes in pools in scope;
- * - admin: hosts, tokens, webhooks, raw XML, pool definitions, arbitrary paths.
- */
-export const CALLER_ROLES = ['viewer', 'operator', 'admin'] as const;
-export type CallerRole = (typeof CALLER_ROLES)[number];
+/** The roles, weakest first: see src/config/roles.ts. */
+export { CALLER_ROLES, type CallerRole };
 
 /**
  * What a scoped token reaches on one host. A list that is absent means every
