@@ -9,6 +9,13 @@
  * info of the first 100 by name, sequentially. The api process's memory is
  * read from /proc. Figures are printed; nothing is asserted.
  *
+ * The REST listing is also measured with an operator token scoped to the
+ * bench host and a pattern every bench domain matches (the same page,
+ * filtered by scope on the way), beside the admin's unscoped token: the
+ * cost of scopes (target: at most 10 %). The authentication overhead per
+ * request is GET /v1/me (authenticated, nothing else) against GET
+ * /health/live (public), one client, mean latency.
+ *
  * With BENCH_BASELINE_DIR set to another checkout of the gateway (built), its
  * api runs too, and every measurement is taken of both in turns, so that
  * what the machine does meanwhile falls on both alike: rows marked
@@ -127,6 +134,8 @@ interface Side {
   gateway: ChildProcess;
   base: string;
   gqlOk: boolean;
+  /** An operator token scoped to the bench host's domains; null where the checkout has no tokens. */
+  scoped: string | null;
 }
 
 /** The api of the checkout in `dir`, started, with the bench host registered and checked. */
@@ -161,7 +170,29 @@ async function side(dir: string, label: string): Promise<Side> {
       `GraphQL check${label} failed (${gql.status}): ${JSON.stringify(gqlBody).slice(0, 300)}`,
     );
   }
-  return { label, gateway, base, gqlOk };
+  const made = await fetch(`${base}/v1/tokens`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      name: 'bench-scoped',
+      role: 'operator',
+      scopes: [{ host: 'bench', domains: [`${PREFIX}*`] }],
+    }),
+  });
+  const scoped = made.status === 201 ? ((await made.json()) as { token: string }).token : null;
+  if (scoped !== null) {
+    const scopedPage = (await (
+      await fetch(`${base}/v1/hosts/bench/domains?limit=100`, {
+        headers: { authorization: `Bearer ${scoped}` },
+      })
+    ).json()) as { items: unknown[]; scopeFiltered: boolean };
+    if (scopedPage.items.length !== 100 || scopedPage.scopeFiltered !== true) {
+      throw new Error(
+        `the scoped REST listing${label} returned ${scopedPage.items.length} domains`,
+      );
+    }
+  }
+  return { label, gateway, base, gqlOk, scoped };
 }
 
 async function main(): Promise<void> {
@@ -204,16 +235,34 @@ async function main(): Promise<void> {
         await autocannon({ ...rest(s), duration: 2, connections: 4 }); // warm up
         if (s.gqlOk) await autocannon({ ...gql(s), duration: 2, connections: 4 });
       }
-      const measurements: [string, (s: Side) => autocannon.Options, number, boolean][] = [
+      const scopedRest = (s: Side) => ({
+        url: `${s.base}/v1/hosts/bench/domains?limit=100`,
+        headers: { authorization: `Bearer ${s.scoped}` },
+      });
+      const me = (s: Side) => ({ url: `${s.base}/v1/me`, headers });
+      const live = (s: Side) => ({ url: `${s.base}/health/live` });
+      type Measurement = [string, (s: Side) => autocannon.Options, number, boolean, boolean?];
+      const measurements: Measurement[] = [
         ['REST  …/domains?limit=100, 1 client', rest, 1, false],
+        ['REST  …/domains?limit=100, scoped operator, 1 client', scopedRest, 1, false, true],
         [`REST  …/domains?limit=100, ${CONNECTIONS} clients`, rest, CONNECTIONS, false],
+        [
+          `REST  …/domains?limit=100, scoped operator, ${CONNECTIONS} clients`,
+          scopedRest,
+          CONNECTIONS,
+          false,
+          true,
+        ],
+        ['GET /health/live (no auth), 1 client', live, 1, false],
+        ['GET /v1/me (bearer token), 1 client', me, 1, false],
         ['GraphQL domains(first: 100), 1 client', gql, 1, true],
         [`GraphQL domains(first: 100), ${CONNECTIONS} clients`, gql, CONNECTIONS, true],
       ];
-      for (const [i, [what, opts, connections, graphql]] of measurements.entries()) {
+      for (const [i, [what, opts, connections, graphql, scoped]] of measurements.entries()) {
         // In turns: this checkout first, then the baseline, then the other way round.
         for (const s of i % 2 ? [...sides].reverse() : sides) {
           if (graphql && !s.gqlOk) continue;
+          if (scoped && s.scoped === null) continue;
           results.push({
             what: `${what}${s.label}`,
             r: await load(opts(s), connections),
@@ -253,7 +302,27 @@ async function main(): Promise<void> {
       `${what.padEnd(62)} mean latency ${(r.mean / py.mean).toFixed(2)}x python's${what.includes(' 1 client') ? ' (target <= 1.00)' : ''}, throughput ${(r.rps / py.rps).toFixed(2)}x`,
     );
   }
-  const rest = results.filter((x) => x.what.startsWith('REST') && !x.what.includes(' 1 client'));
+  const find = (what: string) => results.find((x) => x.what === what)?.r;
+  for (const n of ['1 client', `${CONNECTIONS} clients`]) {
+    const admin = find(`REST  …/domains?limit=100, ${n}`);
+    const scoped = find(`REST  …/domains?limit=100, scoped operator, ${n}`);
+    if (admin && scoped) {
+      const cost = (scoped.mean / admin.mean - 1) * 100;
+      console.log(
+        `${cost <= 10 ? 'PASS' : 'MISS'}  scoped operator listing, ${n}: mean ${scoped.mean.toFixed(2)} ms vs admin ${admin.mean.toFixed(2)} ms, ${cost >= 0 ? '+' : ''}${cost.toFixed(1)} % (target <= +10 %)`,
+      );
+    }
+  }
+  const liveR = find('GET /health/live (no auth), 1 client');
+  const meR = find('GET /v1/me (bearer token), 1 client');
+  if (liveR && meR) {
+    console.log(
+      `authentication overhead per request: ${(meR.mean - liveR.mean).toFixed(3)} ms mean latency (GET /v1/me ${meR.mean.toFixed(3)} ms, /health/live ${liveR.mean.toFixed(3)} ms, 1 client)`,
+    );
+  }
+  const rest = results.filter(
+    (x) => x.what.startsWith('REST') && !x.what.includes(' 1 client') && !x.what.includes('scoped'),
+  );
   for (const { what, r } of rest) {
     console.log(
       `${r.rps >= 500 ? 'PASS' : 'MISS'}  ${what}: ${r.rps.toFixed(0)} req/s (target >= 500)`,

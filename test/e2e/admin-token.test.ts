@@ -30,6 +30,7 @@ async function dumpRedis(redis: Redis): Promise<string[]> {
     const type = await redis.type(key);
     if (type === 'string') out.push((await redis.get(key)) ?? '');
     else if (type === 'hash') out.push(...Object.entries(await redis.hgetall(key)).flat());
+    else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
     else assert.fail(`unexpected ${type} key ${key}`);
   }
   return out;
@@ -63,13 +64,19 @@ describe('admin token', () => {
     for (const text of stored)
       assert.ok(!text.includes(generated), `raw token found in Redis: ${text}`);
     assert.equal(await redis.get(keys.adminTokenHash), sha256(generated));
-    assert.deepEqual(await redis.hgetall(keys.token(sha256(generated))), {
+    const record = await redis.hgetall(keys.token(sha256(generated)));
+    assert.deepEqual(record, {
       id: 'admin',
       name: 'admin',
       role: 'admin',
       scopes: 'null',
-      createdAt: (await redis.hget(keys.token(sha256(generated)), 'createdAt'))!,
+      createdAt: record.createdAt!,
+      // The token was used just before: when and from where, never what was presented.
+      lastUsedAt: record.lastUsedAt!,
+      lastUsedAddress: record.lastUsedAddress!,
     });
+    assert.ok(Date.parse(record.lastUsedAt!) >= Date.parse(record.createdAt!));
+    assert.match(record.lastUsedAddress!, /^(::ffff:)?127\.0\.0\.1$|^::1$/);
   });
 
   it('is not in the structured logs', () => {
