@@ -38,6 +38,14 @@ export interface RedisKeys {
   diskBlockJob(host: string, domainUuid: string, disk: string): string;
   /** HASH: a block job's bookkeeping beyond its record: how far its start got, a pivot asked for. */
   blockJob(id: string): string;
+  /**
+   * STRING: a request counter of one rate limit (`token` by the token's sha256,
+   * `address`, `auth-failures` by client address) for its current window; it
+   * expires with the window.
+   */
+  rateLimit(kind: 'token' | 'address' | 'auth-failures', id: string): string;
+  /** ZSET: the ids of a caller's jobs not yet finished, scored by creation time (ms): its quota. */
+  activeJobs(callerId: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -61,6 +69,8 @@ export function redisKeys(prefix: string): RedisKeys {
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,
     blockJob: (id: string) => `${prefix}block-job:${id}`,
+    rateLimit: (kind: string, id: string) => `${prefix}rate:${kind}:${id}`,
+    activeJobs: (callerId: string) => `${prefix}jobs:active-by-caller:${callerId}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -115,7 +115,7 @@ describe('error vocabulary over HTTP', () => {
     assert.deepEqual([bad.status, bad.code], [400, 'INVALID_ARGUMENT']);
     assert.equal(bad.detail, 'name must be a string; size is required');
     const tooLarge = httpProblemFor(new PayloadTooLargeException());
-    assert.deepEqual([tooLarge.status, tooLarge.code], [413, 'INVALID_ARGUMENT']);
+    assert.deepEqual([tooLarge.status, tooLarge.code], [413, 'PAYLOAD_TOO_LARGE']);
   });
 
   it('answers anything else with 500 INTERNAL, no internals, flagged for logging', () => {

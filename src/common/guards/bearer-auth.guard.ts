@@ -8,6 +8,7 @@ import { ACCESS_KEY } from '../auth/access.js';
 import { requireRole, type Caller, type CallerRole } from '../auth/caller.js';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
+import { shouldLogRejection } from '../logging/rejection-log.js';
 
 /** Passport strategy name of the bearer token strategy (modules/auth/bearer.strategy.ts). */
 export const BEARER_STRATEGY = 'bearer';
@@ -64,11 +65,16 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
     err: unknown,
     caller: TUser | false,
     info: unknown,
+    context?: ExecutionContext,
   ): TUser {
     if (err) throw err;
     if (!caller) {
       const invalid = typeof info === 'string' && info.includes('invalid_token');
-      if (invalid) this.logger.log('rejected a bearer token that matches no token');
+      // Sampled: a flood of bad tokens logs its first, then a count per address (RejectionLog).
+      const request = context ? this.getRequest(context) : undefined;
+      if (invalid && (!request || shouldLogRejection(request, 'unauthenticated'))) {
+        this.logger.log('rejected a bearer token that matches no token');
+      }
       throw new AppError(
         ErrorCode.UNAUTHENTICATED,
         invalid
