@@ -11,9 +11,10 @@ import { RATE_LIMITED_REPLY } from '../logging/rejection-log.js';
 /**
  * Counts this request in each counter of KEYS but the last (INCR; the first
  * hit of a window starts its expiry), and reads the last (failed
- * authentications) without counting. One round trip, atomic, so the limits
- * hold across every api process sharing the Redis.
- * ARGV: 1 the window (ms). Returns count, ms left, for each key in order.
+ * authentications) without counting, unless ARGV[2] is '1' (then it counts
+ * that one too). One round trip, atomic, so the limits hold across every api
+ * process sharing the Redis. ARGV: 1 the window (ms). Returns count, ms left,
+ * for each key in order.
  */
 const HIT = `
 local out = {}
@@ -107,7 +108,7 @@ export function registerRateLimits(
     const keys = [...checks.map((c) => c.key), failuresKey];
     let raw: number[];
     try {
-      raw = (await d.redis.eval(HIT, keys.length, ...keys, window, '0')) as number[];
+      raw = await hit(d.redis, keys, window, false);
     } catch (err) {
       warn(err);
       return;
@@ -144,9 +145,18 @@ export function registerRateLimits(
       const d = ready();
       if (!d) return;
       const key = d.keys.rateLimit('auth-failures', request.ip);
-      await d.redis.eval(HIT, 1, key, window, '1').catch(warn);
+      await hit(d.redis, [key], window, true).catch(warn);
     });
   }
+}
+
+/** Runs HIT by its SHA (EVALSHA; the script's text is sent once per connection, not per request). */
+async function hit(redis: Redis, keys: string[], window: number, countLast: boolean) {
+  const r = redis as Redis & {
+    virtgateRateHit?: (n: number, ...args: Array<string | number>) => Promise<number[]>;
+  };
+  if (!r.virtgateRateHit) r.defineCommand('virtgateRateHit', { lua: HIT });
+  return r.virtgateRateHit!(keys.length, ...keys, window, countLast ? '1' : '0');
 }
 
 function reject(
