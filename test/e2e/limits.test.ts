@@ -242,6 +242,34 @@ describe('failed authentications', () => {
   });
 });
 
+describe('failed authentications over GraphQL', () => {
+  afterEach(closeAllApps);
+
+  it('count toward the limit although GraphQL answers them 200', async () => {
+    const t = await startApp(
+      testConfig(prefix, {
+        VIRTGATE_ADMIN_TOKEN: ADMIN,
+        VIRTGATE_REDIS_PREFIX: `${prefix}authgql:`,
+        AUTH_FAILURES_PER_ADDRESS: '3',
+      }),
+    );
+    const query = () =>
+      request(t.server)
+        .post('/graphql')
+        .set('authorization', 'Bearer wrong-token-xxxxxxxxxxxxxx')
+        .send({ query: '{ hosts { pageInfo { hasNextPage } } }' });
+    for (let i = 0; i < 3; i++) {
+      const res = await query();
+      assert.equal(res.status, 200);
+      assert.equal(res.body.errors[0].extensions.code, 'UNAUTHENTICATED');
+    }
+    const limited = await query();
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.code, 'RATE_LIMITED');
+    await deleteKeys(`${prefix}authgql:`);
+  });
+});
+
 describe('connections', () => {
   afterEach(closeAllApps);
 

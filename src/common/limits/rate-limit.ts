@@ -6,7 +6,7 @@ import type { AppConfig } from '#src/config/config.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 import { sendProblem } from '../filters/problem-details.filter.js';
-import { RATE_LIMITED_REPLY } from '../logging/rejection-log.js';
+import { RATE_LIMITED_REPLY, wasRejected } from '../logging/rejection-log.js';
 
 /**
  * Counts this request in each counter of KEYS but the last (INCR; the first
@@ -141,7 +141,9 @@ export function registerRateLimits(
 
   if (authFailuresPerAddress > 0) {
     fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (reply.statusCode !== 401) return;
+      // A GraphQL field refused for its credentials answers 200: the guard noted it.
+      const status = reply.statusCode;
+      if (status === 429 || (status !== 401 && !wasRejected(request))) return;
       const d = ready();
       if (!d) return;
       const key = d.keys.rateLimit('auth-failures', request.ip);

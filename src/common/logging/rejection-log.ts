@@ -70,6 +70,11 @@ export class RejectionLog {
     return verdict;
   }
 
+  /** Whether `request` was noted as rejected (GraphQL answers 200 with errors: its status does not say). */
+  wasRejected(request: FastifyRequest): boolean {
+    return this.verdicts.has(request.raw);
+  }
+
   /** Ends the window: one line per address with left-out rejections, then starts afresh. */
   flush(): void {
     for (const [address, w] of this.windows) {
@@ -114,6 +119,11 @@ export function shouldLogRejection(
   return rejectionLogs.get(request.raw)?.admit(request, kind) ?? true;
 }
 
+/** Whether `request` was rejected for its credentials (see shouldLogRejection). */
+export function wasRejected(request: FastifyRequest): boolean {
+  return rejectionLogs.get(request.raw)?.wasRejected(request) ?? false;
+}
+
 /**
  * Fastify's request lines (incoming, completed) through a RejectionLog: a
  * request answered 401 or 429 (rate limit) is logged only when it is one of
@@ -151,8 +161,12 @@ export class SampledLogController extends LogController {
     metadata?: Record<string, unknown>,
   ): void {
     const status = reply.statusCode;
-    if (status === 401 || (status === 429 && isRateLimited(reply))) {
-      const kind = status === 401 ? 'unauthenticated' : 'rateLimited';
+    if (
+      status === 401 ||
+      (status === 429 && isRateLimited(reply)) ||
+      this.rejections.wasRejected(request)
+    ) {
+      const kind = status === 429 ? 'rateLimited' : 'unauthenticated';
       if (!this.rejections.admit(request, kind)) return;
     }
     if (this.deferred.has(request.raw)) super.incomingRequest(request, reply, metadata);
