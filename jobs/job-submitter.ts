@@ -9,6 +9,7 @@ import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
+import { JobQuota } from './job-quota.js';
 import { JobStore, type JobRecord } from './job-store.js';
 import type { JobParams, JobType, TargetOf } from './job-types.js';
 import { JobQueues } from './queues.js';
@@ -45,6 +46,8 @@ export interface Accepted {
  */
 @Injectable()
 export class JobSubmitter {
+  private readonly quota: JobQuota;
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS) private readonly redis: Redis,
@@ -52,7 +55,9 @@ export class JobSubmitter {
     private readonly store: JobStore,
     private readonly queues: JobQueues,
     @Inject(AUDIT_LOG) private readonly audit: AuditLog,
-  ) {}
+  ) {
+    this.quota = new JobQuota(redis, keys, config.jobsMaxActivePerCaller);
+  }
 
   /**
    * Records and queues a job (`accept`), and records the request in the
@@ -148,13 +153,24 @@ export class JobSubmitter {
         if (record) return { record, replayed: true };
       }
       try {
+        await this.quota.take(caller.id, id);
+      } catch (err) {
+        await this.redis.del(key); // refused: the key stays free for a later request
+        throw err;
+      }
+      try {
         await spec.precheck?.(id);
       } catch (err) {
         await this.redis.del(key); // refused: the key stays free for a corrected request
+        await this.quota.release(caller.id, id);
         throw err;
       }
     } else {
-      await spec.precheck?.(id);
+      await this.quota.take(caller.id, id);
+      await spec.precheck?.(id).catch(async (err: unknown) => {
+        await this.quota.release(caller.id, id);
+        throw err;
+      });
     }
     const now = new Date().toISOString();
     const record: JobRecord = {

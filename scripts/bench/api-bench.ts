@@ -32,7 +32,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
-import { freePort } from './bench-util.js';
+import { BENCH_LIMITS, freePort } from './bench-util.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -80,6 +80,7 @@ async function startGateway(port: number, dir: string): Promise<ChildProcess> {
       VIRTGATE_REDIS_PREFIX: `vgbench:${process.pid}:${port}:`,
       VIRTGATE_ADMIN_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
+      ...BENCH_LIMITS,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -101,6 +101,41 @@ export interface AppConfig {
    * a person gets for an API token) lasts. Revoking the token ends it sooner.
    */
   readonly docsSessionTtlSeconds: number;
+  /**
+   * RATE_LIMIT_WINDOW_MS: the window of the request rate limits below, and of
+   * the sampling of rejected requests' log lines (one line per address per window).
+   */
+  readonly rateLimitWindowMs: number;
+  /** RATE_LIMIT_PER_TOKEN: requests one bearer token may make per window, across api processes (0: no limit). */
+  readonly rateLimitPerToken: number;
+  /** RATE_LIMIT_PER_ADDRESS: requests one client address may make per window, across api processes (0: no limit). */
+  readonly rateLimitPerAddress: number;
+  /**
+   * AUTH_FAILURES_PER_ADDRESS: failed authentications (401) one client address
+   * may have per window; beyond, its requests are answered 429 until the window ends (0: no limit).
+   */
+  readonly authFailuresPerAddress: number;
+  /** HTTP_MAX_CONNECTIONS: open client connections; a new one beyond closes the idlest (keep it under `ulimit -n`). */
+  readonly httpMaxConnections: number;
+  /** HTTP_HEADERS_TIMEOUT_MS: time a connection has to send a request's headers (the first from when it opens). */
+  readonly httpHeadersTimeoutMs: number;
+  /** HTTP_REQUEST_TIMEOUT_MS: time a client has to send a whole request, body included. */
+  readonly httpRequestTimeoutMs: number;
+  /** HTTP_KEEP_ALIVE_TIMEOUT_MS: how long an idle keep-alive connection stays open. */
+  readonly httpKeepAliveTimeoutMs: number;
+  /** HTTP_CONNECTION_TIMEOUT_MS: a connection silent this long both ways is closed (above the 60 s of `Prefer: wait`). */
+  readonly httpConnectionTimeoutMs: number;
+  /** BODY_LIMIT_BYTES: the largest request body accepted (413 beyond). */
+  readonly bodyLimitBytes: number;
+  /** JSON_MAX_DEPTH: the deepest nesting of arrays and objects a JSON body may have (413 beyond). */
+  readonly jsonMaxDepth: number;
+  /** JOBS_MAX_ACTIVE_PER_CALLER: jobs one caller may have queued or running at once (429 QUOTA_EXCEEDED beyond). */
+  readonly jobsMaxActivePerCaller: number;
+  /**
+   * CORS_ORIGINS: comma-separated origins (`https://a.example`) browsers may call
+   * the API from, or `*`; empty (default): no CORS headers, browsers allow none.
+   */
+  readonly corsOrigins: readonly string[];
   /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
   readonly jwt: JwtConfig | null;
 }
@@ -179,6 +214,19 @@ export const CONFIG_DEFAULTS = {
   VIRTGATE_MAX_DISK_GIB: '4096',
   VIRTGATE_MAX_DISKS: '16',
   DOCS_SESSION_TTL_SECONDS: '28800',
+  RATE_LIMIT_WINDOW_MS: '60000',
+  RATE_LIMIT_PER_TOKEN: '6000',
+  RATE_LIMIT_PER_ADDRESS: '12000',
+  AUTH_FAILURES_PER_ADDRESS: '30',
+  HTTP_MAX_CONNECTIONS: '10000',
+  HTTP_HEADERS_TIMEOUT_MS: '10000',
+  HTTP_REQUEST_TIMEOUT_MS: '60000',
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: '72000',
+  HTTP_CONNECTION_TIMEOUT_MS: '120000',
+  BODY_LIMIT_BYTES: '2097152',
+  JSON_MAX_DEPTH: '64',
+  JOBS_MAX_ACTIVE_PER_CALLER: '100',
+  CORS_ORIGINS: '',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -306,11 +354,71 @@ export function loadConfig(env: Env): AppConfig {
       intIn(60, 604_800),
       CONFIG_DEFAULTS.DOCS_SESSION_TTL_SECONDS,
     ),
+    rateLimitWindowMs: read(
+      'RATE_LIMIT_WINDOW_MS',
+      intIn(100, 3_600_000),
+      CONFIG_DEFAULTS.RATE_LIMIT_WINDOW_MS,
+    ),
+    rateLimitPerToken: read(
+      'RATE_LIMIT_PER_TOKEN',
+      intIn(0, 10_000_000),
+      CONFIG_DEFAULTS.RATE_LIMIT_PER_TOKEN,
+    ),
+    rateLimitPerAddress: read(
+      'RATE_LIMIT_PER_ADDRESS',
+      intIn(0, 10_000_000),
+      CONFIG_DEFAULTS.RATE_LIMIT_PER_ADDRESS,
+    ),
+    authFailuresPerAddress: read(
+      'AUTH_FAILURES_PER_ADDRESS',
+      intIn(0, 1_000_000),
+      CONFIG_DEFAULTS.AUTH_FAILURES_PER_ADDRESS,
+    ),
+    httpMaxConnections: read(
+      'HTTP_MAX_CONNECTIONS',
+      intIn(16, 1_000_000),
+      CONFIG_DEFAULTS.HTTP_MAX_CONNECTIONS,
+    ),
+    httpHeadersTimeoutMs: read(
+      'HTTP_HEADERS_TIMEOUT_MS',
+      intIn(500, 600_000),
+      CONFIG_DEFAULTS.HTTP_HEADERS_TIMEOUT_MS,
+    ),
+    httpRequestTimeoutMs: read(
+      'HTTP_REQUEST_TIMEOUT_MS',
+      intIn(1000, 3_600_000),
+      CONFIG_DEFAULTS.HTTP_REQUEST_TIMEOUT_MS,
+    ),
+    httpKeepAliveTimeoutMs: read(
+      'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      intIn(100, 3_600_000),
+      CONFIG_DEFAULTS.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    ),
+    httpConnectionTimeoutMs: read(
+      'HTTP_CONNECTION_TIMEOUT_MS',
+      intIn(61_000, 3_600_000),
+      CONFIG_DEFAULTS.HTTP_CONNECTION_TIMEOUT_MS,
+    ),
+    bodyLimitBytes: read(
+      'BODY_LIMIT_BYTES',
+      intIn(1024, 1_073_741_824),
+      CONFIG_DEFAULTS.BODY_LIMIT_BYTES,
+    ),
+    jsonMaxDepth: read('JSON_MAX_DEPTH', intIn(4, 10_000), CONFIG_DEFAULTS.JSON_MAX_DEPTH),
+    jobsMaxActivePerCaller: read(
+      'JOBS_MAX_ACTIVE_PER_CALLER',
+      intIn(1, 1_000_000),
+      CONFIG_DEFAULTS.JOBS_MAX_ACTIVE_PER_CALLER,
+    ),
+    corsOrigins: read('CORS_ORIGINS', parseOrigins, CONFIG_DEFAULTS.CORS_ORIGINS),
   };
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(
       'VIRTGATE_ADMIN_TOKEN looks like a JWT (three base64url parts), which JWT_ISSUER makes the gateway verify as one: choose another (value not shown)',
     );
+  }
+  if (!problems.length && config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not be above HTTP_REQUEST_TIMEOUT_MS');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -350,6 +458,22 @@ function parsePathRoots(raw: string): readonly string[] {
     }
   }
   return Object.freeze(roots);
+}
+
+function parseOrigins(raw: string): readonly string[] {
+  const origins = raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new Invalid(
+        'must be * or comma-separated origins, scheme://host[:port] without a path (e.g. https://ui.example)',
+      );
+    }
+  }
+  return Object.freeze(origins);
 }
 
 function parseHost(raw: string): string {

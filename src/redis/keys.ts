@@ -54,6 +54,14 @@ export interface RedisKeys {
    * from that id, which is not stored (src/openapi/docs-session.ts).
    */
   docsSession(idSha256: string): string;
+  /**
+   * STRING: a request counter of one rate limit (`token` by the token's sha256,
+   * `address`, `auth-failures` by client address) for its current window; it
+   * expires with the window.
+   */
+  rateLimit(kind: 'token' | 'address' | 'auth-failures', id: string): string;
+  /** ZSET: the ids of a caller's jobs not yet finished, scored by creation time (ms): its quota. */
+  activeJobs(callerId: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -83,6 +91,8 @@ export function redisKeys(prefix: string): RedisKeys {
     auditDeniedGate: (address: string) => `${prefix}audit:denied-gate:${address}`,
     auditDeniedFolded: (address: string) => `${prefix}audit:denied-folded:${address}`,
     docsSession: (idSha256: string) => `${prefix}docs-session:${idSha256}`,
+    rateLimit: (kind: string, id: string) => `${prefix}rate:${kind}:${id}`,
+    activeJobs: (callerId: string) => `${prefix}jobs:active-by-caller:${callerId}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -9,6 +9,7 @@ import {
   XMLSerializer,
   type Document,
   type Element,
+  type Node,
 } from '@xmldom/xmldom';
 
 export class XmlParseError extends Error {
@@ -31,7 +32,29 @@ export function parseXml(xml: string): Element {
   }
   if (failure !== null || !root)
     throw new XmlParseError(`malformed XML: ${failure ?? 'no root element'}`);
+  if (depthExceeds(root, MAX_XML_DEPTH)) {
+    throw new XmlParseError(`XML nested deeper than ${MAX_XML_DEPTH} elements`);
+  }
   return root;
+}
+
+/**
+ * Deeper than any libvirt document (a domain's is under 10): what walks a
+ * parsed document (the serializer, too) recurses, so a deeper one is refused.
+ */
+export const MAX_XML_DEPTH = 100;
+
+/** Whether elements nest deeper than `max` under `root`; without recursion. */
+function depthExceeds(root: Element, max: number): boolean {
+  const stack: Array<[Node, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (let n = node.firstChild; n; n = n.nextSibling) {
+      if (n.nodeType === 1) stack.push([n, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** Direct children of `e` named `name`. */

@@ -46,6 +46,19 @@ describe('loadConfig', () => {
       maxDiskGiB: 4096,
       maxDisks: 16,
       docsSessionTtlSeconds: 28800,
+      rateLimitWindowMs: 60000,
+      rateLimitPerToken: 6000,
+      rateLimitPerAddress: 12000,
+      authFailuresPerAddress: 30,
+      httpMaxConnections: 10000,
+      httpHeadersTimeoutMs: 10000,
+      httpRequestTimeoutMs: 60000,
+      httpKeepAliveTimeoutMs: 72000,
+      httpConnectionTimeoutMs: 120000,
+      bodyLimitBytes: 2097152,
+      jsonMaxDepth: 64,
+      jobsMaxActivePerCaller: 100,
+      corsOrigins: [],
     });
   });
 
@@ -80,6 +93,19 @@ describe('loadConfig', () => {
       VIRTGATE_MAX_DISK_GIB: '100',
       VIRTGATE_MAX_DISKS: '4',
       DOCS_SESSION_TTL_SECONDS: '600',
+      RATE_LIMIT_WINDOW_MS: '1000',
+      RATE_LIMIT_PER_TOKEN: '10',
+      RATE_LIMIT_PER_ADDRESS: '0',
+      AUTH_FAILURES_PER_ADDRESS: '3',
+      HTTP_MAX_CONNECTIONS: '500',
+      HTTP_HEADERS_TIMEOUT_MS: '2000',
+      HTTP_REQUEST_TIMEOUT_MS: '5000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
+      HTTP_CONNECTION_TIMEOUT_MS: '90000',
+      BODY_LIMIT_BYTES: '4096',
+      JSON_MAX_DEPTH: '8',
+      JOBS_MAX_ACTIVE_PER_CALLER: '2',
+      CORS_ORIGINS: 'https://ui.example, http://127.0.0.1:3000',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -112,6 +138,19 @@ describe('loadConfig', () => {
       maxDiskGiB: 100,
       maxDisks: 4,
       docsSessionTtlSeconds: 600,
+      rateLimitWindowMs: 1000,
+      rateLimitPerToken: 10,
+      rateLimitPerAddress: 0,
+      authFailuresPerAddress: 3,
+      httpMaxConnections: 500,
+      httpHeadersTimeoutMs: 2000,
+      httpRequestTimeoutMs: 5000,
+      httpKeepAliveTimeoutMs: 1000,
+      httpConnectionTimeoutMs: 90000,
+      bodyLimitBytes: 4096,
+      jsonMaxDepth: 8,
+      jobsMaxActivePerCaller: 2,
+      corsOrigins: ['https://ui.example', 'http://127.0.0.1:3000'],
     });
   });
 
@@ -190,6 +229,28 @@ describe('loadConfig', () => {
     assert.deepEqual(problemsOf({ GRAPHQL_INTROSPECTION: 'yes' }), [
       'GRAPHQL_INTROSPECTION must be true or false, got "yes"',
     ]);
+  });
+
+  it('bounds the request limits and checks the CORS origins', () => {
+    assert.deepEqual(problemsOf({ HTTP_MAX_CONNECTIONS: '0' }), [
+      'HTTP_MAX_CONNECTIONS must be an integer 16-1000000, got "0"',
+    ]);
+    assert.deepEqual(problemsOf({ HTTP_CONNECTION_TIMEOUT_MS: '60000' }), [
+      'HTTP_CONNECTION_TIMEOUT_MS must be an integer 61000-3600000, got "60000"',
+    ]);
+    assert.deepEqual(problemsOf({ HTTP_HEADERS_TIMEOUT_MS: '70000' }), [
+      'HTTP_HEADERS_TIMEOUT_MS must not be above HTTP_REQUEST_TIMEOUT_MS',
+    ]);
+    assert.deepEqual(problemsOf({ JSON_MAX_DEPTH: '2' }), [
+      'JSON_MAX_DEPTH must be an integer 4-10000, got "2"',
+    ]);
+    assert.deepEqual(problemsOf({ JOBS_MAX_ACTIVE_PER_CALLER: '0' }), [
+      'JOBS_MAX_ACTIVE_PER_CALLER must be an integer 1-1000000, got "0"',
+    ]);
+    for (const origins of ['ui.example', 'https://ui.example/app', 'https://a.example,nope']) {
+      assert.match(problemsOf({ CORS_ORIGINS: origins })[0]!, /^CORS_ORIGINS must be \* or/);
+    }
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins, ['*']);
   });
 
   it('names the variable and the bad value', () => {

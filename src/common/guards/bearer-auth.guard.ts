@@ -9,6 +9,7 @@ import { requireRole, type Caller, type CallerRole } from '../auth/caller.js';
 import { requireHostInScope } from '../auth/scope.js';
 import { IS_PUBLIC_KEY } from '../decorators/public.decorator.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
+import { shouldLogRejection } from '../logging/rejection-log.js';
 
 /** Passport strategy name of the bearer token strategy (modules/auth/bearer.strategy.ts). */
 export const BEARER_STRATEGY = 'bearer';
@@ -74,11 +75,16 @@ export class BearerAuthGuard extends AuthGuard(BEARER_STRATEGY) {
     err: unknown,
     caller: TUser | false,
     info: unknown,
+    context?: ExecutionContext,
   ): TUser {
     if (err) throw err;
     if (!caller) {
       const invalid = typeof info === 'string' && info.includes('invalid_token');
-      if (invalid) this.logger.log('rejected a bearer token that matches no token');
+      // Noted, for the failed-authentication limit (GraphQL answers 200 all the same), and
+      // sampled: a flood of bad tokens logs its first few, then a count per address.
+      const request = context ? this.getRequest(context) : undefined;
+      const logIt = request ? shouldLogRejection(request, 'unauthenticated') : true;
+      if (invalid && logIt) this.logger.log('rejected a bearer token that matches no token');
       throw new AppError(
         ErrorCode.UNAUTHENTICATED,
         invalid

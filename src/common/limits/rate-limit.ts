@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AppConfig } from '#src/config/config.js';
+import type { RedisKeys } from '#src/redis/keys.js';
+import { AppError, ErrorCode } from '../errors/app-error.js';
+import { sendProblem } from '../filters/problem-details.filter.js';
+import { RATE_LIMITED_REPLY, wasRejected } from '../logging/rejection-log.js';
+
+/**
+ * Counts this request in each counter of KEYS but the last (INCR; the first
+ * hit of a window starts its expiry), and reads the last (failed
+ * authentications) without counting, unless ARGV[2] is '1' (then it counts
+ * that one too). One round trip, atomic, so the limits hold across every api
+ * process sharing the Redis. ARGV: 1 the window (ms). Returns count, ms left,
+ * for each key in order.
+ */
+const HIT = `
+local out = {}
+for i = 1, #KEYS do
+  local n
+  if i < #KEYS or ARGV[2] == '1' then
+    n = redis.call('INCR', KEYS[i])
+    if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+  else
+    n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then ttl = tonumber(ARGV[1]) end
+  out[#out + 1] = n
+  out[#out + 1] = ttl
+end
+return out
+`;
+
+/** Paths no limit applies to: a probe must get through whatever a client does. */
+const EXEMPT = /^\/(health|metrics)(\/|$)/;
+
+export interface RateLimitDeps {
+  redis: Redis;
+  keys: RedisKeys;
+}
+
+interface Counter {
+  limit: number;
+  count: number;
+  msLeft: number;
+  why: string;
+}
+
+/**
+ * The request rate limits (RATE_LIMIT_PER_TOKEN, RATE_LIMIT_PER_ADDRESS) and
+ * the tighter one on failed authentications per address
+ * (AUTH_FAILURES_PER_ADDRESS), as Fastify hooks: checked when a request
+ * arrives, before its body is read or its token looked up, and answered 429
+ * RATE_LIMITED with Retry-After and RateLimit-* headers. Counters are fixed
+ * windows in Redis. A token is counted by its hash, whether it is valid or not
+ * (a wrong one soon meets the failed-authentication limit). When Redis is not
+ * there, requests pass uncounted: the limits protect the gateway, they must not
+ * take it down with the store.
+ *
+ * `deps` is called per request: the Redis client exists only once Nest has built it.
+ */
+export function registerRateLimits(
+  fastify: FastifyInstance,
+  config: AppConfig,
+  logger: Logger,
+  deps: () => RateLimitDeps | undefined,
+): void {
+  const { rateLimitPerToken, rateLimitPerAddress, authFailuresPerAddress } = config;
+  if (rateLimitPerToken === 0 && rateLimitPerAddress === 0 && authFailuresPerAddress === 0) return;
+  const window = config.rateLimitWindowMs;
+  let lastWarning = 0;
+  const warn = (err: unknown): void => {
+    // One line per window at most: an outage must not turn every request into a log line.
+    if (Date.now() - lastWarning < window) return;
+    lastWarning = Date.now();
+    logger.warn({ err }, 'rate limits not applied: Redis did not answer (requests pass uncounted)');
+  };
+  const ready = (): RateLimitDeps | undefined => {
+    const d = deps();
+    return d && d.redis.status === 'ready' ? d : undefined;
+  };
+
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (EXEMPT.test(request.url)) return;
+    const d = ready();
+    if (!d) return;
+    const checks: Array<{ key: string; limit: number; why: string }> = [];
+    if (rateLimitPerAddress > 0) {
+      checks.push({
+        key: d.keys.rateLimit('address', request.ip),
+        limit: rateLimitPerAddress,
+        why: 'too many requests from this address',
+      });
+    }
+    const token = bearerValue(request.headers.authorization);
+    if (token !== null && rateLimitPerToken > 0) {
+      checks.push({
+        key: d.keys.rateLimit('token', createHash('sha256').update(token).digest('hex')),
+        limit: rateLimitPerToken,
+        why: 'too many requests with this token',
+      });
+    }
+    // Last, read only: the failed authentications of this address.
+    const failuresKey = d.keys.rateLimit('auth-failures', request.ip);
+    const keys = [...checks.map((c) => c.key), failuresKey];
+    let raw: number[];
+    try {
+      raw = await hit(d.redis, keys, window, false);
+    } catch (err) {
+      warn(err);
+      return;
+    }
+    const counters: Counter[] = checks.map((c, i) => ({
+      limit: c.limit,
+      count: raw[2 * i]!,
+      msLeft: raw[2 * i + 1]!,
+      why: c.why,
+    }));
+    const failures = { count: raw[2 * checks.length]!, msLeft: raw[2 * checks.length + 1]! };
+    if (authFailuresPerAddress > 0 && failures.count >= authFailuresPerAddress) {
+      return reject(
+        request,
+        reply,
+        'too many failed authentications from this address',
+        failures.msLeft,
+      );
+    }
+    const over = counters.find((c) => c.count > c.limit);
+    const shown = over ?? tightest(counters);
+    if (shown) {
+      void reply
+        .header('ratelimit-limit', String(shown.limit))
+        .header('ratelimit-remaining', String(Math.max(0, shown.limit - shown.count)))
+        .header('ratelimit-reset', String(Math.ceil(shown.msLeft / 1000)));
+    }
+    if (over) return reject(request, reply, over.why, over.msLeft);
+  });
+
+  if (authFailuresPerAddress > 0) {
+    fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      // A GraphQL field refused for its credentials answers 200: the guard noted it.
+      const status = reply.statusCode;
+      if (status === 429 || (status !== 401 && !wasRejected(request))) return;
+      const d = ready();
+      if (!d) return;
+      const key = d.keys.rateLimit('auth-failures', request.ip);
+      await hit(d.redis, [key], window, true).catch(warn);
+    });
+  }
+}
+
+/** Runs HIT by its SHA (EVALSHA; the script's text is sent once per connection, not per request). */
+async function hit(redis: Redis, keys: string[], window: number, countLast: boolean) {
+  const r = redis as Redis & {
+    virtgateRateHit?: (n: number, ...args: Array<string | number>) => Promise<number[]>;
+  };
+  if (!r.virtgateRateHit) r.defineCommand('virtgateRateHit', { lua: HIT });
+  return r.virtgateRateHit!(keys.length, ...keys, window, countLast ? '1' : '0');
+}
+
+function reject(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  why: string,
+  msLeft: number,
+): FastifyReply {
+  const seconds = Math.max(1, Math.ceil(msLeft / 1000));
+  (reply as unknown as Record<symbol, unknown>)[RATE_LIMITED_REPLY] = true;
+  sendProblem(
+    new AppError(ErrorCode.RATE_LIMITED, `${why}: retry after ${seconds} s`, {
+      retryAfterSeconds: seconds,
+    }),
+    request,
+    reply,
+  );
+  return reply;
+}
+
+function tightest(counters: Counter[]): Counter | undefined {
+  let best: Counter | undefined;
+  for (const c of counters) {
+    if (!best || c.limit - c.count < best.limit - best.count) best = c;
+  }
+  return best;
+}
+
+/** The value of `Authorization: Bearer <value>`, or null (as the authenticator reads it). */
+function bearerValue(header: string | undefined): string | null {
+  if (!header) return null;
+  return /^bearer +(\S+) *$/i.exec(header)?.[1] ?? null;
+}
