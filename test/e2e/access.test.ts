@@ -22,7 +22,10 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import request from 'supertest';
-import { AccessDeclarations, type DeclaredHandler } from '#src/common/guards/access-declarations.js';
+import {
+  AccessDeclarations,
+  type DeclaredHandler,
+} from '#src/common/guards/access-declarations.js';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
 import {
   closeAllApps,
@@ -80,6 +83,8 @@ describe('access control over the live route table', () => {
         VIRTGATE_ADMIN_TOKEN: ADMIN,
         ROLE: 'api',
         LIBVIRT_DEFAULT_URI: 'test+tcp://127.0.0.1/default',
+        // This test sends hundreds of refused tokens on purpose; limits.test.ts tests the limit.
+        AUTH_FAILURES_PER_ADDRESS: '0',
       }),
     );
     handlers = t.app.get(AccessDeclarations).handlers();

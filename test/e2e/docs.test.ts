@@ -82,7 +82,13 @@ describe('API docs at /docs', () => {
   let redis: Redis;
 
   before(async () => {
-    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+    t = await startApp(
+      testConfig(prefix, {
+        VIRTGATE_ADMIN_TOKEN: ADMIN,
+        // Every spelling of every path is tried without a token; limits.test.ts tests the limit.
+        AUTH_FAILURES_PER_ADDRESS: '0',
+      }),
+    );
     redis = new Redis(REDIS_URL);
   });
 
