@@ -149,6 +149,8 @@ export class DomainOperationsService {
     idempotencyKey: string | undefined,
   ): Promise<Accepted> {
     const host = await this.registry.getFor(caller, hostName);
+    // A name outside the scope is refused before the spec is looked at (raw XML: once parsed).
+    if (input.name !== undefined) requireNewDomainInScope(caller, host.name, input.name);
     const { name, uuid, xml, source, paths } =
       input.xml !== undefined
         ? { ...this.fromXml(caller, host, input, idempotencyKey), paths: [] }
