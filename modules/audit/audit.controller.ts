@@ -1,6 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '#src/common/auth/access.js';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { AuditService } from './audit.service.js';
@@ -25,8 +27,11 @@ export class AuditController {
   })
   @ApiOkResponse({ type: AuditEventListModel })
   @ApiProblemResponses(400)
-  listAudit(@Query() query: ListAuditQueryDto): Promise<AuditEventListModel> {
+  listAudit(
+    @CurrentCaller() caller: Caller,
+    @Query() query: ListAuditQueryDto,
+  ): Promise<AuditEventListModel> {
     const { limit, cursor, ...filter } = query;
-    return this.audit.list(filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
+    return this.audit.list(caller, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
   }
 }

@@ -2,6 +2,8 @@ import { Args, ArgsType, Field, Query, Resolver } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsOptional, ValidateNested } from 'class-validator';
 import { Access } from '#src/common/auth/access.js';
+import type { Caller } from '#src/common/auth/caller.js';
+import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import {
   ConnectionArgs,
   connectionComplexity,
@@ -33,9 +35,12 @@ export class AuditResolver {
     description: 'The audit trail, newest first (admin)',
     complexity: connectionComplexity,
   })
-  async auditEvents(@Args() args: AuditEventsArgs): Promise<AuditEventsConnection> {
+  async auditEvents(
+    @CurrentCaller() caller: Caller,
+    @Args() args: AuditEventsArgs,
+  ): Promise<AuditEventsConnection> {
     const page = await withConnectionArgs(args, (limit, cursor) =>
-      this.audit.list(args.filter ?? {}, limit, cursor),
+      this.audit.list(caller, args.filter ?? {}, limit, cursor),
     );
     return toConnection(page, (e) => e.id);
   }

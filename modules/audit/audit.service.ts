@@ -1,3 +1,4 @@
+import { requireUnscopedAdmin, type Caller } from '#src/common/auth/caller.js';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
@@ -40,11 +41,14 @@ export class AuditService {
     this.retentionMs = config.auditRetentionDays * 24 * 3600 * 1000;
   }
 
+  /** The trail reaches beyond any scope: an admin whose token has scopes is refused. */
   async list(
+    caller: Caller,
     filter: AuditFilter,
     limit: number,
     cursor: string | undefined,
   ): Promise<Page<AuditEventModel>> {
+    requireUnscopedAdmin(caller, 'read the audit trail');
     const sinceMs = filter.since === undefined ? 0 : Date.parse(filter.since);
     const untilMs = filter.until === undefined ? null : Date.parse(filter.until);
     // Older than the retention is never shown, even before the next write trims it.

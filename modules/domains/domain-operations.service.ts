@@ -1,13 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
-import { poolInScope, requireNewDomainInScope } from '#src/common/auth/scope.js';
+import {
+  domainInScope,
+  isUnscoped,
+  poolInScope,
+  requireNewDomainInScope,
+} from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
 import { requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode, invalidFields } from '#src/common/errors/app-error.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
-import { accessOf, PathConfinement, type PathField } from '#src/hosts/path-confinement.js';
+import {
+  accessOf,
+  mayUseAnyPath,
+  PathConfinement,
+  type PathField,
+} from '#src/hosts/path-confinement.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import {
@@ -26,6 +36,7 @@ import { appendXml, child, parseXml, serializeXml, text, XmlParseError } from '#
 import { JobSubmitter, type Accepted } from '#jobs/job-submitter.js';
 import type { JobParams } from '#jobs/job-types.js';
 import { checkSources, pickGuest, requireOfferedNetworks, resolveDisk } from './domain-spec.js';
+import { domainUsing } from './image-users.js';
 import {
   DOMAIN_ACTIONS,
   type DomainAction,
@@ -159,6 +170,19 @@ export class DomainOperationsService {
     const precheck = (): Promise<void> =>
       this.connections.withClient(host, async (c) => {
         await this.confinement.requireAllowed(c, host, accessOf(caller), paths);
+        // A scoped token may not take over the disk of a domain it cannot see.
+        if (!isUnscoped(caller) && paths.length > 0) {
+          const user = await domainUsing(
+            c,
+            paths.map((p) => p.path),
+          );
+          if (user && !domainInScope(caller, host.name, user.domain)) {
+            throw new AppError(
+              ErrorCode.CONFLICT,
+              "a disk image of this domain is in use by a domain outside this token's scope",
+            );
+          }
+        }
         const byName = await findDomainByName(c, name);
         if (byName) {
           throw new AppError(
@@ -170,7 +194,9 @@ export class DomainOperationsService {
         if (byUuid) {
           throw new AppError(
             ErrorCode.ALREADY_EXISTS,
-            `a domain with UUID ${uuid} already exists on host '${host.name}' ('${byUuid.name}')`,
+            domainInScope(caller, host.name, byUuid.name)
+              ? `a domain with UUID ${uuid} already exists on host '${host.name}' ('${byUuid.name}')`
+              : `a domain with UUID ${uuid} already exists on host '${host.name}'`,
           );
         }
       });
@@ -372,7 +398,7 @@ export class DomainOperationsService {
     const targets = assignTargets(specDisks.map((d, i) => ({ target: d.target, bus: buses[i]! })));
     const disks = await this.connections.withClient(host, async (c) => {
       // Admins may use any network or bridge, as in raw XML; others only what the host offers.
-      if (caller.role !== 'admin') await requireOfferedNetworks(c, host, specNics);
+      if (!mayUseAnyPath(accessOf(caller))) await requireOfferedNetworks(c, host, specNics);
       return Promise.all(
         specDisks.map((d, i) => resolveDisk(c, host, d, i, targets[i]!, buses[i]!)),
       );

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AUDIT_LOG, type AuditLog } from '#src/common/audit/audit-log.js';
-import { requireAdmin, type Caller } from '#src/common/auth/caller.js';
+import { requireUnscopedAdmin, type Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { hostInScope, isUnscoped } from '#src/common/auth/scope.js';
 import { paginate, type Page, type Scoped } from '#src/common/pagination.js';
@@ -30,7 +30,7 @@ export class HostsService {
   ) {}
 
   async create(caller: Caller, input: CreateHostDto): Promise<HostModel> {
-    requireAdmin(caller, 'register hosts');
+    requireUnscopedAdmin(caller, 'register hosts');
     const audited = { action: 'host.register', name: input.name, uri: input.uri } as const;
     try {
       validateUri(input.uri);
@@ -75,7 +75,7 @@ export class HostsService {
   }
 
   async remove(caller: Caller, name: string): Promise<void> {
-    requireAdmin(caller, 'remove hosts');
+    requireUnscopedAdmin(caller, 'remove hosts');
     const audited = { action: 'host.unregister', name } as const;
     if (!(await this.registry.remove(name))) {
       const err = new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);

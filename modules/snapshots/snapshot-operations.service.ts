@@ -10,7 +10,7 @@ import {
 } from '#src/common/errors/app-error.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
-import { accessOf, PathConfinement } from '#src/hosts/path-confinement.js';
+import { accessOf, mayUseAnyPath, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   findStorageVolByPath,
   isNoDomainSnapshot,
@@ -156,7 +156,7 @@ export class SnapshotOperationsService {
           path: p.given ?? p.overlay,
         }));
         await this.confinement.requireAllowed(c, host, accessOf(caller), overlays);
-        if (caller.role !== 'admin') {
+        if (!mayUseAnyPath(accessOf(caller))) {
           for (const [i, p] of planned.entries()) {
             await this.confinement.requireAbsent(c, host, { ...overlays[i]!, path: p.overlay });
           }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { jobAccess, PathConfinement } from '#src/hosts/path-confinement.js';
+import { jobAccess, mayUseAnyPath, PathConfinement } from '#src/hosts/path-confinement.js';
 import {
   DomainSnapshotCreateFlags,
   DomainXmlFlags,
@@ -84,7 +84,7 @@ export class SnapshotsProcessor implements QueueProcessor<'snapshots'> {
       const access = jobAccess(job.access);
       const overlays = disks.map((d, i) => ({ field: `disks.${i}.path`, path: d.overlay }));
       await this.confinement.requireAllowed(client, host, access, overlays);
-      if (access.role !== 'admin') {
+      if (!mayUseAnyPath(access)) {
         for (const o of overlays) await this.confinement.requireAbsent(client, host, o);
       }
       const xml = buildDiskSnapshotXml({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
-import { poolInScope } from '#src/common/auth/scope.js';
+import { domainInScope, poolInScope } from '#src/common/auth/scope.js';
 import { derivedUuid } from '#src/common/derived-uuid.js';
 import {
   AppError,
@@ -360,7 +360,9 @@ export class StoragePoolOperationsService {
         if (user) {
           throw new AppError(
             ErrorCode.INVALID_STATE,
-            `volume '${volume}' is in use by domain '${user.domain}' (disk ${user.disk}): detach it or delete the domain first`,
+            domainInScope(caller, host.name, user.domain)
+              ? `volume '${volume}' is in use by domain '${user.domain}' (disk ${user.disk}): detach it or delete the domain first`
+              : `volume '${volume}' is in use by a domain: it cannot be deleted now`,
           );
         }
         const dependent = await volumeBackedBy(c, found.ref, found.path);

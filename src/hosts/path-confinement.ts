@@ -31,6 +31,14 @@ export interface PathAccess {
   readonly scopes: readonly HostScope[] | null;
 }
 
+/**
+ * Whether `access` may give any path: an admin whose token has no scope. A
+ * scoped admin is held to its pools and the roots, like everyone else.
+ */
+export function mayUseAnyPath(access: PathAccess): boolean {
+  return access.role === 'admin' && access.scopes === null;
+}
+
 /** The least privileged access: no pool in scope, only the configured roots. */
 export const LEAST_ACCESS: PathAccess = Object.freeze({
   role: 'viewer',
@@ -177,8 +185,8 @@ export class PathConfinement {
     access: PathAccess,
     paths: readonly PathField[],
   ): Promise<void> {
-    // Admins may give any path (normalized by the features, `..` segments included).
-    if (paths.length === 0 || access.role === 'admin') return;
+    // Unscoped admins may give any path (normalized by the features, `..` segments included).
+    if (paths.length === 0 || mayUseAnyPath(access)) return;
     refuseMalformed(paths);
     const roots = [...this.configuredRoots(), ...(await this.poolRoots(client, host, access))];
     await this.requireWithin(
@@ -255,7 +263,7 @@ export class PathConfinement {
     access: PathAccess,
     path: PathField,
   ): Promise<void> {
-    if (access.role === 'admin') return;
+    if (mayUseAnyPath(access)) return;
     const vol = await findStorageVolByPath(client, path.path);
     if (!vol || !poolInScope(asCaller(access), host.name, vol.pool)) {
       throw notAllowed(

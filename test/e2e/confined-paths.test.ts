@@ -41,6 +41,8 @@ import {
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'confined-paths-admin-token-0123456789';
 const OPERATOR = 'confined-paths-operator-token-0123456789';
+/** An operator scoped to `<tag>-web-*` domains and the pool: it cannot see the other domains. */
+const WEB_OPERATOR = 'confined-paths-web-operator-token-0123456789';
 const tag = `vgcp-${randomUUID().slice(0, 6)}`;
 /** Names under /etc that must never appear. */
 const ETC = (name: string): string => `/etc/${tag}-${name}`;
@@ -77,6 +79,7 @@ describe('confined paths', () => {
   });
   const admin = as(ADMIN);
   const operator = as(OPERATOR);
+  const webOperator = as(WEB_OPERATOR);
 
   function expectProblem(res: request.Response, status: number, code: string, field: string) {
     assert.equal(res.status, status, JSON.stringify(res.body));
@@ -164,7 +167,13 @@ describe('confined paths', () => {
     await redis.hset(`${prefix}auth:token:${hashToken(OPERATOR)}`, {
       id: 'operator-1',
       role: 'operator',
-      scopes: JSON.stringify([{ host: 'local', pools: [POOL] }]),
+      scopes: JSON.stringify([{ host: 'local', domains: ['*'], pools: [POOL] }]),
+      createdAt: new Date().toISOString(),
+    });
+    await redis.hset(`${prefix}auth:token:${hashToken(WEB_OPERATOR)}`, {
+      id: 'web-operator-1',
+      role: 'operator',
+      scopes: JSON.stringify([{ host: 'local', domains: [`${tag}-web-*`], pools: [POOL] }]),
       createdAt: new Date().toISOString(),
     });
     await redis.quit();
@@ -234,6 +243,14 @@ describe('confined paths', () => {
     );
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.state, 'completed', JSON.stringify(ok.body.error));
+    // That image is now the disk of a domain the web operator cannot see: it may not take it over.
+    const takeover = await webOperator.post('/v1/hosts/local/domains', {
+      ...spec({ path: path.join(pooldir, 'base.qcow2'), format: 'qcow2' }),
+      name: `${tag}-web-1`,
+    });
+    assert.equal(takeover.status, 409, JSON.stringify(takeover.body));
+    assert.equal(takeover.body.code, 'CONFLICT');
+    assert.doesNotMatch(takeover.body.detail, new RegExp(ok.body.domain as string));
     // Admins may give any path (as in raw XML).
     const byAdmin = await admin.post('/v1/hosts/local/domains', spec({ path: vm.paths.base }), {
       prefer: 'wait=30',
@@ -452,7 +469,7 @@ describe('confined paths', () => {
       const caller = {
         id: 'operator-1',
         role: 'operator' as const,
-        scopes: [{ host: 'local', pools: [POOL] }],
+        scopes: [{ host: 'local', domains: ['*'], pools: [POOL] }],
         requestId: 'test',
       };
       const { record } = await submitter.submit(caller, {

@@ -178,6 +178,8 @@ describe('JWT bearer with a JWKS URL', () => {
     const url = await jwks.start();
     t = await startApp(
       testConfig(prefix, {
+        // Refused JWTs are the point here: the failed-authentication limit (limits.test.ts) is lifted.
+        AUTH_FAILURES_PER_ADDRESS: '0',
         VIRTGATE_ADMIN_TOKEN: ADMIN_TOKEN,
         JWT_ISSUER: ISSUER,
         JWT_AUDIENCE: AUDIENCE,
@@ -420,6 +422,8 @@ describe('JWT bearer with a PEM public key file', () => {
     writeFileSync(join(dir, 'issuer.pem'), pem);
     t = await startApp(
       testConfig(prefix, {
+        // Refused JWTs are the point here: the failed-authentication limit (limits.test.ts) is lifted.
+        AUTH_FAILURES_PER_ADDRESS: '0',
         VIRTGATE_ADMIN_TOKEN: ADMIN_TOKEN,
         JWT_ISSUER: ISSUER,
         JWT_AUDIENCE: AUDIENCE,

@@ -184,6 +184,25 @@ describe('scoped tokens', () => {
     assert.equal(cancel.status, 404, 'a job it cannot see, it cannot cancel');
   });
 
+  it('keeps a scoped admin to its scope: no hosts to register, no audit trail', async () => {
+    const res = await admin().post('/v1/tokens', {
+      name: 'scoped-admin',
+      role: 'admin',
+      scopes: [{ host: 'local', domains: [`${tag}-web-*`] }],
+    });
+    const scopedAdmin = as(res.body.token as string);
+    const host = await scopedAdmin.post('/v1/hosts', { name: 'another', uri: URI });
+    assert.equal(host.status, 403, host.text);
+    assert.equal((await scopedAdmin.get('/v1/audit')).status, 403);
+    assert.equal((await admin().get('/v1/audit')).status, 200);
+    // Its scope names domains only: it reaches no pool.
+    const pools = await scopedAdmin.get('/v1/hosts/local/pools');
+    assert.deepEqual(pools.body.items, []);
+    // And it cannot make a token reaching beyond its own scope.
+    const wider = await scopedAdmin.post('/v1/tokens', { name: 'wider', role: 'viewer' });
+    assert.equal(wider.status, 403, wider.text);
+  });
+
   it('lists only the pools the scope covers', async () => {
     const pools = await as(noPools).get('/v1/hosts/local/pools');
     assert.equal(pools.status, 200, pools.text);

@@ -26,7 +26,7 @@ export class HostScopeDto {
   @ApiPropertyOptional({
     type: [String],
     description:
-      'Domain name patterns on this host (`*` any run of characters, `?` one); absent: every domain',
+      'Domain name patterns on this host (`*` any run of characters, `?` one). Absent: every domain when pools is absent too, else none',
     example: ['web-*'],
   })
   @IsOptional()
@@ -40,7 +40,8 @@ export class HostScopeDto {
 
   @ApiPropertyOptional({
     type: [String],
-    description: 'Storage pool name patterns on this host; absent: every pool',
+    description:
+      'Storage pool name patterns on this host (the disk images a token may use live in them). Absent: every pool when domains is absent too, else none',
     example: ['default'],
   })
   @IsOptional()

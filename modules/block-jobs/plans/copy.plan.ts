@@ -2,7 +2,11 @@ import path from 'node:path';
 import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
 import { STORAGE_NAME_PATTERN } from '#src/common/input-rules.js';
 import type { HostRecord } from '#src/hosts/host-registry.js';
-import type { PathAccess, PathConfinement } from '#src/hosts/path-confinement.js';
+import {
+  mayUseAnyPath,
+  type PathAccess,
+  type PathConfinement,
+} from '#src/hosts/path-confinement.js';
 import {
   BlockCopyParam,
   DomainBlockCopyFlags,
@@ -147,7 +151,7 @@ export async function confineCopy(
   const paths = [{ field, path: p.destination }];
   if (given?.startsWith('/')) paths.unshift({ field, path: given });
   await confinement.requireAllowed(client, host, access, paths);
-  if (access.role === 'admin') return;
+  if (mayUseAnyPath(access)) return;
   if (p.reuseExisting) {
     await confinement.requireReusableVolume(client, host, access, { field, path: p.destination });
   } else if (fresh) {

@@ -5,9 +5,10 @@ import { AppError, ErrorCode } from '../errors/app-error.js';
 export { CALLER_ROLES, type CallerRole };
 
 /**
- * What a scoped token reaches on one host. A list that is absent means every
- * domain (or pool) of the host; patterns are shell-style (`*`, `?`), matched
- * against the whole name.
+ * What a scoped token reaches on one host. Neither list: everything on the
+ * host; once one is given, what is not named is not reached (an absent list
+ * is then empty: see effectivePatterns in scope.ts). Patterns are shell-style
+ * (`*`, `?`), matched against the whole name.
  */
 export interface HostScope {
   readonly host: string;
@@ -48,5 +49,16 @@ export function requireRole(caller: Caller, needed: CallerRole, what: string): v
 export function requireAdmin(caller: Caller, what: string): void {
   if (caller.role !== 'admin') {
     throw new AppError(ErrorCode.FORBIDDEN, `only an admin may ${what}`);
+  }
+}
+
+/**
+ * Refuses (FORBIDDEN) a caller that is not an admin without scopes: for what
+ * reaches beyond any scope (registering hosts, the whole audit trail).
+ */
+export function requireUnscopedAdmin(caller: Caller, what: string): void {
+  requireAdmin(caller, what);
+  if (caller.scopes !== null) {
+    throw new AppError(ErrorCode.FORBIDDEN, `a token with scopes may not ${what}`);
   }
 }

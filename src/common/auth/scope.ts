@@ -27,12 +27,30 @@ export function hostInScope(caller: Caller, host: string): boolean {
   return hostScope(caller, host) !== null;
 }
 
+/**
+ * The patterns a host scope reaches, each list undefined for "all". A host
+ * scope that names neither domains nor pools reaches everything on the host;
+ * once it names either, what it does not name it does not reach: a token
+ * scoped to `web-*` domains reaches no pool (and so no disk image other
+ * domains may use), unless its scope names pools too.
+ */
+export function effectivePatterns(scope: HostScope): {
+  domains: readonly string[] | undefined;
+  pools: readonly string[] | undefined;
+} {
+  if (scope.domains === undefined && scope.pools === undefined) {
+    return { domains: undefined, pools: undefined };
+  }
+  return { domains: scope.domains ?? [], pools: scope.pools ?? [] };
+}
+
 /** Whether the caller's scope covers domain `name` on `host`. */
 export function domainInScope(caller: Caller, host: string, name: string): boolean {
   const scope = hostScope(caller, host);
   if (scope === undefined) return true;
   if (scope === null) return false;
-  return scope.domains === undefined || scope.domains.some((p) => matchesPattern(p, name));
+  const { domains } = effectivePatterns(scope);
+  return domains === undefined || domains.some((p) => matchesPattern(p, name));
 }
 
 /** Whether the caller's scope covers storage pool `name` on `host`. */
@@ -40,7 +58,8 @@ export function poolInScope(caller: Caller, host: string, name: string): boolean
   const scope = hostScope(caller, host);
   if (scope === undefined) return true;
   if (scope === null) return false;
-  return scope.pools === undefined || scope.pools.some((p) => matchesPattern(p, name));
+  const { pools } = effectivePatterns(scope);
+  return pools === undefined || pools.some((p) => matchesPattern(p, name));
 }
 
 /** NOT_FOUND for a host the caller's scope does not cover (the message of an unknown host). */
@@ -95,7 +114,8 @@ export function scopesWithin(
   return inner.every((i) => {
     const o = outer.find((s) => s.host === i.host);
     if (!o) return false;
-    return patternsWithin(i.domains, o.domains) && patternsWithin(i.pools, o.pools);
+    const [ie, oe] = [effectivePatterns(i), effectivePatterns(o)];
+    return patternsWithin(ie.domains, oe.domains) && patternsWithin(ie.pools, oe.pools);
   });
 }
 
