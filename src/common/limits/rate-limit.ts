@@ -6,6 +6,7 @@ import type { AppConfig } from '#src/config/config.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 import { sendProblem } from '../filters/problem-details.filter.js';
+import { describeCode, PROBLEM_CONTENT_TYPE, problemType } from '../errors/problem-details.js';
 import { RATE_LIMITED_REPLY, wasRejected } from '../logging/rejection-log.js';
 
 /**
@@ -140,15 +141,44 @@ export function registerRateLimits(
   });
 
   if (authFailuresPerAddress > 0) {
-    fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-      // A GraphQL field refused for its credentials answers 200: the guard noted it.
-      const status = reply.statusCode;
-      if (status === 429 || (status !== 401 && !wasRejected(request))) return;
-      const d = ready();
-      if (!d) return;
-      const key = d.keys.rateLimit('auth-failures', request.ip);
-      await hit(d.redis, [key], window, true).catch(warn);
-    });
+    // Counted as the answer goes out, atomically, so that a burst sent all at once meets the
+    // limit too: the failures beyond it are answered 429, not 401, and say nothing of the token.
+    fastify.addHook(
+      'onSend',
+      async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+        // A GraphQL field refused for its credentials answers 200: the guard noted it.
+        const status = reply.statusCode;
+        if (status === 429 || (status !== 401 && !wasRejected(request))) return payload;
+        const d = ready();
+        if (!d) return payload;
+        const key = d.keys.rateLimit('auth-failures', request.ip);
+        let counted: number[];
+        try {
+          counted = await hit(d.redis, [key], window, true);
+        } catch (err) {
+          warn(err);
+          return payload;
+        }
+        const [count = 0, msLeft = window] = counted;
+        if (status !== 401 || count <= authFailuresPerAddress) return payload;
+        const seconds = Math.max(1, Math.ceil(msLeft / 1000));
+        (reply as unknown as Record<symbol, unknown>)[RATE_LIMITED_REPLY] = true;
+        void reply
+          .code(429)
+          .header('retry-after', String(seconds))
+          .header('content-type', PROBLEM_CONTENT_TYPE)
+          .removeHeader('www-authenticate');
+        return JSON.stringify({
+          type: problemType(ErrorCode.RATE_LIMITED),
+          title: describeCode(ErrorCode.RATE_LIMITED).title,
+          status: 429,
+          detail: `too many failed authentications from this address: retry after ${seconds} s`,
+          instance: request.url.split('?')[0],
+          code: ErrorCode.RATE_LIMITED,
+          requestId: request.id,
+        });
+      },
+    );
   }
 }
 

@@ -29,6 +29,8 @@ export class RejectionLog {
   private readonly timer: NodeJS.Timeout;
   /** Per request: whether its rejection is logged (decided once, at its first rejection). */
   private readonly verdicts = new WeakMap<object, boolean>();
+  /** What each noted request was counted as. */
+  private readonly kinds = new WeakMap<object, 'unauthenticated' | 'rateLimited'>();
 
   constructor(
     private readonly logger: Logger,
@@ -51,7 +53,17 @@ export class RejectionLog {
    */
   admit(request: FastifyRequest, kind: 'unauthenticated' | 'rateLimited'): boolean {
     const known = this.verdicts.get(request.raw);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      // A 401 the failed-authentication count turned into a 429 on its way out: counted as that.
+      const noted = this.kinds.get(request.raw);
+      const window = this.windows.get(request.ip);
+      if (noted !== undefined && noted !== kind && window) {
+        window[noted]--;
+        window[kind]++;
+        this.kinds.set(request.raw, kind);
+      }
+      return known;
+    }
     let window = this.windows.get(request.ip);
     if (!window) {
       if (this.windows.size >= MAX_ADDRESSES) {
@@ -67,6 +79,7 @@ export class RejectionLog {
     else window.suppressed++;
     window[kind]++;
     this.verdicts.set(request.raw, verdict);
+    this.kinds.set(request.raw, kind);
     return verdict;
   }
 
