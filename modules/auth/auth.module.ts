@@ -2,7 +2,6 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { REQUEST_AUTHENTICATOR } from '#src/common/auth/authenticator.js';
-import { TOKEN_VERIFIER } from '#src/common/auth/token-verifier.js';
 import { BearerAuthGuard } from '#src/common/guards/bearer-auth.guard.js';
 import {
   ADMIN_TOKEN_OUTPUT,
@@ -37,10 +36,9 @@ export class AuthModule {
         AdminTokenBootstrap,
         { provide: ADMIN_TOKEN_OUTPUT, useValue: options.adminTokenOutput ?? process.stdout },
         { provide: APP_GUARD, useClass: BearerAuthGuard },
-        { provide: TOKEN_VERIFIER, useExisting: TokenAuthenticator },
         { provide: REQUEST_AUTHENTICATOR, useExisting: TokenAuthenticator },
       ],
-      exports: [TokensService, TOKEN_VERIFIER, REQUEST_AUTHENTICATOR],
+      exports: [TokensService, REQUEST_AUTHENTICATOR],
     };
   }
 }

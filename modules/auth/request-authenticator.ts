@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
 import type { RequestAuthenticator } from '#src/common/auth/authenticator.js';
-import type { TokenVerifier } from '#src/common/auth/token-verifier.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import { TokensService } from './tokens.service.js';
@@ -13,7 +12,7 @@ import { TokensService } from './tokens.service.js';
  * endpoint before it parses, and by the docs.
  */
 @Injectable()
-export class TokenAuthenticator implements RequestAuthenticator, TokenVerifier {
+export class TokenAuthenticator implements RequestAuthenticator {
   constructor(
     private readonly tokens: TokensService,
     private readonly jwt: JwtAuthenticator,
@@ -31,16 +30,6 @@ export class TokenAuthenticator implements RequestAuthenticator, TokenVerifier {
     if (!record) return null;
     if (address !== undefined) this.tokens.noteUse(token, record.id, address);
     return { id: record.id, role: record.role, scopes: record.scopes, requestId };
-  }
-
-  /** Whether a bearer value stands for a caller (the docs' check). */
-  async isValid(token: string): Promise<boolean> {
-    try {
-      return (await this.callerFor(token, '')) !== null;
-    } catch (err) {
-      if (err instanceof AppError && err.code === ErrorCode.UNAUTHENTICATED) return false;
-      throw err;
-    }
   }
 
   async authenticate(request: FastifyRequest): Promise<Caller> {

@@ -9,7 +9,6 @@ import {
   type HostScope,
 } from '#src/common/auth/caller.js';
 import { scopesWithin } from '#src/common/auth/scope.js';
-import type { TokenVerifier } from '#src/common/auth/token-verifier.js';
 import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
 import { paginate, type Page } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
@@ -90,7 +89,7 @@ end
 return rec`;
 
 @Injectable()
-export class TokensService implements TokenVerifier {
+export class TokensService {
   /** When this process last recorded each token's use. */
   private readonly lastUseWritten = new Map<string, number>();
 
@@ -116,10 +115,6 @@ export class TokensService implements TokenVerifier {
     const fields: Record<string, string> = {};
     for (let i = 0; i + 1 < raw.length; i += 2) fields[raw[i]!] = raw[i + 1]!;
     return recordOf(fields);
-  }
-
-  async isValid(token: string): Promise<boolean> {
-    return (await this.findByToken(token)) !== null;
   }
 
   /** Notes that a token was used, at most once a minute per token and process; never fails the request. */
