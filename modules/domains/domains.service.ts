@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Caller } from '#src/common/auth/caller.js';
-import { domainInScope, isUnscoped } from '#src/common/auth/scope.js';
+import { domainMatcher, isUnscoped } from '#src/common/auth/scope.js';
 import { domainNotFound, requireDomain } from '#src/common/domain-ref.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { compareKeys, paginate, type Page, type Scoped } from '#src/common/pagination.js';
@@ -74,7 +74,7 @@ export class DomainsService {
     cursor: string | undefined,
   ): Promise<Scoped<DomainPage>> {
     const host = await this.registry.getFor(caller, hostName);
-    const visible = (name: string): boolean => domainInScope(caller, host.name, name);
+    const visible = domainMatcher(caller, host.name);
     const page = await this.connections.withClient(host, (c) =>
       filter.state
         ? this.listByState(c, filter, visible, limit, cursor)

@@ -53,6 +53,27 @@ export function domainInScope(caller: Caller, host: string, name: string): boole
   return domains === undefined || domains.some((p) => matchesPattern(p, name));
 }
 
+/**
+ * domainInScope for many names of one host: the scope is looked up once, and
+ * a pattern that is a literal prefix followed by `*` (`web-*`) is a prefix test.
+ */
+export function domainMatcher(caller: Caller, host: string): (name: string) => boolean {
+  const scope = hostScope(caller, host);
+  if (scope === undefined) return () => true;
+  if (scope === null) return () => false;
+  const { domains } = effectivePatterns(scope);
+  if (domains === undefined) return () => true;
+  const tests = domains.map((p): ((name: string) => boolean) => {
+    const star = p.indexOf('*');
+    if (star === p.length - 1 && !p.includes('?')) {
+      const literal = p.slice(0, -1);
+      return (name) => name.startsWith(literal);
+    }
+    return (name) => matchesPattern(p, name);
+  });
+  return (name) => tests.some((t) => t(name));
+}
+
 /** Whether the caller's scope covers storage pool `name` on `host`. */
 export function poolInScope(caller: Caller, host: string, name: string): boolean {
   const scope = hostScope(caller, host);
