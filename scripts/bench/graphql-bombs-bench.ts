@@ -17,6 +17,7 @@ import type { OperationDefinitionNode } from 'graphql';
 import { Redis } from 'ioredis';
 import { createLogger } from '#src/common/logging/logger.js';
 import { loadConfig } from '#src/config/config.js';
+import { BENCH_LIMITS } from './bench-util.js';
 import { createApp } from '#src/create-app.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -87,6 +88,9 @@ async function measure(config: string, env: Record<string, string>): Promise<Row
     VIRTGATE_REDIS_PREFIX: PREFIX,
     VIRTGATE_ADMIN_TOKEN: TOKEN,
     LOG_LEVEL: 'warn',
+    // The bombs are measured, not the limits: half of them come without a token, on purpose.
+    ...BENCH_LIMITS,
+    AUTH_FAILURES_PER_ADDRESS: '0',
     ...env,
   });
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
