@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '#src/common/auth/caller.js';
-import type { RequestAuthenticator } from '#src/common/auth/authenticator.js';
+import { bearerToken, type RequestAuthenticator } from '#src/common/auth/authenticator.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 import { TokensService } from './tokens.service.js';
@@ -47,11 +47,4 @@ export class TokenAuthenticator implements RequestAuthenticator {
     (request as FastifyRequest & { user?: Caller }).user = caller;
     return caller;
   }
-}
-
-/** The value of `Authorization: Bearer <value>`, or null. */
-export function bearerToken(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^bearer +(\S+) *$/i.exec(header);
-  return match?.[1] ?? null;
 }

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppConfig } from '#src/config/config.js';
 import type { RedisKeys } from '#src/redis/keys.js';
+import { bearerToken } from '../auth/authenticator.js';
 import { AppError, ErrorCode } from '../errors/app-error.js';
 import { sendProblem } from '../filters/problem-details.filter.js';
 import { describeCode, PROBLEM_CONTENT_TYPE, problemType } from '../errors/problem-details.js';
@@ -96,7 +97,7 @@ export function registerRateLimits(
         why: 'too many requests from this address',
       });
     }
-    const token = bearerValue(request.headers.authorization);
+    const token = bearerToken(request.headers.authorization);
     if (token !== null && rateLimitPerToken > 0) {
       checks.push({
         key: d.keys.rateLimit('token', createHash('sha256').update(token).digest('hex')),
@@ -215,10 +216,4 @@ function tightest(counters: Counter[]): Counter | undefined {
     if (!best || c.limit - c.count < best.limit - best.count) best = c;
   }
   return best;
-}
-
-/** The value of `Authorization: Bearer <value>`, or null (as the authenticator reads it). */
-function bearerValue(header: string | undefined): string | null {
-  if (!header) return null;
-  return /^bearer +(\S+) *$/i.exec(header)?.[1] ?? null;
 }
