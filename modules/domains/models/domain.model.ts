@@ -5,6 +5,7 @@
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
+import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 
 export const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
 registerEnumType(DomainStateEnum, {
@@ -315,9 +316,6 @@ export class DomainListModel {
   })
   nextCursor!: string | null;
 
-  @ApiProperty({
-    description:
-      "True when the list holds only what the token's scope covers (hosts, domain and pool patterns)",
-  })
+  @ScopeFilteredProperty()
   scopeFiltered!: boolean;
 }

@@ -5,6 +5,7 @@
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import type { ConnectionState } from '#src/hosts/host-connections.js';
+import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 
 export const CONNECTION_STATES: readonly ConnectionState[] = [
   'idle',
@@ -187,9 +188,6 @@ export class HostListModel {
   })
   nextCursor!: string | null;
 
-  @ApiProperty({
-    description:
-      "True when the list holds only what the token's scope covers (hosts, domain and pool patterns)",
-  })
+  @ScopeFilteredProperty()
   scopeFiltered!: boolean;
 }

@@ -2,6 +2,7 @@ import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/gra
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
 import { JOB_STATES, JOB_TYPES, type JobState, type JobType } from '#jobs/job-types.js';
+import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 
 export const JobStateEnum = Object.fromEntries(JOB_STATES.map((s) => [s, s]));
 registerEnumType(JobStateEnum, { name: 'JobState' });
@@ -158,9 +159,6 @@ export class JobListModel {
   })
   nextCursor!: string | null;
 
-  @ApiProperty({
-    description:
-      "True when the list holds only what the token's scope covers (hosts, domain and pool patterns)",
-  })
+  @ScopeFilteredProperty()
   scopeFiltered!: boolean;
 }

@@ -6,6 +6,7 @@ import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 
 import { STORAGE_POOL_STATES, type StoragePoolState } from '../storage-states.js';
+import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 
 const StoragePoolStateEnum = Object.fromEntries(STORAGE_POOL_STATES.map((s) => [s, s]));
 registerEnumType(StoragePoolStateEnum, {
@@ -161,9 +162,6 @@ export class StoragePoolListModel {
   })
   nextCursor!: string | null;
 
-  @ApiProperty({
-    description:
-      "True when the list holds only what the token's scope covers (hosts, domain and pool patterns)",
-  })
+  @ScopeFilteredProperty()
   scopeFiltered!: boolean;
 }
