@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { graphql } from './graphql-helpers.js';
@@ -21,6 +20,7 @@ import {
   PROBLEM_JSON,
   REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -117,12 +117,7 @@ describe('audit', () => {
       };
       await redis.xadd(`${prefix}audit`, id, 'e', JSON.stringify(entry));
     }
-    await redis.hset(`${prefix}auth:token:${hashToken(OPERATOR)}`, {
-      id: 'operator-1',
-      role: 'operator',
-      scopes: 'null',
-      createdAt: new Date().toISOString(),
-    });
+    await storeToken(prefix, OPERATOR, { id: 'operator-1', role: 'operator' });
     await redis.quit();
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
     dom = (

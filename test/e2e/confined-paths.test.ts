@@ -17,11 +17,9 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { LibvirtClient, uuidString, type RemoteStoragePool } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import { JobStore, type JobRecord } from '#jobs/job-store.js';
 import { JobQueues } from '#jobs/queues.js';
 import { JobSubmitter } from '#jobs/job-submitter.js';
@@ -31,8 +29,8 @@ import {
   closeAllApps,
   deleteKeys,
   PROBLEM_JSON,
-  REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -163,20 +161,16 @@ describe('confined paths', () => {
     await writeFile(path.join(pooldir, 'stray.qcow2'), 'not an image, not to be overwritten');
     vm = await TcgChainDomain.create(qemu, `${tag}-vm`);
 
-    const redis = new Redis(REDIS_URL);
-    await redis.hset(`${prefix}auth:token:${hashToken(OPERATOR)}`, {
+    await storeToken(prefix, OPERATOR, {
       id: 'operator-1',
       role: 'operator',
-      scopes: JSON.stringify([{ host: 'local', domains: ['*'], pools: [POOL] }]),
-      createdAt: new Date().toISOString(),
+      scopes: [{ host: 'local', domains: ['*'], pools: [POOL] }],
     });
-    await redis.hset(`${prefix}auth:token:${hashToken(WEB_OPERATOR)}`, {
+    await storeToken(prefix, WEB_OPERATOR, {
       id: 'web-operator-1',
       role: 'operator',
-      scopes: JSON.stringify([{ host: 'local', domains: [`${tag}-web-*`], pools: [POOL] }]),
-      createdAt: new Date().toISOString(),
+      scopes: [{ host: 'local', domains: [`${tag}-web-*`], pools: [POOL] }],
     });
-    await redis.quit();
     t = await startApp(
       testConfig(prefix, {
         VIRTGATE_ADMIN_TOKEN: ADMIN,

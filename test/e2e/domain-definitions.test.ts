@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import {
   DomainXmlFlags,
@@ -22,7 +21,6 @@ import {
 } from '#src/libvirt/index.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { attr, buildXml, child, parseXml, path as xpath, text } from '#src/xml/xml.js';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import { PathConfinement } from '#src/hosts/path-confinement.js';
 import { DomainsProcessor } from '#modules/domains/domains.processor.js';
 import type { JobContext } from '#jobs/processor.js';
@@ -33,8 +31,8 @@ import {
   closeAllApps,
   deleteKeys,
   PROBLEM_JSON,
-  REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -114,14 +112,7 @@ describe('domain definitions', () => {
   }
 
   before(async () => {
-    const redis = new Redis(REDIS_URL);
-    await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
-      id: 'user-1',
-      role: 'operator',
-      scopes: 'null',
-      createdAt: new Date().toISOString(),
-    });
-    await redis.quit();
+    await storeToken(prefix, USER, { id: 'user-1', role: 'operator' });
     qemu = await LibvirtClient.connect(QEMU_URI);
     testdrv = await LibvirtClient.connect(TEST_URI);
     images = await makeImageDir(tag);

@@ -13,9 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import request from 'supertest';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import { LibvirtClient, LibvirtError, type RemoteDomain } from '#src/libvirt/index.js';
 import { liveChain, tcgDomainXml, testDriverDomainXml } from '../support/domain-xml.js';
 import {
@@ -29,8 +27,8 @@ import { codes, graphql, type GraphqlBody } from './graphql-helpers.js';
 import {
   closeAllApps,
   deleteKeys,
-  REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -152,14 +150,7 @@ describe('GraphQL mutations', () => {
   }
 
   before(async () => {
-    const redis = new Redis(REDIS_URL);
-    await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
-      id: 'user-1',
-      role: 'operator',
-      scopes: 'null',
-      createdAt: new Date().toISOString(),
-    });
-    await redis.quit();
+    await storeToken(prefix, USER, { id: 'user-1', role: 'operator' });
     qemu = await LibvirtClient.connect('qemu:///system');
     testdrv = await LibvirtClient.connect(TEST_URI);
     tmp = await makeImageDir(tag);

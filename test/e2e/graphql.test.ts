@@ -12,9 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { DOMImplementation, XMLSerializer } from '@xmldom/xmldom';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { getIntrospectionQuery, lexicographicSortSchema, printSchema } from 'graphql';
-import { Redis } from 'ioredis';
 import request from 'supertest';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import { HostsService } from '#modules/hosts/hosts.service.js';
 import { generateGraphqlSchema } from '#src/api-contract.js';
 import { LibvirtClient, type RemoteDomain, type RemoteStorageVol } from '#src/libvirt/index.js';
@@ -22,8 +20,8 @@ import { testDriverDomainXml, volumeXml } from '../support/domain-xml.js';
 import {
   closeAllApps,
   deleteKeys,
-  REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -61,14 +59,7 @@ describe('GraphQL', () => {
   const rest = (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`);
 
   before(async () => {
-    const redis = new Redis(REDIS_URL);
-    await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
-      id: 'user-1',
-      role: 'operator',
-      scopes: 'null',
-      createdAt: new Date().toISOString(),
-    });
-    await redis.quit();
+    await storeToken(prefix, USER, { id: 'user-1', role: 'operator' });
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
     for (let i = 0; i < DEFINED; i++) {

@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
+import { hashToken } from '#modules/auth/tokens.service.js';
+import type { CallerRole, HostScope } from '#src/common/auth/caller.js';
 import { createLogger } from '#src/common/logging/logger.js';
 import { loadConfig, type AppConfig, type Env } from '#src/config/config.js';
 import { createApp } from '#src/create-app.js';
+import { redisKeys } from '#src/redis/keys.js';
 import {
   recordLogLine,
   recordPrefix,
@@ -136,3 +139,27 @@ export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> 
 
 export const PROBLEM_JSON = /^application\/problem\+json/;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/**
+ * Stores an API token's record under `prefix`, as POST /v1/tokens keeps one
+ * (only the token's sha256): for a test that needs a non-admin token before
+ * its app starts. `scopes` null: everything.
+ */
+export async function storeToken(
+  prefix: string,
+  token: string,
+  record: { id: string; role: CallerRole; scopes?: HostScope[] | null },
+): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    await redis.hset(redisKeys(prefix).token(hashToken(token)), {
+      id: record.id,
+      name: record.id,
+      role: record.role,
+      scopes: JSON.stringify(record.scopes ?? null),
+      createdAt: new Date().toISOString(),
+    });
+  } finally {
+    await redis.quit();
+  }
+}

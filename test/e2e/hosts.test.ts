@@ -6,14 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { Redis } from 'ioredis';
-import { hashToken } from '#modules/auth/tokens.service.js';
 import {
   closeAllApps,
   deleteKeys,
   PROBLEM_JSON,
-  REDIS_URL,
   startApp,
+  storeToken,
   testConfig,
   uniquePrefix,
   type TestApp,
@@ -34,14 +32,7 @@ describe('hosts', () => {
   const admin = () => as(ADMIN);
 
   before(async () => {
-    const redis = new Redis(REDIS_URL);
-    await redis.hset(`${prefix}auth:token:${hashToken(USER)}`, {
-      id: 'user-1',
-      role: 'operator',
-      scopes: 'null',
-      createdAt: new Date().toISOString(),
-    });
-    await redis.quit();
+    await storeToken(prefix, USER, { id: 'user-1', role: 'operator' });
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
   });
 
