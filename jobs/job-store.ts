@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '#src/redis/keys.js';
+import { APPEND_EVENT_LUA } from '#src/events/event-stream.js';
 import { JOB_STATES, TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
 
 export interface JobProgress {
@@ -48,19 +49,70 @@ export interface JobRecord {
 const JSON_FIELDS = ['request', 'resolved', 'progress', 'result', 'error'] as const;
 
 /**
+ * A Lua function building a job event's JSON from the job's hash (whose
+ * values are JSON already, so they are joined, never re-encoded), in the
+ * shape of GatewayEvent: job.state-changed with the state before, or
+ * job.progress. The result rides only on the event of a completed job.
+ */
+const JOB_EVENT_LUA = `local function job_event(etype, time, prev, h)
+  local pool = 'null'
+  local ok, r = pcall(cjson.decode, h.resolved or 'null')
+  if ok and type(r) == 'table' and type(r.pool) == 'string' then pool = cjson.encode(r.pool) end
+  local domain = 'null'
+  if h.domain and h.domain ~= 'null' then
+    domain = '{"uuid":' .. (h.domainUuid or 'null') .. ',"name":' .. h.domain .. '}'
+  end
+  local result = 'null'
+  if h.state == '"completed"' then result = h.result or 'null' end
+  return '{"time":' .. time .. ',"type":"' .. etype .. '","host":' .. h.host .. ',"domain":' .. domain ..
+    ',"detail":null,"reconciled":false,"blockJob":null,"job":{"id":' .. h.id .. ',"type":' .. h.type ..
+    ',"state":' .. h.state .. ',"previousState":' .. prev .. ',"progress":' .. (h.progress or 'null') ..
+    ',"error":' .. (h.error or 'null') .. ',"result":' .. result .. ',"requestedBy":' .. h.requestedBy ..
+    ',"disk":' .. (h.disk or 'null') .. ',"pool":' .. pool .. '},"data":null}'
+end
+local function hash_of(key)
+  local raw = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+  return h, raw
+end
+`;
+
+/**
+ * Announces a job just created: its job.state-changed event (from nothing).
+ * KEYS: 1 the hash, 2 the event stream, 3 its trimmed-through key.
+ * ARGV: 1 the time (JSON), 2 the stream's maxlen.
+ */
+const CREATED = `${APPEND_EVENT_LUA}${JOB_EVENT_LUA}
+local h = hash_of(KEYS[1])
+if not h.id then return nil end
+return append_event(KEYS[2], KEYS[3], tonumber(ARGV[2]), job_event('job.state-changed', ARGV[1], 'null', h))`;
+
+/**
  * Updates a job's hash only if it exists (a late update to a pruned record
  * must not leave a fragment behind), moves it between the state indexes when
- * its state changes, notes when it finished, and returns the whole hash (nil
- * when there is none).
- * KEYS: 1 the hash, 2 the creation index, 3 the finished index, 4… the state
- * indexes in the order of ARGV[4…].
+ * its state changes, notes when it finished, appends the change's event
+ * (job.state-changed when the state changed; job.progress when progress
+ * came and the job's progress gate was open), and returns the whole hash
+ * (nil when there is none): record and event are one step.
+ * KEYS: 1 the hash, 2 the creation index, 3 the finished index, 4…3+n the
+ * state indexes in the order of ARGV[4…], then the event stream, its
+ * trimmed-through key, the job's progress gate.
  * ARGV: 1 the id, 2 when it finished (ms; 0: not final), 3 the number of
- * states n, 4…3+n the states (JSON, as stored), then field, value, …
+ * states n, 4…3+n the states (JSON, as stored), then the time (JSON), the
+ * stream's maxlen, the progress interval (ms), then field, value, …
  */
-const UPDATE = `if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+const UPDATE = `${APPEND_EVENT_LUA}${JOB_EVENT_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 local n = tonumber(ARGV[3])
+local stream, trimmed, gate = KEYS[4 + n], KEYS[5 + n], KEYS[6 + n]
+local time, maxlen, interval = ARGV[4 + n], tonumber(ARGV[5 + n]), tonumber(ARGV[6 + n])
 local old = redis.call('HGET', KEYS[1], 'state')
-for i = 4 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local progressed = false
+for i = 7 + n, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'progress' then progressed = true end
+end
 local new = redis.call('HGET', KEYS[1], 'state')
 if new ~= old then
   local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -70,7 +122,21 @@ if new ~= old then
   end
 end
 if tonumber(ARGV[2]) > 0 then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
-return redis.call('HGETALL', KEYS[1])`;
+local h, raw = hash_of(KEYS[1])
+if new ~= old then
+  append_event(stream, trimmed, maxlen, job_event('job.state-changed', time, old or 'null', h))
+elseif progressed and h.progress ~= 'null' then
+  if interval == 0 or redis.call('SET', gate, '1', 'PX', interval, 'NX') then
+    append_event(stream, trimmed, maxlen, job_event('job.progress', time, 'null', h))
+  end
+end
+return raw`;
+
+/** Where the store's job events go: the event stream's length bound, the least time between progress events. */
+export interface JobEventOptions {
+  maxLength: number;
+  progressIntervalMs: number;
+}
 
 /** Deletes a lock only if it still holds the given token. */
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -109,6 +175,7 @@ export class JobStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly retentionSeconds: number,
+    private readonly events: JobEventOptions = { maxLength: 1_000_000, progressIntervalMs: 1000 },
   ) {}
 
   async create(record: JobRecord): Promise<void> {
@@ -118,6 +185,15 @@ export class JobStore {
       .hset(this.keys.job(record.id), encode(record))
       .zadd(this.keys.jobsByCreation, score, record.id);
     for (const index of this.indexesOf(record)) multi.zadd(index, score, record.id);
+    multi.eval(
+      CREATED,
+      3,
+      this.keys.job(record.id),
+      this.keys.events,
+      this.keys.eventsTrimmedThrough,
+      JSON.stringify(record.createdAt),
+      this.events.maxLength,
+    );
     await multi.publish(this.keys.jobUpdates, record.id).exec();
   }
 
@@ -147,15 +223,21 @@ export class JobStore {
       : 0;
     const raw = (await this.redis.eval(
       UPDATE,
-      3 + JOB_STATES.length,
+      6 + JOB_STATES.length,
       this.keys.job(id),
       this.keys.jobsByCreation,
       this.keys.jobsFinished,
       ...JOB_STATES.map((state) => this.keys.jobsBy('state', state)),
+      this.keys.events,
+      this.keys.eventsTrimmedThrough,
+      this.keys.jobProgressGate(id),
       id,
       finishedMs,
       JOB_STATES.length,
       ...JOB_STATES.map((state) => JSON.stringify(state)),
+      JSON.stringify(updatedAt.toISOString()),
+      this.events.maxLength,
+      this.events.progressIntervalMs,
       ...Object.entries(fields).flat(),
     )) as string[] | null;
     if (raw === null) return null;

@@ -25,7 +25,10 @@ const SHARED: Provider[] = [
     provide: JobStore,
     inject: [REDIS, REDIS_KEYS, APP_CONFIG],
     useFactory: (redis: Redis, keys: RedisKeys, config: AppConfig) =>
-      new JobStore(redis, keys, config.jobRetentionHours * 3600),
+      new JobStore(redis, keys, config.jobRetentionHours * 3600, {
+        maxLength: config.eventsRetentionMaxEvents,
+        progressIntervalMs: config.eventsProgressIntervalMs,
+      }),
   },
   {
     provide: JobQueues,

@@ -20,6 +20,7 @@ import { ConfigModule } from './config/config.module.js';
 import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import { HostsCoreModule } from './hosts/hosts-core.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { EventsCoreModule } from './events/events-core.module.js';
 import { FEATURE_WORKER_MODULES } from './worker.js';
 
 export interface AppModuleOptions {
@@ -41,6 +42,7 @@ export class AppModule {
         DiscoveryModule,
         RedisModule,
         HostsCoreModule,
+        EventsCoreModule,
         AuditLogModule,
         JobsCoreModule.forRoot({ runner: config.role === 'all' }),
         AuthModule.forRoot({ adminTokenOutput: options.adminTokenOutput }),

@@ -12,6 +12,7 @@ import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HostsCoreModule } from './hosts/hosts-core.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { EventsCoreModule } from './events/events-core.module.js';
 
 /**
  * The worker side of the features: the modules that hold their job
@@ -43,6 +44,7 @@ class WorkerRootModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HostsCoreModule,
+        EventsCoreModule,
         AuditLogModule,
         JobsCoreModule.forRoot({ runner: true }),
         ...FEATURE_WORKER_MODULES,

@@ -136,6 +136,24 @@ export interface AppConfig {
    * the API from, or `*`; empty (default): no CORS headers, browsers allow none.
    */
   readonly corsOrigins: readonly string[];
+  /** EVENTS_RETENTION_MAX_EVENTS: most events the stream keeps; the oldest go as new ones come. */
+  readonly eventsRetentionMaxEvents: number;
+  /** EVENTS_RETENTION_HOURS: longest an event is kept; a cursor older than what is kept gets 410. */
+  readonly eventsRetentionHours: number;
+  /** EVENTS_HEARTBEAT_SECONDS: an idle server-sent event stream gets a comment line this often. */
+  readonly eventsHeartbeatSeconds: number;
+  /**
+   * EVENTS_CLIENT_BUFFER_BYTES: what a server-sent event stream may hold unsent
+   * for a slow client; beyond, the stream is cut (the client resumes with Last-Event-ID).
+   */
+  readonly eventsClientBufferBytes: number;
+  /**
+   * EVENTS_LEASE_MS: how long a worker's hold on a host's event registration
+   * lasts unrenewed: another worker takes a host over within this of its owner dying.
+   */
+  readonly eventsLeaseMs: number;
+  /** EVENTS_PROGRESS_INTERVAL_MS: least time between two job.progress events of one job. */
+  readonly eventsProgressIntervalMs: number;
   /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
   readonly jwt: JwtConfig | null;
 }
@@ -227,6 +245,12 @@ export const CONFIG_DEFAULTS = {
   JSON_MAX_DEPTH: '64',
   JOBS_MAX_ACTIVE_PER_CALLER: '100',
   CORS_ORIGINS: '',
+  EVENTS_RETENTION_MAX_EVENTS: '1000000',
+  EVENTS_RETENTION_HOURS: '72',
+  EVENTS_HEARTBEAT_SECONDS: '15',
+  EVENTS_CLIENT_BUFFER_BYTES: '1048576',
+  EVENTS_LEASE_MS: '10000',
+  EVENTS_PROGRESS_INTERVAL_MS: '1000',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -411,6 +435,32 @@ export function loadConfig(env: Env): AppConfig {
       CONFIG_DEFAULTS.JOBS_MAX_ACTIVE_PER_CALLER,
     ),
     corsOrigins: read('CORS_ORIGINS', parseOrigins, CONFIG_DEFAULTS.CORS_ORIGINS),
+    eventsRetentionMaxEvents: read(
+      'EVENTS_RETENTION_MAX_EVENTS',
+      intIn(1, 100_000_000),
+      CONFIG_DEFAULTS.EVENTS_RETENTION_MAX_EVENTS,
+    ),
+    eventsRetentionHours: read(
+      'EVENTS_RETENTION_HOURS',
+      intIn(1, 87_600),
+      CONFIG_DEFAULTS.EVENTS_RETENTION_HOURS,
+    ),
+    eventsHeartbeatSeconds: read(
+      'EVENTS_HEARTBEAT_SECONDS',
+      intIn(1, 3600),
+      CONFIG_DEFAULTS.EVENTS_HEARTBEAT_SECONDS,
+    ),
+    eventsClientBufferBytes: read(
+      'EVENTS_CLIENT_BUFFER_BYTES',
+      intIn(4096, 1_073_741_824),
+      CONFIG_DEFAULTS.EVENTS_CLIENT_BUFFER_BYTES,
+    ),
+    eventsLeaseMs: read('EVENTS_LEASE_MS', intIn(1000, 600_000), CONFIG_DEFAULTS.EVENTS_LEASE_MS),
+    eventsProgressIntervalMs: read(
+      'EVENTS_PROGRESS_INTERVAL_MS',
+      intIn(0, 3_600_000),
+      CONFIG_DEFAULTS.EVENTS_PROGRESS_INTERVAL_MS,
+    ),
   };
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(

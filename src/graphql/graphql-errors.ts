@@ -85,6 +85,7 @@ export function formatGraphqlError(
         code: problem.code,
         requestId,
         ...(problem.fields.length > 0 ? { fields: [...problem.fields] } : {}),
+        ...(problem.oldestEventId !== undefined ? { oldestEventId: problem.oldestEventId } : {}),
         ...(Number.isInteger(retryAfter) ? { retryAfterSeconds: retryAfter } : {}),
       },
     },

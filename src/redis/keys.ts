@@ -62,6 +62,20 @@ export interface RedisKeys {
   rateLimit(kind: 'token' | 'address' | 'auth-failures', id: string): string;
   /** ZSET: the ids of a caller's jobs not yet finished, scored by creation time (ms): its quota. */
   activeJobs(callerId: string): string;
+  /** STREAM: the event stream (src/events/event-stream.ts): one entry per event, its id the cursor. */
+  readonly events: string;
+  /** STRING: the id of the newest event trimmed from the stream (a cursor before it has expired). */
+  readonly eventsTrimmedThrough: string;
+  /** STRING (with a TTL): the worker holding a host's event registration (its lease). */
+  eventsLease(host: string): string;
+  /** STRING: `up` or `down`: the state of a host's event link as last announced. */
+  eventsHostLink(host: string): string;
+  /** HASH: a host's domains as last announced (field = UUID, value = JSON {name, state}), for reconciliation. */
+  eventsDomains(host: string): string;
+  /** STRING (with a TTL): set when a job's progress event was sent, so the next waits (a rate bound). */
+  jobProgressGate(id: string): string;
+  /** STRING (with a TTL): the gateway's latest block job on a disk, for correlating libvirt's events after it ended. */
+  diskLastBlockJob(host: string, domainUuid: string, disk: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -93,6 +107,14 @@ export function redisKeys(prefix: string): RedisKeys {
     docsSession: (idSha256: string) => `${prefix}docs-session:${idSha256}`,
     rateLimit: (kind: string, id: string) => `${prefix}rate:${kind}:${id}`,
     activeJobs: (callerId: string) => `${prefix}jobs:active-by-caller:${callerId}`,
+    events: `${prefix}events`,
+    eventsTrimmedThrough: `${prefix}events:trimmed-through`,
+    eventsLease: (host: string) => `${prefix}events:lease:${host}`,
+    eventsHostLink: (host: string) => `${prefix}events:host-link:${host}`,
+    eventsDomains: (host: string) => `${prefix}events:domains:${host}`,
+    jobProgressGate: (id: string) => `${prefix}jobs:progress-gate:${id}`,
+    diskLastBlockJob: (host: string, domainUuid: string, disk: string) =>
+      `${prefix}disk-last-block-job:${host}:${domainUuid}:${disk}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -23,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCode.QUOTA_EXCEEDED]: 429,
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+  [ErrorCode.CURSOR_EXPIRED]: 410,
   [ErrorCode.INTERNAL]: 500,
 };
 

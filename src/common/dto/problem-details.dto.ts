@@ -44,4 +44,13 @@ export class ProblemDetailsDto implements ProblemDetails {
     description: 'For INVALID_ARGUMENT: each invalid field and why',
   })
   errors?: FieldErrorDto[];
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description:
+      'For CURSOR_EXPIRED: the oldest event id retained (null: none); list again, then resume from it',
+    example: '1796204112225-0',
+  })
+  oldestEventId?: string | null;
 }

@@ -26,6 +26,8 @@ export enum ErrorCode {
   QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
   /** Too many requests from this token or address: retry after Retry-After. */
   RATE_LIMITED = 'RATE_LIMITED',
+  /** An event cursor older than the stream retains (or from a stream that was reset): list again, then resume. */
+  CURSOR_EXPIRED = 'CURSOR_EXPIRED',
   /** The request body is larger, or nested deeper, than the gateway accepts. */
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   INTERNAL = 'INTERNAL',
@@ -44,6 +46,8 @@ export interface AppErrorOptions {
   fields?: FieldError[];
   /** For HOST_UNREACHABLE, UNAVAILABLE and TIMEOUT: when a retry makes sense, in seconds. */
   retryAfterSeconds?: number;
+  /** For CURSOR_EXPIRED: the oldest event id the stream retains (null: none). */
+  oldestEventId?: string | null;
 }
 
 /** An expected failure, with a message fit to show to the API's caller. */
@@ -51,6 +55,7 @@ export class AppError extends Error {
   override readonly name = 'AppError';
   readonly retryAfterSeconds: number | undefined;
   readonly fields: readonly FieldError[];
+  readonly oldestEventId: string | null | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -60,6 +65,7 @@ export class AppError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.fields = options.fields ?? [];
+    this.oldestEventId = options.oldestEventId;
   }
 }
 

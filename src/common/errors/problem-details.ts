@@ -17,6 +17,8 @@ export interface ProblemDetails {
   requestId: string;
   /** For INVALID_ARGUMENT: each invalid field and why (absent otherwise). */
   errors?: FieldError[];
+  /** For CURSOR_EXPIRED: the oldest event id retained, to resume from after listing again. */
+  oldestEventId?: string | null;
 }
 
 /** How one exception is answered over HTTP. */
@@ -27,6 +29,8 @@ export interface HttpProblem {
   detail: string;
   headers: Record<string, string>;
   fields: readonly FieldError[];
+  /** For CURSOR_EXPIRED: the oldest event id retained (undefined otherwise). */
+  oldestEventId?: string | null;
   /**
    * A gateway failure (status 500): log it once, with the request id. For an
    * error we did not expect, the answer also hides its message.
@@ -71,6 +75,8 @@ export function describeCode(code: ErrorCode): { status: number; title: string }
       return { status: 429, title: 'Too many requests' };
     case ErrorCode.PAYLOAD_TOO_LARGE:
       return { status: 413, title: 'Payload too large' };
+    case ErrorCode.CURSOR_EXPIRED:
+      return { status: 410, title: 'Cursor expired' };
     case ErrorCode.INTERNAL:
       return { status: 500, title: 'Internal error' };
     default:
@@ -136,6 +142,7 @@ export function httpProblemFor(exception: unknown): HttpProblem {
       detail: redactText(appError.message),
       headers: headersFor(appError.code, appError.retryAfterSeconds),
       fields: appError.fields.map((f) => ({ ...f, message: redactText(f.message) })),
+      ...(appError.oldestEventId !== undefined ? { oldestEventId: appError.oldestEventId } : {}),
       logAsError: appError.code === ErrorCode.INTERNAL,
     };
   }

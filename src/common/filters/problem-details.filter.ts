@@ -51,6 +51,7 @@ export function sendProblem(
     code: problem.code,
     requestId: request.id,
     ...(problem.fields.length > 0 ? { errors: [...problem.fields] } : {}),
+    ...(problem.oldestEventId !== undefined ? { oldestEventId: problem.oldestEventId } : {}),
   };
   void reply
     .status(problem.status)
