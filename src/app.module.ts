@@ -7,6 +7,7 @@ import type { AdminTokenOutput } from '#modules/auth/admin-token.bootstrap.js';
 import { AuthModule } from '#modules/auth/auth.module.js';
 import { BlockJobsModule } from '#modules/block-jobs/block-jobs.module.js';
 import { DomainsModule } from '#modules/domains/domains.module.js';
+import { EventsModule } from '#modules/events/events.module.js';
 import { HealthModule } from '#modules/health/health.module.js';
 import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
@@ -55,6 +56,7 @@ export class AppModule {
         BlockJobsModule,
         JobsModule,
         AuditModule,
+        EventsModule,
         ...(config.role === 'all' ? FEATURE_WORKER_MODULES : []),
       ],
       providers: [
