@@ -13,9 +13,19 @@ const BOOK_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Replaces a key's value only if it still holds what we read (compare-and-set). */
 const CAS = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
-/** Deletes a claim only if it is still held by the given job. */
+/**
+ * Deletes a claim only if it is still held by the given job, noting the job
+ * as the disk's latest (with a TTL), so libvirt's events that come after the
+ * job ended still name it.
+ */
 const RELEASE = `local v = redis.call('GET', KEYS[1])
-if v and cjson.decode(v).jobId == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0`;
+if v and cjson.decode(v).jobId == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+  return 1
+end return 0`;
+/** How long a disk's latest block job is remembered after it ended, for correlating late events. */
+const LAST_JOB_TTL_SECONDS = 600;
 
 /** How far a block job's start got: written before and after asking libvirt, so a re-run knows. */
 export type BlockJobPhase = 'starting' | 'started';
@@ -88,10 +98,26 @@ export class BlockJobLedger {
   async release(ref: DiskRef, jobId: string): Promise<void> {
     await this.redis.eval(
       RELEASE,
-      1,
+      2,
       this.keys.diskBlockJob(ref.host, ref.domainUuid, ref.disk),
+      this.keys.diskLastBlockJob(ref.host, ref.domainUuid, ref.disk),
       jobId,
+      LAST_JOB_TTL_SECONDS,
     );
+  }
+
+  /**
+   * The gateway job a block job of libvirt on `ref` belongs to: the one
+   * holding the disk, or the one that held it last (for 10 minutes after it
+   * ended); null when the gateway has none (a block job started elsewhere).
+   */
+  async jobOn(ref: DiskRef): Promise<string | null> {
+    const [held, last] = await this.redis.mget(
+      this.keys.diskBlockJob(ref.host, ref.domainUuid, ref.disk),
+      this.keys.diskLastBlockJob(ref.host, ref.domainUuid, ref.disk),
+    );
+    if (held) return (JSON.parse(held) as { jobId: string }).jobId;
+    return last ?? null;
   }
 
   async book(jobId: string): Promise<BlockJobBook> {

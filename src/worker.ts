@@ -5,6 +5,7 @@ import { JobsCoreModule } from '#jobs/jobs-core.module.js';
 import { AuditLogModule } from '#modules/audit/audit-log.module.js';
 import { BlockJobsWorkerModule } from '#modules/block-jobs/block-jobs-worker.module.js';
 import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
+import { EventsWorkerModule } from '#modules/events/events-worker.module.js';
 import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';
 import { StoragePoolsWorkerModule } from '#modules/storage-pools/storage-pools-worker.module.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
@@ -24,6 +25,7 @@ export const FEATURE_WORKER_MODULES = [
   SnapshotsWorkerModule,
   StoragePoolsWorkerModule,
   BlockJobsWorkerModule,
+  EventsWorkerModule,
 ];
 
 export interface Worker {

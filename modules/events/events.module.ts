@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { EventsController } from './events.controller.js';
+import { EventsService } from './events.service.js';
 
 /**
  * The event stream for clients (the api role): server-sent events and JSON
@@ -6,7 +8,8 @@ import { Module } from '@nestjs/common';
  * the workers' publishers (events-worker.module.ts) and the job store.
  */
 @Module({
-  controllers: [],
-  providers: [],
+  controllers: [EventsController],
+  providers: [EventsService],
+  exports: [EventsService],
 })
 export class EventsModule {}

@@ -95,6 +95,11 @@ export class EventFeed implements OnApplicationShutdown {
     return subscription;
   }
 
+  /** The id of the newest event this process's reader has handed on. */
+  get position(): string {
+    return this.lastId;
+  }
+
   /** Subscribers now (for metrics and tests). */
   get size(): number {
     return this.subscribers.size;

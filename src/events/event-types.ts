@@ -12,11 +12,12 @@ export interface EventTypeDeclaration {
   readonly details?: readonly string[];
 }
 
-const lifecycle = (
-  name: string,
-  summary: string,
-  details: readonly string[],
-): EventTypeDeclaration => ({ type: `domain.${name}`, source: 'domain', summary, details });
+const lifecycle = <N extends string>(name: N, summary: string, details: readonly string[]) => ({
+  type: `domain.${name}` as const,
+  source: 'domain' as const,
+  summary,
+  details,
+});
 
 export const EVENT_TYPES = [
   lifecycle('defined', 'A domain was defined, or its persistent definition changed.', [
