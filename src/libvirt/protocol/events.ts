@@ -98,7 +98,7 @@ interface EventBase {
 
 /**
  * The events this client decodes, normalised. 64-bit values are numbers when
- * exact, else decimal strings, so that every event is plain JSON.
+ * exact, else decimal strings, so that `JSON.stringify` takes every event.
  */
 export type DomainEvent =
   | (EventBase & { kind: 'lifecycle'; event: number; detail: number })
