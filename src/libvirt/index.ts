@@ -11,7 +11,7 @@ export {
   errorDomainName,
   type ErrorNumberName,
 } from './protocol/error-codes.js';
-export { EventProc, type DomainEvent } from './protocol/events.js';
+export { EventProc, type DomainEvent, type DomainEventKind } from './protocol/events.js';
 export {
   procedures,
   type ProcedureName,
@@ -24,6 +24,9 @@ export {
 } from './protocol/procedures.js';
 export {
   TypedParamType,
+  int64ToJson,
+  typedParamsToRecord,
+  type TypedParamsRecord,
   type RemoteDomain,
   type RemoteStoragePool,
   type RemoteStorageVol,

@@ -18,8 +18,7 @@ function el(
   return e;
 }
 
-/** A 64 MiB TCG guest with no OS and one virtio qcow2 disk `vda` (give `uuid` to redefine one). */
-export function tcgDomainXml(name: string, diskPath: string, uuid?: string): string {
+function tcgDomain(name: string, diskPath: string, uuid?: string) {
   const doc = new DOMImplementation().createDocument(null, 'domain', null);
   const root = doc.documentElement!;
   root.setAttribute('type', 'qemu');
@@ -38,6 +37,63 @@ export function tcgDomainXml(name: string, diskPath: string, uuid?: string): str
   disk.appendChild(el(doc, 'target', { dev: 'vda', bus: 'virtio' }));
   devices.appendChild(disk);
   root.appendChild(devices);
+  return { doc, devices };
+}
+
+/** A 64 MiB TCG guest with no OS and one virtio qcow2 disk `vda` (give `uuid` to redefine one). */
+export function tcgDomainXml(name: string, diskPath: string, uuid?: string): string {
+  return new XMLSerializer().serializeToString(tcgDomain(name, diskPath, uuid).doc);
+}
+
+/** Makes `disk` the IDE cdrom `hdc` (alias `ide0-1-0`) with `source` as its medium. */
+function cdrom(
+  doc: ReturnType<DOMImplementation['createDocument']>,
+  disk: Element,
+  source: string,
+  startupPolicy?: 'optional',
+): Element {
+  disk.setAttribute('type', 'file');
+  disk.setAttribute('device', 'cdrom');
+  disk.appendChild(el(doc, 'driver', { name: 'qemu', type: 'raw' }));
+  disk.appendChild(
+    el(doc, 'source', { file: source, ...(startupPolicy ? { startupPolicy } : {}) }),
+  );
+  disk.appendChild(el(doc, 'target', { dev: 'hdc', bus: 'ide' }));
+  disk.appendChild(el(doc, 'readonly'));
+  return disk;
+}
+
+/**
+ * `tcgDomainXml` plus what the event tests need: an IDE cdrom `hdc` whose medium
+ * `missingIso` is optional (libvirt drops it at start if absent), and a guest
+ * agent channel (no agent ever answers on it: the guest has no OS).
+ */
+export function tcgEventsDomainXml(name: string, diskPath: string, missingIso: string): string {
+  const { doc, devices } = tcgDomain(name, diskPath);
+  devices.appendChild(cdrom(doc, el(doc, 'disk'), missingIso, 'optional'));
+  const channel = el(doc, 'channel', { type: 'unix' });
+  channel.appendChild(el(doc, 'target', { type: 'virtio', name: 'org.qemu.guest_agent.0' }));
+  devices.appendChild(channel);
+  return new XMLSerializer().serializeToString(doc);
+}
+
+/** The cdrom `hdc` of `tcgEventsDomainXml` with `iso` as its medium, for a media change. */
+export function cdromMediaXml(iso: string): string {
+  const doc = new DOMImplementation().createDocument(null, 'disk', null);
+  cdrom(doc, doc.documentElement!, iso);
+  return new XMLSerializer().serializeToString(doc);
+}
+
+/** A qcow2 USB disk `sda` with a user alias (QEMU unplugs USB devices without the guest). */
+export function usbDiskXml(file: string, alias: string): string {
+  const doc = new DOMImplementation().createDocument(null, 'disk', null);
+  const root = doc.documentElement!;
+  root.setAttribute('type', 'file');
+  root.setAttribute('device', 'disk');
+  root.appendChild(el(doc, 'driver', { name: 'qemu', type: 'qcow2' }));
+  root.appendChild(el(doc, 'source', { file }));
+  root.appendChild(el(doc, 'target', { dev: 'sda', bus: 'usb' }));
+  root.appendChild(el(doc, 'alias', { name: alias }));
   return new XMLSerializer().serializeToString(doc);
 }
 

@@ -151,7 +151,81 @@ export const DomainEventId = {
   DEVICE_ADDED: 19,
   MIGRATION_ITERATION: 20,
   JOB_COMPLETED: 21,
+  DEVICE_REMOVAL_FAILED: 22,
+  METADATA_CHANGE: 23,
+  BLOCK_THRESHOLD: 24,
+  MEMORY_FAILURE: 25,
+  MEMORY_DEVICE_SIZE_CHANGE: 26,
+  LEASE_CHANGE: 27,
 } as const;
+
+/** virDomainEventWatchdogAction: what the hypervisor did when the watchdog fired. */
+export const DomainEventWatchdogAction = {
+  NONE: 0,
+  PAUSE: 1,
+  RESET: 2,
+  POWEROFF: 3,
+  SHUTDOWN: 4,
+  DEBUG: 5,
+  INJECTNMI: 6,
+} as const;
+
+/** virDomainEventIOErrorAction: what the hypervisor did after a disk I/O error. */
+export const DomainEventIoErrorAction = { NONE: 0, PAUSE: 1, REPORT: 2 } as const;
+
+/** virConnectDomainEventDiskChangeReason. */
+export const DomainEventDiskChangeReason = {
+  /** The medium's source was missing at start and was dropped (startupPolicy). */
+  MISSING_ON_START: 0,
+  /** The whole disk was missing at start and was dropped (startupPolicy). */
+  DROP_MISSING_ON_START: 1,
+} as const;
+
+/** virDomainEventTrayChangeReason. */
+export const DomainEventTrayChangeReason = { OPEN: 0, CLOSE: 1 } as const;
+
+/** virConnectDomainEventAgentLifecycleState. */
+export const DomainEventAgentLifecycleState = { CONNECTED: 1, DISCONNECTED: 2 } as const;
+
+/** virConnectDomainEventAgentLifecycleReason. */
+export const DomainEventAgentLifecycleReason = {
+  UNKNOWN: 0,
+  DOMAIN_STARTED: 1,
+  CHANNEL: 2,
+} as const;
+
+/** virDomainMetadataType: which part of the domain's metadata DOMAIN_SET_METADATA sets. */
+export const DomainMetadataType = { DESCRIPTION: 0, TITLE: 1, ELEMENT: 2 } as const;
+
+/** virDomainMemoryFailureRecipientType. */
+export const DomainEventMemoryFailureRecipient = { HYPERVISOR: 0, GUEST: 1 } as const;
+
+/** virDomainMemoryFailureActionType. */
+export const DomainEventMemoryFailureAction = { IGNORE: 0, INJECT: 1, FATAL: 2, RESET: 3 } as const;
+
+/** virDomainMemoryFailureFlags, the `flags` of a MEMORY_FAILURE event. */
+export const DomainMemoryFailureFlags = { ACTION_REQUIRED: 1, RECURSIVE: 2 } as const;
+
+/** virDomainJobOperation: the `operation` typed parameter of a JOB_COMPLETED event. */
+export const DomainJobOperation = {
+  UNKNOWN: 0,
+  START: 1,
+  SAVE: 2,
+  RESTORE: 3,
+  MIGRATION_IN: 4,
+  MIGRATION_OUT: 5,
+  SNAPSHOT: 6,
+  SNAPSHOT_REVERT: 7,
+  DUMP: 8,
+  BACKUP: 9,
+  SNAPSHOT_DELETE: 10,
+} as const;
+
+/** virDomainModificationImpact (VIR_DOMAIN_AFFECT_*): the live domain, its config, or both. */
+export const DomainAffect = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
+
+/** virDomainDeviceModifyFlags: DomainAffect plus FORCE (e.g. force-eject a locked tray). */
+export const DomainDeviceModifyFlags = { CURRENT: 0, LIVE: 1, CONFIG: 2, FORCE: 4 } as const;
 
 export const DomainEventLifecycle = {
   DEFINED: 0,

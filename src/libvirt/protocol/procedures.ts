@@ -59,6 +59,7 @@ function procedure<A, R>(proc: number, args: Codec<A>, ret: Codec<R>): Procedure
 const dom = struct({ dom: domain });
 const domFlags = struct({ dom: domain, flags: uint });
 const domXml = struct({ xml: nonnullString });
+const domXmlFlags = struct({ dom: domain, xml: nonnullString, flags: uint });
 const pool = struct({ pool: storagePool });
 const poolFlags = struct({ pool: storagePool, flags: uint });
 const vol = struct({ vol: storageVol });
@@ -149,6 +150,33 @@ export const procedures = {
   domainSetAutostart: procedure(29, struct({ dom: domain, autostart: int }), empty),
   domainIsActive: procedure(150, dom, struct({ active: int })),
   domainIsPersistent: procedure(151, dom, struct({ persistent: int })),
+  domainReset: procedure(245, domFlags, empty),
+  domainManagedSave: procedure(182, domFlags, empty),
+  domainManagedSaveRemove: procedure(184, domFlags, empty),
+  domainHasManagedSaveImage: procedure(183, domFlags, struct({ result: int })),
+  /** `type` is a DomainMetadataType; `key` and `uri` name an ELEMENT's namespace. */
+  domainSetMetadata: procedure(
+    264,
+    struct({
+      dom: domain,
+      type: int,
+      metadata: optString,
+      key: optString,
+      uri: optString,
+      flags: uint,
+    }),
+    empty,
+  ),
+  domainGetMetadata: procedure(
+    265,
+    struct({ dom: domain, type: int, uri: optString, flags: uint }),
+    struct({ metadata: nonnullString }),
+  ),
+
+  // Devices (flags: DomainAffect / DomainDeviceModifyFlags)
+  domainAttachDeviceFlags: procedure(160, domXmlFlags, empty),
+  domainDetachDeviceFlags: procedure(161, domXmlFlags, empty),
+  domainUpdateDeviceFlags: procedure(174, domXmlFlags, empty),
 
   // Snapshots
   domainSnapshotCreateXml: procedure(
@@ -206,6 +234,12 @@ export const procedures = {
     struct({ found: int, type: int, bandwidth: uhyper, cur: uhyper, end: uhyper }),
   ),
   domainBlockJobSetSpeed: procedure(239, domPathBandwidthFlags, empty),
+  /** `dev` is a disk target (`vda`) or an image of its chain (`vda[1]`); 0 clears the threshold. */
+  domainSetBlockThreshold: procedure(
+    386,
+    struct({ dom: domain, dev: nonnullString, threshold: uhyper, flags: uint }),
+    empty,
+  ),
 
   // Storage pools
   connectListAllStoragePools: procedure(

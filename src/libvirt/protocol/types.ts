@@ -106,3 +106,26 @@ export type TypedParam = Infer<typeof typedParam>;
 export function typedParams(max: number): Codec<TypedParam[]> {
   return array(typedParam, max);
 }
+
+/** A 64-bit integer as JSON can carry it: a number when exact, else its decimal string. */
+export function int64ToJson(v: bigint): number | string {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString();
+}
+
+export type TypedParamsRecord = Record<string, number | string | boolean>;
+
+/**
+ * Typed parameters as one plain, JSON-friendly object keyed by field name:
+ * 64-bit values as numbers where exact (else decimal strings, see
+ * `int64ToJson`), booleans as booleans. A repeated field keeps its last value.
+ */
+export function typedParamsToRecord(params: readonly TypedParam[]): TypedParamsRecord {
+  return Object.fromEntries(
+    params.map(({ field, value }) => [
+      field,
+      typeof value.value === 'bigint' ? int64ToJson(value.value) : value.value,
+    ]),
+  );
+}
