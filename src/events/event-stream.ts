@@ -46,7 +46,7 @@ export interface EventRetention {
 export const EVENT_STREAM = Symbol('EVENT_STREAM');
 
 /** A stream id, `<ms>-<seq>`. */
-const CURSOR = /^(\d{1,15})-(\d{1,19})$/;
+export const CURSOR = /^(\d{1,15})-(\d{1,19})$/;
 
 export function isCursor(value: string): boolean {
   return CURSOR.test(value);

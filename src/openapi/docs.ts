@@ -14,6 +14,8 @@ import { buildOpenApiDocument } from './openapi-document.js';
 
 export const DOCS_PATH = '/docs';
 const GRAPHQL_SCHEMA_FILE = new URL('../../../openapi/schema.graphql', import.meta.url);
+/** The committed AsyncAPI document of the event channels (ASYNCAPI_PATH). */
+const ASYNCAPI_FILE = new URL('../../../openapi/asyncapi.yaml', import.meta.url);
 /** The sign-in page's own files (src/openapi/docs-ui/; read from the checkout, as the schema is). */
 const UI_DIR = new URL('../../../src/openapi/docs-ui/', import.meta.url);
 
@@ -34,7 +36,8 @@ const PAGE_ROUTES = new Set([DOCS_PATH, `${DOCS_PATH}/`, `${DOCS_PATH}/index.htm
 /**
  * Interactive API docs at /docs (Swagger UI, served from the swagger-ui-dist
  * package on this machine: no CDN), the OpenAPI document at
- * /docs/openapi.json and the GraphQL schema at /docs/schema.graphql.
+ * /docs/openapi.json, the GraphQL schema at /docs/schema.graphql and the
+ * AsyncAPI document of the event channels at /docs/asyncapi.yaml.
  *
  * Like every endpoint but health, the docs need credentials, checked by the
  * same authenticator as every route, and attached to the routes themselves:
@@ -83,6 +86,11 @@ export function setupDocs(app: NestFastifyApplication): void {
     await reply
       .header('content-type', 'text/plain; charset=utf-8')
       .send(readFileSync(GRAPHQL_SCHEMA_FILE, 'utf8'));
+  });
+  fastify.get(`${DOCS_PATH}/asyncapi.yaml`, async (_request, reply) => {
+    await reply
+      .header('content-type', 'text/yaml; charset=utf-8')
+      .send(readFileSync(ASYNCAPI_FILE, 'utf8'));
   });
 
   const files = {

@@ -33,7 +33,8 @@ export function serializeOpenApiDocument(document: OpenAPIObject): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
-function packageVersion(): string {
+/** The version in package.json (the documents carry it). */
+export function packageVersion(): string {
   // dist/src/openapi/ → repository root
   const pkg = JSON.parse(
     readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),

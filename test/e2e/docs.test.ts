@@ -39,6 +39,7 @@ const GUARDED = [
   '/docs/openapi.json',
   '/docs/openapi.yaml',
   '/docs/schema.graphql',
+  '/docs/asyncapi.yaml',
   '/docs/swagger-ui-init.js',
   '/docs/swagger-ui-bundle.js',
   '/docs/swagger-ui.css',
@@ -69,6 +70,11 @@ const ENCODED = [
   '/docs/openapi.json#x',
   '/docs/login/../openapi.json',
   '/docs/login%2F..%2Fopenapi.json',
+  '/%64ocs/asyncapi.yaml',
+  '/docs/%61syncapi.yaml',
+  '/DOCS/asyncapi.yaml',
+  '/docs/asyncapi.yaml;x=1',
+  '/docs/login/../asyncapi.yaml',
 ];
 
 function sessionCookie(setCookie: string[] | string | undefined): string {
@@ -125,6 +131,7 @@ describe('API docs at /docs', () => {
         assert.ok([400, 401, 404].includes(res.status), `${method} ${path}: ${res.status}`);
         // Not the document (a problem document may name the path it refuses in `instance`).
         assert.doesNotMatch(res.text ?? '', /"openapi"\s*:|"paths"\s*:/, `${method} ${path}`);
+        assert.doesNotMatch(res.text ?? '', /^asyncapi:/m, `${method} ${path}`);
       }
     }
     // With a token, the spellings the router takes for the document serve it: the check
@@ -288,7 +295,7 @@ describe('API docs at /docs', () => {
     );
   });
 
-  it('serves the committed OpenAPI 3.1 document and GraphQL schema', async () => {
+  it('serves the committed OpenAPI 3.1 document, GraphQL schema and AsyncAPI document', async () => {
     const doc = await request(t.server)
       .get('/docs/openapi.json')
       .set('authorization', `Bearer ${ADMIN}`);
@@ -301,5 +308,12 @@ describe('API docs at /docs', () => {
       .set('authorization', `Bearer ${ADMIN}`);
     assert.equal(schema.status, 200);
     assert.equal(schema.text, readFileSync('openapi/schema.graphql', 'utf8'));
+    const asyncapi = await request(t.server)
+      .get('/docs/asyncapi.yaml')
+      .set('authorization', `Bearer ${ADMIN}`);
+    assert.equal(asyncapi.status, 200);
+    assert.match(asyncapi.headers['content-type'] ?? '', /^text\/yaml/);
+    assert.equal(asyncapi.text, readFileSync('openapi/asyncapi.yaml', 'utf8'));
+    assert.match(asyncapi.text, /^asyncapi: "3\.0\.0"$/m);
   });
 });
