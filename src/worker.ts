@@ -7,6 +7,7 @@ import { BlockJobsWorkerModule } from '#modules/block-jobs/block-jobs-worker.mod
 import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
 import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';
 import { StoragePoolsWorkerModule } from '#modules/storage-pools/storage-pools-worker.module.js';
+import { WebhooksWorkerModule } from '#modules/webhooks/webhooks-worker.module.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -24,6 +25,7 @@ export const FEATURE_WORKER_MODULES = [
   SnapshotsWorkerModule,
   StoragePoolsWorkerModule,
   BlockJobsWorkerModule,
+  WebhooksWorkerModule,
 ];
 
 export interface Worker {
