@@ -9,6 +9,7 @@ import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
+import { JobCallbacks, requestedJobCallback } from './job-callback.js';
 import { JobQuota } from './job-quota.js';
 import { JobStore, type JobRecord } from './job-store.js';
 import type { JobParams, JobType, TargetOf } from './job-types.js';
@@ -55,6 +56,7 @@ export class JobSubmitter {
     private readonly store: JobStore,
     private readonly queues: JobQueues,
     @Inject(AUDIT_LOG) private readonly audit: AuditLog,
+    private readonly callbacks: JobCallbacks,
   ) {
     this.quota = new JobQuota(redis, keys, config.jobsMaxActivePerCaller);
   }
@@ -107,13 +109,17 @@ export class JobSubmitter {
   /**
    * Records and queues a job. With an Idempotency-Key, the same key and the
    * same request give back the first job; the same key with another request
-   * is refused (422).
+   * is refused (422). The request's callbackUrl (job-callback.ts), checked
+   * first, is noted for a new job; a replayed one keeps its first callback.
    */
   private async accept<T extends JobType>(
     caller: Caller,
     spec: JobRequest<T>,
     idempotencyKey?: string,
   ): Promise<Accepted> {
+    const requestedCallback = requestedJobCallback();
+    const callbackUrl =
+      requestedCallback === undefined ? null : await this.callbacks.check(requestedCallback);
     const id = randomUUID();
     // The record keeps the request and params without their secrets (a VNC passwd in raw
     // XML); the idempotency fingerprint is taken on that same form, so a replay matches.
@@ -198,6 +204,7 @@ export class JobSubmitter {
       attempts: 0,
       cancelRequested: false,
     };
+    if (callbackUrl !== null) await this.callbacks.remember(id, callbackUrl);
     await this.store.create(record);
     await this.queues.add({
       jobId: id,

@@ -6,6 +6,7 @@ import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import type { Redis } from 'ioredis';
 import { BlockJobLedger } from './block-job-ledger.js';
+import { JobCallbacks } from './job-callback.js';
 import { JobRetention } from './job-retention.service.js';
 import { JobRunner } from './job-runner.service.js';
 import { JobSignals } from './job-signals.js';
@@ -36,6 +37,7 @@ const SHARED: Provider[] = [
     useFactory: (config: AppConfig, keys: RedisKeys) => new JobQueues(config.redisUrl, keys.bull),
   },
   JobSubmitter,
+  JobCallbacks,
   JobUpdates,
   JobSignals,
   BlockJobLedger,

@@ -13,6 +13,7 @@ import { HostsModule } from '#modules/hosts/hosts.module.js';
 import { JobsModule } from '#modules/jobs/jobs.module.js';
 import { SnapshotsModule } from '#modules/snapshots/snapshots.module.js';
 import { StoragePoolsModule } from '#modules/storage-pools/storage-pools.module.js';
+import { WebhooksModule } from '#modules/webhooks/webhooks.module.js';
 import { AccessDeclarations } from './common/guards/access-declarations.js';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.js';
@@ -57,6 +58,7 @@ export class AppModule {
         JobsModule,
         AuditModule,
         EventsModule,
+        WebhooksModule,
         ...(config.role === 'all' ? FEATURE_WORKER_MODULES : []),
       ],
       providers: [

@@ -8,6 +8,7 @@ import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
 import { EventsWorkerModule } from '#modules/events/events-worker.module.js';
 import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';
 import { StoragePoolsWorkerModule } from '#modules/storage-pools/storage-pools-worker.module.js';
+import { WebhooksWorkerModule } from '#modules/webhooks/webhooks-worker.module.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -26,6 +27,7 @@ export const FEATURE_WORKER_MODULES = [
   StoragePoolsWorkerModule,
   BlockJobsWorkerModule,
   EventsWorkerModule,
+  WebhooksWorkerModule,
 ];
 
 export interface Worker {

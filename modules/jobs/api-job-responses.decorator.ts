@@ -1,10 +1,23 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiHeader, ApiOkResponse } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiHeader, ApiOkResponse, ApiQuery } from '@nestjs/swagger';
+import { StartsJob } from './job-callback.interceptor.js';
 import { JobModel } from './models/job.model.js';
 
-/** What every route that starts a job documents: Prefer, Idempotency-Key, 202 (or 200 with Prefer: wait). */
+/**
+ * What every route that starts a job documents: Prefer, Idempotency-Key,
+ * callbackUrl, 202 (or 200 with Prefer: wait). It also marks the route as
+ * one that takes `callbackUrl` (JobCallbackInterceptor).
+ */
 export function ApiJobResponses(): MethodDecorator & ClassDecorator {
   return applyDecorators(
+    StartsJob(),
+    ApiQuery({
+      name: 'callbackUrl',
+      required: false,
+      schema: { type: 'string', format: 'uri', maxLength: 2048 },
+      description:
+        "When the job ends, its final job.state-changed event is POSTed here, signed as a webhook delivery (Standard Webhooks) with the gateway's WEBHOOK_CALLBACK_SECRET; checked as a webhook URL is (400 when refused, 409 when the gateway has no callback secret)",
+    }),
     ApiHeader({
       name: 'Prefer',
       required: false,

@@ -1,5 +1,5 @@
 import { ArgsType, Field, Int } from '@nestjs/graphql';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { TERMINAL_STATES } from '#jobs/job-types.js';
 import type { JobRecord } from '#jobs/job-store.js';
 import { idempotencyKeyOf } from './job-response.js';
@@ -30,6 +30,16 @@ export class JobMutationArgs extends JobWaitArgs {
   @IsOptional()
   @IsString()
   idempotencyKey?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "When the job ends, POST its final job.state-changed event here, signed as a webhook delivery with the gateway's WEBHOOK_CALLBACK_SECRET (REST: the callbackUrl query parameter)",
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  callbackUrl?: string | null;
 }
 
 /** The Idempotency-Key of a mutation, checked as REST checks the header (null: none). */

@@ -1,8 +1,9 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { CALLER_ROLES, type CallerRole } from './roles.js';
 import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
+import { parseCidr } from '#src/net/cidr.js';
 
 /**
  * The gateway's configuration: the only place that reads environment variables.
@@ -154,9 +155,44 @@ export interface AppConfig {
   readonly eventsLeaseMs: number;
   /** EVENTS_PROGRESS_INTERVAL_MS: least time between two job.progress events of one job. */
   readonly eventsProgressIntervalMs: number;
+  /**
+   * VIRTGATE_SECRETS_KEY: base64 of 32 random bytes, the AES-256-GCM key that
+   * seals the secrets the gateway keeps (webhook signing secrets). Null: none
+   * (creating a webhook is refused). A KeyObject: logging it shows no key material.
+   */
+  readonly secretsKey: KeyObject | null;
+  /**
+   * WEBHOOK_CALLBACK_SECRET: `whsec_` + base64 of 24-64 random bytes, the
+   * Standard Webhooks secret that signs job callbacks (the HMAC key decoded
+   * from it). Null: none (a job request with `callbackUrl` is refused).
+   */
+  readonly webhookCallbackKey: KeyObject | null;
+  /**
+   * WEBHOOK_RETRY_SCHEDULE: seconds to wait before each retry of a failed
+   * delivery (comma-separated; fractions allowed), jittered; the spec's default
+   * runs about 3 days.
+   */
+  readonly webhookRetrySchedule: readonly number[];
+  /** WEBHOOK_TIMEOUT_MS: how long one delivery attempt may take, response included. */
+  readonly webhookTimeoutMs: number;
+  /** WEBHOOK_DISABLE_AFTER_FAILURES: consecutive failed deliveries (retries exhausted) that disable a webhook (0: never). */
+  readonly webhookDisableAfterFailures: number;
+  /** WEBHOOK_ROTATION_GRACE_SECONDS: how long after a rotation deliveries are signed with the old secret too. */
+  readonly webhookRotationGraceSeconds: number;
+  /** WEBHOOK_DELIVERY_LOG_SIZE: attempts the delivery log keeps per webhook (the oldest go). */
+  readonly webhookDeliveryLogSize: number;
+  /** WEBHOOK_CONCURRENCY: deliveries one worker process makes at once. */
+  readonly webhookConcurrency: number;
+  /** WEBHOOK_ALLOWED_CIDRS: ranges deliveries may reach even where denied by default (loopback, private…). */
+  readonly webhookAllowedCidrs: readonly string[];
+  /** WEBHOOK_DENIED_CIDRS: ranges deliveries may not reach, besides the defaults. */
+  readonly webhookDeniedCidrs: readonly string[];
   /** JWT_*: the optional JWT bearer (null: off, only API tokens are accepted). */
   readonly jwt: JwtConfig | null;
 }
+
+/** The Standard Webhooks specification's example schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h. */
+export const STANDARD_WEBHOOKS_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,50400,72000,86400';
 
 /** The signature algorithms a JWT may use: asymmetric only, never `none` or HS*. */
 export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -251,6 +287,14 @@ export const CONFIG_DEFAULTS = {
   EVENTS_CLIENT_BUFFER_BYTES: '1048576',
   EVENTS_LEASE_MS: '10000',
   EVENTS_PROGRESS_INTERVAL_MS: '1000',
+  WEBHOOK_RETRY_SCHEDULE: STANDARD_WEBHOOKS_RETRY_SCHEDULE,
+  WEBHOOK_TIMEOUT_MS: '15000',
+  WEBHOOK_DISABLE_AFTER_FAILURES: '10',
+  WEBHOOK_ROTATION_GRACE_SECONDS: '86400',
+  WEBHOOK_DELIVERY_LOG_SIZE: '1000',
+  WEBHOOK_CONCURRENCY: '32',
+  WEBHOOK_ALLOWED_CIDRS: '',
+  WEBHOOK_DENIED_CIDRS: '',
 } as const;
 
 /** The configuration is invalid; `problems` has one line per bad variable, each naming it. */
@@ -461,6 +505,52 @@ export function loadConfig(env: Env): AppConfig {
       intIn(0, 3_600_000),
       CONFIG_DEFAULTS.EVENTS_PROGRESS_INTERVAL_MS,
     ),
+    secretsKey: readSecretsKey(env.VIRTGATE_SECRETS_KEY, problems),
+    webhookCallbackKey: readWebhookSecret(
+      'WEBHOOK_CALLBACK_SECRET',
+      env.WEBHOOK_CALLBACK_SECRET,
+      problems,
+    ),
+    webhookRetrySchedule: read(
+      'WEBHOOK_RETRY_SCHEDULE',
+      parseSchedule,
+      CONFIG_DEFAULTS.WEBHOOK_RETRY_SCHEDULE,
+    ),
+    webhookTimeoutMs: read(
+      'WEBHOOK_TIMEOUT_MS',
+      intIn(100, 120_000),
+      CONFIG_DEFAULTS.WEBHOOK_TIMEOUT_MS,
+    ),
+    webhookDisableAfterFailures: read(
+      'WEBHOOK_DISABLE_AFTER_FAILURES',
+      intIn(0, 1_000_000),
+      CONFIG_DEFAULTS.WEBHOOK_DISABLE_AFTER_FAILURES,
+    ),
+    webhookRotationGraceSeconds: read(
+      'WEBHOOK_ROTATION_GRACE_SECONDS',
+      intIn(0, 30 * 86_400),
+      CONFIG_DEFAULTS.WEBHOOK_ROTATION_GRACE_SECONDS,
+    ),
+    webhookDeliveryLogSize: read(
+      'WEBHOOK_DELIVERY_LOG_SIZE',
+      intIn(10, 1_000_000),
+      CONFIG_DEFAULTS.WEBHOOK_DELIVERY_LOG_SIZE,
+    ),
+    webhookConcurrency: read(
+      'WEBHOOK_CONCURRENCY',
+      intIn(1, 1000),
+      CONFIG_DEFAULTS.WEBHOOK_CONCURRENCY,
+    ),
+    webhookAllowedCidrs: read(
+      'WEBHOOK_ALLOWED_CIDRS',
+      parseCidrList,
+      CONFIG_DEFAULTS.WEBHOOK_ALLOWED_CIDRS,
+    ),
+    webhookDeniedCidrs: read(
+      'WEBHOOK_DENIED_CIDRS',
+      parseCidrList,
+      CONFIG_DEFAULTS.WEBHOOK_DENIED_CIDRS,
+    ),
   };
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(
@@ -572,6 +662,64 @@ function readAdminToken(raw: string | undefined, problems: string[]): string | u
     'VIRTGATE_ADMIN_TOKEN must be 16-512 printable ASCII characters without spaces (value not shown)',
   );
   return undefined;
+}
+
+/** VIRTGATE_SECRETS_KEY: base64 of exactly 32 bytes; its value is never echoed. */
+function readSecretsKey(raw: string | undefined, problems: string[]): KeyObject | null {
+  if (raw === undefined || raw === '') return null;
+  const bytes = /^[A-Za-z0-9+/]{43}=$/.test(raw) ? Buffer.from(raw, 'base64') : null;
+  if (bytes?.length === 32) return createSecretKey(bytes);
+  problems.push(
+    'VIRTGATE_SECRETS_KEY must be the base64 of 32 random bytes, e.g. from `openssl rand -base64 32` (value not shown)',
+  );
+  return null;
+}
+
+/**
+ * A Standard Webhooks secret (`whsec_` + base64 of 24-64 bytes), as the HMAC
+ * key it stands for; its value is never echoed.
+ */
+function readWebhookSecret(
+  name: string,
+  raw: string | undefined,
+  problems: string[],
+): KeyObject | null {
+  if (raw === undefined || raw === '') return null;
+  const body = raw.startsWith('whsec_') ? raw.slice('whsec_'.length) : null;
+  const bytes =
+    body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0
+      ? Buffer.from(body, 'base64')
+      : null;
+  if (bytes && bytes.length >= 24 && bytes.length <= 64) return createSecretKey(bytes);
+  problems.push(
+    `${name} must be whsec_ followed by the base64 of 24-64 random bytes, e.g. whsec_$(openssl rand -base64 32) (value not shown)`,
+  );
+  return null;
+}
+
+/** Seconds before each retry: 1-30 comma-separated numbers, each at most 7 days (fractions to the ms). */
+function parseSchedule(raw: string): readonly number[] {
+  const parts = raw.split(',').map((p) => p.trim());
+  const seconds = parts.map((p) => (/^\d{1,6}(\.\d{1,3})?$/.test(p) ? Number(p) : NaN));
+  if (parts.length <= 30 && seconds.every((n) => n >= 0 && n <= 7 * 86_400)) {
+    return Object.freeze(seconds);
+  }
+  throw new Invalid(
+    'must be 1-30 comma-separated delays in seconds (each 0-604800, e.g. 5,300,1800)',
+  );
+}
+
+/** Comma-separated CIDR ranges (`10.0.0.0/8, fd00::/8`; an address alone is a range of one). */
+function parseCidrList(raw: string): readonly string[] {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  const ranges = entries.map((e) => parseCidr(e));
+  if (ranges.every((r) => r !== null) && entries.length <= 1000) {
+    return Object.freeze(ranges.map((r) => r.text));
+  }
+  throw new Invalid('must be comma-separated CIDR ranges (e.g. 127.0.0.0/8,::1/128)');
 }
 
 /** Whether a bearer value has a JWT's shape (three base64url parts, the last maybe empty). */

@@ -76,6 +76,19 @@ export interface RedisKeys {
   jobProgressGate(id: string): string;
   /** STRING (with a TTL): the gateway's latest block job on a disk, for correlating libvirt's events after it ended. */
   diskLastBlockJob(host: string, domainUuid: string, disk: string): string;
+  /**
+   * HASH: a webhook's record (modules/webhooks): its URL, filter, state, and
+   * its signing secrets sealed with VIRTGATE_SECRETS_KEY (never in clear).
+   */
+  webhook(id: string): string;
+  /** ZSET: every webhook id, scored by creation time (ms). */
+  readonly webhooks: string;
+  /** STRING: a counter raised by every webhook change, so dispatchers know to reload them. */
+  readonly webhooksVersion: string;
+  /** STREAM: a webhook's delivery log, one entry per attempt, trimmed to WEBHOOK_DELIVERY_LOG_SIZE. */
+  webhookDeliveries(id: string): string;
+  /** STRING (with a TTL): the callbackUrl a job was requested with, delivered to when it ends. */
+  jobCallback(jobId: string): string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -115,6 +128,11 @@ export function redisKeys(prefix: string): RedisKeys {
     jobProgressGate: (id: string) => `${prefix}jobs:progress-gate:${id}`,
     diskLastBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-last-block-job:${host}:${domainUuid}:${disk}`,
+    webhook: (id: string) => `${prefix}webhook:${id}`,
+    webhooks: `${prefix}webhooks`,
+    webhooksVersion: `${prefix}webhooks:version`,
+    webhookDeliveries: (id: string) => `${prefix}webhook-deliveries:${id}`,
+    jobCallback: (jobId: string) => `${prefix}jobs:callback:${jobId}`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, type Env } from '#src/config/config.js';
 
 /** The problems loadConfig reports for `env`. */
@@ -59,6 +60,22 @@ describe('loadConfig', () => {
       jsonMaxDepth: 64,
       jobsMaxActivePerCaller: 100,
       corsOrigins: [],
+      eventsRetentionMaxEvents: 1000000,
+      eventsRetentionHours: 72,
+      eventsHeartbeatSeconds: 15,
+      eventsClientBufferBytes: 1048576,
+      eventsLeaseMs: 10000,
+      eventsProgressIntervalMs: 1000,
+      secretsKey: null,
+      webhookCallbackKey: null,
+      webhookRetrySchedule: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+      webhookTimeoutMs: 15000,
+      webhookDisableAfterFailures: 10,
+      webhookRotationGraceSeconds: 86400,
+      webhookDeliveryLogSize: 1000,
+      webhookConcurrency: 32,
+      webhookAllowedCidrs: [],
+      webhookDeniedCidrs: [],
     });
   });
 
@@ -106,6 +123,20 @@ describe('loadConfig', () => {
       JSON_MAX_DEPTH: '8',
       JOBS_MAX_ACTIVE_PER_CALLER: '2',
       CORS_ORIGINS: 'https://ui.example, http://127.0.0.1:3000',
+      EVENTS_RETENTION_MAX_EVENTS: '5000',
+      EVENTS_RETENTION_HOURS: '2',
+      EVENTS_HEARTBEAT_SECONDS: '5',
+      EVENTS_CLIENT_BUFFER_BYTES: '65536',
+      EVENTS_LEASE_MS: '3000',
+      EVENTS_PROGRESS_INTERVAL_MS: '0',
+      WEBHOOK_RETRY_SCHEDULE: '1, 2.5,60',
+      WEBHOOK_TIMEOUT_MS: '3000',
+      WEBHOOK_DISABLE_AFTER_FAILURES: '0',
+      WEBHOOK_ROTATION_GRACE_SECONDS: '600',
+      WEBHOOK_DELIVERY_LOG_SIZE: '50',
+      WEBHOOK_CONCURRENCY: '4',
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8, ::1',
+      WEBHOOK_DENIED_CIDRS: '203.0.113.0/24',
     });
     assert.deepEqual(config, {
       port: 9000,
@@ -151,7 +182,72 @@ describe('loadConfig', () => {
       jsonMaxDepth: 8,
       jobsMaxActivePerCaller: 2,
       corsOrigins: ['https://ui.example', 'http://127.0.0.1:3000'],
+      eventsRetentionMaxEvents: 5000,
+      eventsRetentionHours: 2,
+      eventsHeartbeatSeconds: 5,
+      eventsClientBufferBytes: 65536,
+      eventsLeaseMs: 3000,
+      eventsProgressIntervalMs: 0,
+      secretsKey: null,
+      webhookCallbackKey: null,
+      webhookRetrySchedule: [1, 2.5, 60],
+      webhookTimeoutMs: 3000,
+      webhookDisableAfterFailures: 0,
+      webhookRotationGraceSeconds: 600,
+      webhookDeliveryLogSize: 50,
+      webhookConcurrency: 4,
+      webhookAllowedCidrs: ['127.0.0.0/8', '::1/128'],
+      webhookDeniedCidrs: ['203.0.113.0/24'],
     });
+  });
+
+  it('reads the secrets key and the callback secret as keys, never echoing them', () => {
+    const key = randomBytes(32);
+    const callback = randomBytes(32);
+    const config = loadConfig({
+      VIRTGATE_SECRETS_KEY: key.toString('base64'),
+      WEBHOOK_CALLBACK_SECRET: `whsec_${callback.toString('base64')}`,
+    });
+    assert.ok(config.secretsKey?.equals(createSecretKey(key)));
+    assert.ok(config.webhookCallbackKey?.equals(createSecretKey(callback)));
+    assert.ok(!JSON.stringify(config).includes(key.toString('base64')));
+    for (const bad of [randomBytes(16).toString('base64'), 'x'.repeat(44), key.toString('hex')]) {
+      const problems = problemsOf({ VIRTGATE_SECRETS_KEY: bad });
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^VIRTGATE_SECRETS_KEY must be the base64 of 32 random bytes/);
+      assert.ok(!problems[0]!.includes(bad));
+    }
+    for (const bad of [
+      callback.toString('base64'),
+      `whsec_${randomBytes(16).toString('base64')}`,
+      'whsec_not base64!',
+    ]) {
+      const problems = problemsOf({ WEBHOOK_CALLBACK_SECRET: bad });
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^WEBHOOK_CALLBACK_SECRET must be whsec_ followed by the base64/);
+      assert.ok(!problems[0]!.includes(bad));
+    }
+  });
+
+  it('bounds the webhook settings and checks the CIDR lists', () => {
+    for (const schedule of ['5,,10', '-1', 'soon', '700000', new Array(31).fill('1').join(',')]) {
+      assert.match(
+        problemsOf({ WEBHOOK_RETRY_SCHEDULE: schedule })[0]!,
+        /^WEBHOOK_RETRY_SCHEDULE must be 1-30 comma-separated delays in seconds/,
+      );
+    }
+    for (const cidrs of ['10.0.0.0/33', 'localhost', '10.0.0.0/8,fe80::/129', 'fe80::1%eth0']) {
+      assert.match(
+        problemsOf({ WEBHOOK_DENIED_CIDRS: cidrs })[0]!,
+        /^WEBHOOK_DENIED_CIDRS must be comma-separated CIDR ranges/,
+      );
+    }
+    assert.deepEqual(problemsOf({ WEBHOOK_TIMEOUT_MS: '50' }), [
+      'WEBHOOK_TIMEOUT_MS must be an integer 100-120000, got "50"',
+    ]);
+    assert.deepEqual(problemsOf({ WEBHOOK_DELIVERY_LOG_SIZE: '5' }), [
+      'WEBHOOK_DELIVERY_LOG_SIZE must be an integer 10-1000000, got "5"',
+    ]);
   });
 
   it('treats an empty variable as unset', () => {

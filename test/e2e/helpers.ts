@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
@@ -25,10 +26,18 @@ export function uniquePrefix(testFileUrl: string): string {
   return `vgtest:${file}:${process.pid}:${Date.now().toString(36)}:`;
 }
 
+/** The secrets key of this process's test configurations (VIRTGATE_SECRETS_KEY), generated once. */
+const SECRETS_KEY = registerSecret(
+  randomBytes(32).toString('base64'),
+  'the secrets key (VIRTGATE_SECRETS_KEY) of the test configurations',
+);
+
 /**
  * The configuration of a test: defaults plus `env` (the tests' own variables).
  * The tests' image directories live under the temporary directory: it is the
  * configured path root (where pools may be defined), unless `env` says otherwise.
+ * A generated VIRTGATE_SECRETS_KEY seals the secrets the gateway keeps
+ * (webhooks'), unless `env` says otherwise (`''`: none).
  */
 export function testConfig(prefix: string, env: Env = {}): AppConfig {
   recordPrefix(prefix);
@@ -41,6 +50,7 @@ export function testConfig(prefix: string, env: Env = {}): AppConfig {
     VIRTGATE_REDIS_PREFIX: prefix,
     LOG_LEVEL: 'debug',
     VIRTGATE_PATH_ROOTS: tmpdir(),
+    VIRTGATE_SECRETS_KEY: SECRETS_KEY,
     ...env,
   });
 }
