@@ -202,6 +202,26 @@ export class JobStore {
     return fields.id ? decode(fields) : null;
   }
 
+  /**
+   * A job's record and the id of the newest event in the stream, read at
+   * one instant (MULTI): every event after that id is a change the record
+   * does not show yet, every one before it is in the record. For following a
+   * job from its record on (GraphQL's job subscription). Null: no such job.
+   */
+  async getWithEventCursor(id: string): Promise<{ record: JobRecord; cursor: string } | null> {
+    const replies = await this.redis
+      .multi()
+      .hgetall(this.keys.job(id))
+      .xrevrange(this.keys.events, '+', '-', 'COUNT', 1)
+      .exec();
+    const [fieldsReply, newestReply] = replies ?? [];
+    if (fieldsReply?.[0] || newestReply?.[0]) throw fieldsReply?.[0] ?? newestReply?.[0];
+    const fields = fieldsReply?.[1] as Record<string, string> | undefined;
+    if (!fields?.id) return null;
+    const newest = newestReply?.[1] as [string, string[]][] | undefined;
+    return { record: decode(fields), cursor: newest?.[0]?.[0] ?? '0-0' };
+  }
+
   /** Whether a cancel was asked for: one field, for workers that look every poll. */
   async cancelRequested(id: string): Promise<boolean> {
     return (await this.redis.hget(this.keys.job(id), 'cancelRequested')) === 'true';

@@ -11,6 +11,7 @@ import { guardConnections } from './common/limits/connection-guard.js';
 import { jsonDepthExceeds } from './common/limits/json-depth.js';
 import { registerRateLimits, type RateLimitDeps } from './common/limits/rate-limit.js';
 import { registerSecurityHeaders } from './common/limits/security-headers.js';
+import { confineWebsocketUpgrades } from './common/limits/websocket-upgrades.js';
 import { createLogger } from './common/logging/logger.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
 import { sendProblem } from './common/filters/problem-details.filter.js';
@@ -18,6 +19,7 @@ import { RejectionLog, SampledLogController } from './common/logging/rejection-l
 import { registerRequestContext } from './common/logging/request-context.js';
 import { requestIdFor } from './common/logging/request-id.js';
 import type { AppConfig } from './config/config.js';
+import { GRAPHQL_PATH } from './graphql/graphql-api.module.js';
 import { setupDocs } from './openapi/docs.js';
 import { REDIS, REDIS_KEYS } from './redis/redis.module.js';
 
@@ -64,6 +66,7 @@ export async function createApp(
   // The Redis client exists once Nest has built the application (below).
   const limitDeps: { current?: RateLimitDeps } = {};
   registerRateLimits(fastify, config, logger, () => limitDeps.current);
+  confineWebsocketUpgrades(fastify, [GRAPHQL_PATH]);
   // What fails before Nest sees the request (an unparsable body) is a problem document too.
   // Fastify binds a route to the error handler set when the route is added: this one,
   // for every route. Nest sets another once its routes exist; it would only draw

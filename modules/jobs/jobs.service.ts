@@ -53,6 +53,19 @@ export class JobsService {
   }
 
   /**
+   * A job `caller` may see (NOT_FOUND otherwise, as `get`) and the event
+   * stream's position when it was read: the events after `cursor` are the
+   * changes the record does not show yet.
+   */
+  async snapshot(caller: Caller, id: string): Promise<{ record: JobRecord; cursor: string }> {
+    const read = await this.store.getWithEventCursor(id);
+    if (!read || !jobVisibleTo(caller, read.record)) {
+      throw new AppError(ErrorCode.NOT_FOUND, `no job '${id}'`);
+    }
+    return read;
+  }
+
+  /**
    * The jobs `caller` may see, newest first. A scoped caller's page is
    * filtered as it is read, a few batches at most: it may come out shorter
    * than `limit` with a nextCursor still to follow.

@@ -141,11 +141,15 @@ export interface AppConfig {
   readonly eventsRetentionMaxEvents: number;
   /** EVENTS_RETENTION_HOURS: longest an event is kept; a cursor older than what is kept gets 410. */
   readonly eventsRetentionHours: number;
-  /** EVENTS_HEARTBEAT_SECONDS: an idle server-sent event stream gets a comment line this often. */
+  /**
+   * EVENTS_HEARTBEAT_SECONDS: an idle server-sent event stream gets a comment line this
+   * often, and a GraphQL subscription socket a graphql-ws ping.
+   */
   readonly eventsHeartbeatSeconds: number;
   /**
-   * EVENTS_CLIENT_BUFFER_BYTES: what a server-sent event stream may hold unsent
-   * for a slow client; beyond, the stream is cut (the client resumes with Last-Event-ID).
+   * EVENTS_CLIENT_BUFFER_BYTES: what a server-sent event stream (or a GraphQL
+   * subscription) may hold unsent for a slow client; beyond, the stream is cut (the
+   * client resumes with Last-Event-ID, or `after`).
    */
   readonly eventsClientBufferBytes: number;
   /**

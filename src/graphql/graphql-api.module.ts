@@ -3,15 +3,18 @@ import { ModuleRef } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import type { MercuriusContext } from 'mercurius';
+import { AUDIT_LOG, type AuditLog } from '../common/audit/audit-log.js';
 import { REQUEST_AUTHENTICATOR, type RequestAuthenticator } from '../common/auth/authenticator.js';
+import { ErrorCode } from '../common/errors/app-error.js';
 import type { AppConfig } from '../config/config.js';
 import type { DocumentLimits } from './document-limits.js';
 import { createGraphqlContext } from './graphql-context.js';
 import { formatGraphqlError } from './graphql-errors.js';
 import { graphqlRouteHooks } from './graphql-http-guard.js';
 import { checkDocumentLimits, checkQueryLimits, type QueryLimits } from './query-limits.js';
+import { guardSubscriptionFields, SubscriptionGate } from './subscription-gate.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -63,10 +66,28 @@ export class GraphqlApiModule {
           inject: [ModuleRef],
           // The authenticator is the auth feature's: found in the whole application
           // when the first request arrives.
-          useFactory: (modules: ModuleRef) =>
-            mercuriusOptions(limits, document, () =>
-              modules.get<RequestAuthenticator>(REQUEST_AUTHENTICATOR, { strict: false }),
-            ),
+          useFactory: (modules: ModuleRef) => {
+            const authenticator = () =>
+              modules.get<RequestAuthenticator>(REQUEST_AUTHENTICATOR, { strict: false });
+            const gate = new SubscriptionGate({
+              authenticator,
+              audit: () => {
+                try {
+                  return modules.get<AuditLog>(AUDIT_LOG, { strict: false });
+                } catch {
+                  return undefined; // no audit trail in this application
+                }
+              },
+              limits,
+              document,
+              corsOrigins: config.corsOrigins,
+              // connection_init is a socket's request headers: the same time to send them.
+              initTimeoutMs: config.httpHeadersTimeoutMs,
+            });
+            return mercuriusOptions(limits, document, authenticator, gate, {
+              keepAliveMs: config.eventsHeartbeatSeconds * 1000,
+            });
+          },
         }),
       ],
     };
@@ -77,13 +98,22 @@ function mercuriusOptions(
   limits: QueryLimits,
   document: DocumentLimits,
   authenticator: () => RequestAuthenticator,
+  gate: SubscriptionGate,
+  socket: { keepAliveMs: number },
 ): MercuriusDriverConfig {
   return {
     path: GRAPHQL_PATH,
     ...SCHEMA_BUILD_OPTIONS,
     graphiql: false,
     allowBatchedQueries: false,
-    additionalRouteOptions: graphqlRouteHooks({ authenticator, document }),
+    additionalRouteOptions: graphqlRouteHooks({ authenticator, document, gate }),
+    // graphql-ws at the same path; each socket goes through the gate (subscription-gate.ts).
+    subscription: {
+      context: (socket, request) => gate.context(socket, request),
+      // A ping this often keeps proxies from closing an idle socket (as SSE's heartbeat).
+      keepAlive: socket.keepAliveMs,
+    },
+    transformSchema: guardSubscriptionFields,
     graphql: { parseOptions: { maxTokens: document.maxTokens } },
     ...(limits.introspection ? {} : { validationRules: [NoSchemaIntrospectionCustomRule] }),
     context: (request: FastifyRequest, reply: FastifyReply) => createGraphqlContext(request, reply),
@@ -128,6 +158,16 @@ function mercuriusOptions(
       preExecution: [
         (schema, doc, context, variables) => {
           const operationName = requestPart(context, 'operationName');
+          const operation = getOperationAST(
+            doc,
+            typeof operationName === 'string' ? operationName : undefined,
+          );
+          if (operation?.operation === 'subscription') {
+            throw new GraphQLError(
+              'subscriptions are served over WebSocket (graphql-ws, subprotocol graphql-transport-ws) at /graphql, not over HTTP',
+              { extensions: { code: ErrorCode.UNSUPPORTED } },
+            );
+          }
           const error = checkQueryLimits(
             {
               schema,

@@ -17,6 +17,10 @@
  * 3. Once the body is read, the document's size and token count
  *    (document-limits.ts): 413 PAYLOAD_TOO_LARGE.
  *
+ * A WebSocket upgrade (GraphQL subscriptions) is checked for its Origin
+ * instead of 1 and 2 (a browser can put no header on it; the socket
+ * authenticates with its first message): see subscription-gate.ts.
+ *
  * Refusals are answered in GraphQL's shape (`{ data: null, errors: [...] }`,
  * `extensions.code`), as formatted by graphql-errors.ts.
  */
@@ -27,6 +31,7 @@ import { AppError, ErrorCode } from '../common/errors/app-error.js';
 import { httpProblemFor } from '../common/errors/problem-details.js';
 import { checkDocument, type DocumentLimits } from './document-limits.js';
 import { formatGraphqlError } from './graphql-errors.js';
+import type { SubscriptionGate } from './subscription-gate.js';
 
 /** The content types a POST to /graphql may have (their parameters aside). */
 export const GRAPHQL_POST_CONTENT_TYPES = ['application/json', 'application/graphql'] as const;
@@ -35,6 +40,8 @@ export interface GraphqlHttpGuardOptions {
   /** The authenticator, resolved when the first request arrives. */
   authenticator: () => RequestAuthenticator;
   document: DocumentLimits;
+  /** What checks and then follows a WebSocket upgrade. */
+  gate: SubscriptionGate;
 }
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, payload?: unknown) => Promise<unknown>;
@@ -47,6 +54,13 @@ export function graphqlRouteHooks(options: GraphqlHttpGuardOptions): {
   let authenticator: RequestAuthenticator | undefined;
   return {
     preParsing: async (request, reply, payload) => {
+      // Set by @fastify/websocket on an upgrade request.
+      if ((request as FastifyRequest & { ws?: boolean }).ws === true) {
+        const refusal = options.gate.refuseUpgrade(request);
+        if (refusal) return refuse(request, reply, refusal);
+        options.gate.admitUpgrade(request);
+        return payload;
+      }
       authenticator ??= options.authenticator();
       try {
         await authenticator.authenticate(request);

@@ -201,6 +201,8 @@ describe('access control over the live route table', () => {
   describe('GraphQL', () => {
     let schema: GraphQLSchema;
     const roots: Array<{ op: 'query' | 'mutation'; field: GraphQLField<unknown, unknown> }> = [];
+    /** Subscription fields: tried over the socket in graphql-subscriptions.test.ts. */
+    let subscriptions: GraphQLField<unknown, unknown>[] = [];
     const gql = (token: string | null, query: string) => {
       let req = request(t.server).post('/graphql').set('content-type', 'application/json');
       if (token !== null) req = req.set('authorization', `Bearer ${token}`);
@@ -216,6 +218,7 @@ describe('access control over the live route table', () => {
       for (const f of Object.values(schema.getMutationType()!.getFields())) {
         roots.push({ op: 'mutation', field: f });
       }
+      subscriptions = Object.values(schema.getSubscriptionType()?.getFields() ?? {});
     });
 
     /** The declared access of a root field, found by its resolver's field name. */
@@ -228,6 +231,13 @@ describe('access control over the live route table', () => {
     it('has a declaration for every root field of the live schema', () => {
       assert.ok(roots.length >= 15);
       for (const r of roots) accessOf(r.field.name);
+      assert.ok(subscriptions.length >= 2);
+      for (const f of subscriptions) {
+        const declared = handlers.some(
+          (h) => h.kind === 'graphql' && h.field === f.name && h.access !== null,
+        );
+        assert.ok(declared, `no declaration found for subscription ${f.name}`);
+      }
     });
 
     it('refuses every root field without a token or with a bad one: 401', async () => {

@@ -85,19 +85,21 @@ export function registerRateLimits(
     return d && d.redis.status === 'ready' ? d : undefined;
   };
 
-  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (EXEMPT.test(request.url)) return;
+  /** Counts one request (or WebSocket operation); the refusal and the counter to show. */
+  const admit = async (
+    address: string,
+    token: string | null,
+  ): Promise<{ refusal: { why: string; msLeft: number } | null; shown?: Counter } | null> => {
     const d = ready();
-    if (!d) return;
+    if (!d) return null;
     const checks: Array<{ key: string; limit: number; why: string }> = [];
     if (rateLimitPerAddress > 0) {
       checks.push({
-        key: d.keys.rateLimit('address', request.ip),
+        key: d.keys.rateLimit('address', address),
         limit: rateLimitPerAddress,
         why: 'too many requests from this address',
       });
     }
-    const token = bearerToken(request.headers.authorization);
     if (token !== null && rateLimitPerToken > 0) {
       checks.push({
         key: d.keys.rateLimit('token', createHash('sha256').update(token).digest('hex')),
@@ -106,14 +108,14 @@ export function registerRateLimits(
       });
     }
     // Last, read only: the failed authentications of this address.
-    const failuresKey = d.keys.rateLimit('auth-failures', request.ip);
+    const failuresKey = d.keys.rateLimit('auth-failures', address);
     const keys = [...checks.map((c) => c.key), failuresKey];
     let raw: number[];
     try {
       raw = await hit(d.redis, keys, window, false);
     } catch (err) {
       warn(err);
-      return;
+      return null;
     }
     const counters: Counter[] = checks.map((c, i) => ({
       limit: c.limit,
@@ -123,23 +125,55 @@ export function registerRateLimits(
     }));
     const failures = { count: raw[2 * checks.length]!, msLeft: raw[2 * checks.length + 1]! };
     if (authFailuresPerAddress > 0 && failures.count >= authFailuresPerAddress) {
-      return reject(
-        request,
-        reply,
-        'too many failed authentications from this address',
-        failures.msLeft,
-      );
+      return {
+        refusal: {
+          why: 'too many failed authentications from this address',
+          msLeft: failures.msLeft,
+        },
+      };
     }
     const over = counters.find((c) => c.count > c.limit);
-    const shown = over ?? tightest(counters);
+    return {
+      refusal: over ? { why: over.why, msLeft: over.msLeft } : null,
+      shown: over ?? tightest(counters),
+    };
+  };
+
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (EXEMPT.test(request.url)) return;
+    const outcome = await admit(request.ip, bearerToken(request.headers.authorization));
+    if (!outcome) return;
+    const { refusal, shown } = outcome;
     if (shown) {
       void reply
         .header('ratelimit-limit', String(shown.limit))
         .header('ratelimit-remaining', String(Math.max(0, shown.limit - shown.count)))
         .header('ratelimit-reset', String(Math.ceil(shown.msLeft / 1000)));
     }
-    if (over) return reject(request, reply, over.why, over.msLeft);
+    if (refusal) return reject(request, reply, refusal.why, refusal.msLeft);
   });
+
+  const messageLimits: MessageLimits = {
+    admit: async (address, token) => {
+      const refusal = (await admit(address, token))?.refusal;
+      if (!refusal) return null;
+      const seconds = Math.max(1, Math.ceil(refusal.msLeft / 1000));
+      return new AppError(ErrorCode.RATE_LIMITED, `${refusal.why}: retry after ${seconds} s`, {
+        retryAfterSeconds: seconds,
+      });
+    },
+    failedAuthentication: async (address) => {
+      if (authFailuresPerAddress === 0) return;
+      const d = ready();
+      if (!d) return;
+      try {
+        await hit(d.redis, [d.keys.rateLimit('auth-failures', address)], window, true);
+      } catch (err) {
+        warn(err);
+      }
+    },
+  };
+  fastify.decorate(MESSAGE_LIMITS, messageLimits);
 
   if (authFailuresPerAddress > 0) {
     // Counted as the answer goes out, atomically, so that a burst sent all at once meets the
@@ -181,6 +215,26 @@ export function registerRateLimits(
       },
     );
   }
+}
+
+/**
+ * The same limits for what arrives over an open WebSocket (GraphQL
+ * subscriptions), where no HTTP request carries it: each operation started
+ * counts as a request of its token and address, and a refused
+ * authentication counts in the address's failed authentications.
+ */
+export interface MessageLimits {
+  /** Counts one operation; RATE_LIMITED (with retryAfterSeconds) when over a limit, else null. */
+  admit(address: string, token: string | null): Promise<AppError | null>;
+  /** Counts one failed authentication of `address`. */
+  failedAuthentication(address: string): Promise<void>;
+}
+
+const MESSAGE_LIMITS = Symbol('virtgate.messageLimits');
+
+/** The message limits registered on `fastify` (undefined when every limit is off). */
+export function messageLimitsOf(fastify: FastifyInstance): MessageLimits | undefined {
+  return (fastify as unknown as Record<symbol, MessageLimits | undefined>)[MESSAGE_LIMITS];
 }
 
 /** Runs HIT by its SHA (EVALSHA; the script's text is sent once per connection, not per request). */
