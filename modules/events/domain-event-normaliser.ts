@@ -1,7 +1,18 @@
 import { newEvent, type BlockJobEventPart, type NewEvent } from '#src/events/event.js';
 import { EVENT_TYPES, type EventType } from '#src/events/event-types.js';
 import {
+  DomainEventAgentLifecycleReason,
+  DomainEventAgentLifecycleState,
+  DomainEventDiskChangeReason,
+  DomainEventIoErrorAction,
   DomainEventLifecycle as Lifecycle,
+  DomainEventMemoryFailureAction,
+  DomainEventMemoryFailureRecipient,
+  DomainEventTrayChangeReason,
+  DomainEventWatchdogAction,
+  DomainJobOperation,
+  DomainMemoryFailureFlags,
+  DomainMetadataType,
   uuidString,
   type DomainEvent,
 } from '#src/libvirt/index.js';
@@ -94,7 +105,103 @@ export function normaliseDomainEvent(
         },
       });
     }
+    case 'reboot':
+      return newEvent('domain.rebooted', host, { domain });
+    case 'rtcChange':
+      return newEvent('domain.rtc-changed', host, { domain, data: { offsetSeconds: e.offset } });
+    case 'watchdog':
+      return newEvent('domain.watchdog', host, {
+        domain,
+        data: { action: nameOf(DomainEventWatchdogAction, e.action) },
+      });
+    case 'ioError':
+      return newEvent('domain.io-error', host, {
+        domain,
+        data: {
+          device: e.devAlias,
+          path: e.srcPath || null,
+          action: nameOf(DomainEventIoErrorAction, e.action),
+          reason: e.reason,
+        },
+      });
+    case 'controlError':
+      return newEvent('domain.control-error', host, { domain });
+    case 'diskChange':
+      return newEvent('domain.disk-changed', host, {
+        domain,
+        data: {
+          device: e.devAlias,
+          oldPath: e.oldSrcPath,
+          newPath: e.newSrcPath,
+          reason: nameOf(DomainEventDiskChangeReason, e.reason),
+        },
+      });
+    case 'trayChange':
+      return newEvent('domain.tray-changed', host, {
+        domain,
+        data: {
+          device: e.devAlias,
+          tray: e.reason === DomainEventTrayChangeReason.OPEN ? 'open' : 'closed',
+        },
+      });
+    case 'pmWakeup':
+      return newEvent('domain.pm-wakeup', host, { domain });
+    case 'deviceAdded':
+      return newEvent('domain.device-added', host, { domain, data: { device: e.devAlias } });
+    case 'deviceRemoved':
+      return newEvent('domain.device-removed', host, { domain, data: { device: e.devAlias } });
+    case 'deviceRemovalFailed':
+      return newEvent('domain.device-removal-failed', host, {
+        domain,
+        data: { device: e.devAlias },
+      });
+    case 'agentLifecycle':
+      return newEvent('domain.agent-lifecycle', host, {
+        domain,
+        data: {
+          state: nameOf(DomainEventAgentLifecycleState, e.state),
+          reason: nameOf(DomainEventAgentLifecycleReason, e.reason),
+        },
+      });
+    case 'jobCompleted': {
+      const operation = e.params.operation;
+      return newEvent('domain.job-completed', host, {
+        domain,
+        data: {
+          operation: typeof operation === 'number' ? nameOf(DomainJobOperation, operation) : null,
+          statistics: e.params,
+        },
+      });
+    }
+    case 'metadataChange':
+      return newEvent('domain.metadata-changed', host, {
+        domain,
+        data: { part: nameOf(DomainMetadataType, e.type), namespace: e.nsuri },
+      });
+    case 'blockThreshold':
+      return newEvent('domain.block-threshold', host, {
+        domain,
+        data: { disk: e.disk, path: e.path, threshold: e.threshold, excess: e.excess },
+      });
+    case 'memoryFailure':
+      return newEvent('domain.memory-failure', host, {
+        domain,
+        data: {
+          recipient: nameOf(DomainEventMemoryFailureRecipient, e.recipient),
+          action: nameOf(DomainEventMemoryFailureAction, e.action),
+          actionRequired: (e.flags & DomainMemoryFailureFlags.ACTION_REQUIRED) !== 0,
+          recursive: (e.flags & DomainMemoryFailureFlags.RECURSIVE) !== 0,
+        },
+      });
     default:
       return null;
   }
+}
+
+/** A libvirt enum value by its name, lower case with dashes (`DROP_MISSING_ON_START`: `drop-missing-on-start`). */
+function nameOf(table: Readonly<Record<string, number>>, value: number): string {
+  for (const [name, v] of Object.entries(table)) {
+    if (v === value) return name.toLowerCase().replaceAll('_', '-');
+  }
+  return `unknown-${value}`;
 }

@@ -12,7 +12,8 @@ import type { GatewayEvent } from '#src/events/event.js';
 import type { FeedSubscription } from '#src/events/event-feed.js';
 import { filterFromQuery } from '#src/events/event-filter.js';
 import { ListEventsQueryDto } from './dto/list-events-query.dto.js';
-import { EventsService, type EventsPage } from './events.service.js';
+import type { EventsPage } from '#src/events/event-stream.js';
+import { EventsService } from './events.service.js';
 import { EventPageModel } from './models/event-page.model.js';
 
 /** How long a client waits before reconnecting, as the stream tells it (the SSE `retry:` field). */

@@ -4,17 +4,7 @@ import { isUnscoped } from '#src/common/auth/scope.js';
 import type { GatewayEvent } from '#src/events/event.js';
 import { EventFeed, type EventSink, type FeedSubscription } from '#src/events/event-feed.js';
 import { eventMatcher, eventVisibleTo, type EventFilter } from '#src/events/event-filter.js';
-import { EVENT_STREAM, type EventStream } from '#src/events/event-stream.js';
-
-export interface EventsPage {
-  items: GatewayEvent[];
-  /** Where to go on from (the last event read, matching or not); null only when the stream holds none. */
-  nextCursor: string | null;
-  /** More events were there after nextCursor when the page was read. */
-  more: boolean;
-  /** Events out of the caller's scope were left out. */
-  scopeFiltered: boolean;
-}
+import { EVENT_STREAM, type EventStream, type EventsPage } from '#src/events/event-stream.js';
 
 /**
  * The events a caller may see, through one filter and one cursor, for

@@ -1,5 +1,5 @@
 import type { BlockJobEventPart, GatewayEvent, JobEventPart } from './event.js';
-import { CURSOR, type EventPage } from './event-stream.js';
+import { CURSOR, type EventsPage } from './event-stream.js';
 import { EVENT_TYPE_NAMES, type EventTypeDeclaration } from './event-types.js';
 
 /**
@@ -215,9 +215,11 @@ export function eventTypeSchema(declaration: EventTypeDeclaration): JsonSchema {
       declaration.details === undefined
         ? { type: 'null', description: 'Always null: this is no lifecycle event.' }
         : {
-            type: 'string',
-            enum: declaration.details,
-            description: "libvirt's detail of the lifecycle event.",
+            type: ['string', 'null'],
+            enum: [...declaration.details, null],
+            description:
+              "libvirt's detail of the lifecycle event; null when reconciled (the change was found, not heard) " +
+              'or when libvirt sent a detail newer than this list (its number is then `data.detailCode`).',
           },
   };
   if (declaration.source === 'job') {
@@ -231,27 +233,31 @@ export function eventTypeSchema(declaration: EventTypeDeclaration): JsonSchema {
 
 /** A page of events (JSON pages), its events described by `event` (a schema or a reference). */
 export function eventPageSchema(event: JsonSchema): JsonSchema {
-  return object<EventPage>(
+  return object<EventsPage>(
     {
-      events: {
+      items: {
         type: 'array',
         items: event,
         description: 'The events after `after` that the filter and scope let through, in order.',
       },
-      next: {
+      nextCursor: {
         type: ['string', 'null'],
         description:
           'Where the next page goes on from (give it as `after`): the id of the last entry read, ' +
-          'matching or not, or the `after` given when nothing was read.',
+          'matching or not, or the `after` given when nothing was read (null: the stream holds none).',
       },
       more: {
         type: 'boolean',
         description:
-          'Whether entries after `next` were there when the page was read (false: caught up; ask again later).',
+          'Whether entries after `nextCursor` were there when the page was read (false: caught up; ask again later).',
+      },
+      scopeFiltered: {
+        type: 'boolean',
+        description: "Whether events out of the caller's scope were left out.",
       },
     },
     'A page of events. A page scans a bounded number of entries, so a narrow filter may answer ' +
-      'with fewer events than `limit` and `more` set: go on from `next`.',
+      'with fewer events than `limit` and `more` set: go on from `nextCursor`.',
   );
 }
 

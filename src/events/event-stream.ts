@@ -74,6 +74,17 @@ export interface EventPage {
   more: boolean;
 }
 
+/** A page of events as the API answers it (GET /v1/events as JSON). */
+export interface EventsPage {
+  items: GatewayEvent[];
+  /** Where to go on from (the last event read, matching or not); null only when the stream holds none. */
+  nextCursor: string | null;
+  /** More events were there after nextCursor when the page was read. */
+  more: boolean;
+  /** Events out of the caller's scope were left out. */
+  scopeFiltered: boolean;
+}
+
 /** How many entries a filtered read scans at most before it answers with what it found. */
 const MAX_SCAN = 5000;
 const CHUNK = 500;

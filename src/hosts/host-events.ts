@@ -5,10 +5,32 @@ import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { DomainEventId, LibvirtClient, redactUri, type DomainEvent } from '#src/libvirt/index.js';
 import type { HostRecord } from './host-registry.js';
 
-/** The event IDs every host's event connection registers for, for all domains. */
+/**
+ * The event IDs every host's event connection registers for, for all
+ * domains: what the event stream carries (PMSUSPEND's own events repeat the
+ * lifecycle's PMSUSPENDED; the legacy BLOCK_JOB repeats BLOCK_JOB_2;
+ * BALLOON_CHANGE and TUNABLE are chatty statistics, GRAPHICS a client's
+ * connection: none is registered).
+ */
 export const HOST_EVENT_IDS: readonly number[] = [
   DomainEventId.LIFECYCLE,
   DomainEventId.BLOCK_JOB_2,
+  DomainEventId.REBOOT,
+  DomainEventId.RTC_CHANGE,
+  DomainEventId.WATCHDOG,
+  DomainEventId.IO_ERROR_REASON,
+  DomainEventId.CONTROL_ERROR,
+  DomainEventId.DISK_CHANGE,
+  DomainEventId.TRAY_CHANGE,
+  DomainEventId.PMWAKEUP,
+  DomainEventId.DEVICE_REMOVED,
+  DomainEventId.AGENT_LIFECYCLE,
+  DomainEventId.DEVICE_ADDED,
+  DomainEventId.JOB_COMPLETED,
+  DomainEventId.DEVICE_REMOVAL_FAILED,
+  DomainEventId.METADATA_CHANGE,
+  DomainEventId.BLOCK_THRESHOLD,
+  DomainEventId.MEMORY_FAILURE,
 ];
 
 /**

@@ -21,6 +21,7 @@ import { LibvirtClient, uuidString, type RemoteDomain } from '#src/libvirt/index
 import { HostEventPublisher } from '#modules/events/host-event-publisher.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
 import { createChain, makeImageDir } from '../support/qemu-images.js';
+import { eventSchemaErrors } from '../support/json-schema.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -127,6 +128,8 @@ describe('events: libvirt lifecycle through SSE and JSON pages', () => {
       assert.equal(e.domain!.uuid, uuidString(dom.uuid));
       assert.equal(e.reconciled, false);
     }
+    // Each is what openapi/asyncapi.yaml says an event is.
+    for (const e of sse.parsed<GatewayEvent>()) assert.deepEqual(eventSchemaErrors(e), [], e.type);
     // Ids only grow.
     const ids = seen.map((e) => e.id);
     assert.deepEqual([...ids].sort(compareIds), ids);
