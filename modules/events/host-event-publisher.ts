@@ -178,7 +178,10 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
         this.config.eventsLeaseMs,
         'NX',
       );
-      if (got === 'OK') this.own(host);
+      if (got === 'OK') {
+        this.logger.log(`host '${host.name}': holding its event registration (pid ${process.pid})`);
+        this.own(host);
+      }
     }
   }
 
