@@ -7,12 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { createClient } from 'graphql-ws';
+import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
+import WebSocket from 'ws';
 import { EventFeed } from '#src/events/event-feed.js';
 import { EVENT_STREAM, type EventStream } from '#src/events/event-stream.js';
 import { newEvent, type GatewayEvent } from '#src/events/event.js';
@@ -66,6 +71,8 @@ describe('events: libvirt lifecycle through SSE and JSON pages', () => {
         VIRTGATE_ADMIN_TOKEN: ADMIN,
         EVENTS_LEASE_MS: '1000',
         EVENTS_HEARTBEAT_SECONDS: '1',
+        // The webhook receiver of the three-channel test listens there.
+        WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
       }),
     );
     await t.app.listen(0, '127.0.0.1');
@@ -148,6 +155,87 @@ describe('events: libvirt lifecycle through SSE and JSON pages', () => {
       ids,
     );
     assert.equal(page.body.more, false);
+  });
+
+  it('delivers the same events, with the same ids, over SSE, GraphQL subscriptions and webhooks', async () => {
+    const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(204).end();
+      });
+    });
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const hook = await request(t.server)
+      .post('/v1/webhooks')
+      .set(auth)
+      .send({
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        filter: { domains: [name], types: ['domain.*'] },
+      });
+    assert.equal(hook.status, 201, JSON.stringify(hook.body));
+    const sse = await SseClient.open(`${base}/v1/events?domain=${name}&type=domain.*`, auth);
+    await waitFor(() => sse.comments.includes('connected'), 'the stream to open');
+    const gql = createClient({
+      url: `${base.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { Authorization: `Bearer ${ADMIN}` },
+      retryAttempts: 0,
+    });
+    const viaGraphql: { id: string; type: string }[] = [];
+    let subscribed = false;
+    const unsubscribe = gql.subscribe<{ events: { id: string; type: string } }>(
+      {
+        query: `subscription { events(filter: { domains: ["${name}"], types: ["domain.*"] }) { id type } }`,
+      },
+      {
+        next: (r) => {
+          if (r.data) viaGraphql.push(r.data.events);
+        },
+        error: (err) => assert.fail(`the subscription failed: ${JSON.stringify(err)}`),
+        complete: () => undefined,
+      },
+    );
+    gql.on('connected', () => (subscribed = true));
+    await waitFor(() => subscribed, 'the GraphQL subscription to connect');
+    // The subscription is registered once its operation reached the gateway's feed.
+    const feed = t.app.get(EventFeed, { strict: false });
+    await waitFor(() => feed.size >= 2, 'the SSE client and the subscriber to follow the feed');
+    await virsh('start', name);
+    await virsh('suspend', name);
+    await virsh('resume', name);
+    await virsh('destroy', name);
+    const viaSse = await sse
+      .waitForEvents<GatewayEvent>((e) => e.type === 'domain.stopped', 1, 'the stop over SSE')
+      .then(() => sse.parsed<GatewayEvent>());
+    const ids = viaSse.map((e) => e.id);
+    await waitFor(() => viaGraphql.length >= ids.length, 'every event over GraphQL');
+    await waitFor(() => received.length >= ids.length, 'every event as a webhook delivery');
+    assert.deepEqual(
+      viaGraphql.map((e) => e.id),
+      ids,
+      'GraphQL: the same events, in the same order',
+    );
+    const delivered = received.map((r) => JSON.parse(r.body) as GatewayEvent);
+    assert.deepEqual(
+      delivered.map((e) => e.id).sort(compareIds),
+      ids,
+      'webhooks: the same events (each delivery its own request)',
+    );
+    const secret = hook.body.secret as string;
+    for (const r of received) {
+      // Each verifies as the Standard Webhooks library of a receiver checks it.
+      new Webhook(secret).verify(r.body, r.headers as Record<string, string>);
+    }
+    await request(t.server).delete(`/v1/webhooks/${hook.body.id}`).set(auth).expect(204);
+    unsubscribe();
+    await gql.dispose();
+    sse.close();
+    receiver.closeAllConnections();
+    receiver.close();
   });
 
   it('resumes from Last-Event-ID: every event missed while away arrives once, in order', async () => {
