@@ -70,6 +70,23 @@ export function stateAfter(
   }
 }
 
+/** The lifecycle events that take a domain from one state to another, in order. */
+export function transitions(from: KnownState, to: KnownState): EventType[] {
+  if (from === to) return [];
+  if (to === 'shutoff') return ['domain.stopped'];
+  // From pmsuspended or crashed, libvirt reports the domain running again as started (wakeup, recreated).
+  if (to === 'running') return from === 'paused' ? ['domain.resumed'] : ['domain.started'];
+  const out: EventType[] = from === 'shutoff' ? ['domain.started'] : [];
+  out.push(
+    to === 'paused'
+      ? 'domain.suspended'
+      : to === 'pmsuspended'
+        ? 'domain.pmsuspended'
+        : 'domain.crashed',
+  );
+  return out;
+}
+
 /**
  * A libvirt event as the stream carries it: its dotted type, the domain,
  * libvirt's detail by name, and for block jobs the disk, type, status and

@@ -24,7 +24,12 @@ import {
   type DomainEvent,
   type LibvirtClient,
 } from '#src/libvirt/index.js';
-import { normaliseDomainEvent, stateAfter, type KnownState } from './domain-event-normaliser.js';
+import {
+  normaliseDomainEvent,
+  stateAfter,
+  transitions,
+  type KnownState,
+} from './domain-event-normaliser.js';
 
 /** Renews a lease only while it is still ours. KEYS: 1 the lease. ARGV: 1 our token, 2 its TTL (ms). */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -394,19 +399,6 @@ function reconciled(
   detail: string | null,
 ): NewEvent {
   return newEvent(type, host, { domain, detail, reconciled: true });
-}
-
-/** The lifecycle events that take a domain from one state to another, in order. */
-function transitions(from: KnownState, to: KnownState): NewEvent['type'][] {
-  if (from === to) return [];
-  const out: NewEvent['type'][] = [];
-  if (from !== 'shutoff' && to === 'shutoff') return ['domain.stopped'];
-  if (from === 'shutoff') out.push('domain.started');
-  if (to === 'paused') out.push('domain.suspended');
-  else if (to === 'running' && from === 'paused') out.push('domain.resumed');
-  else if (to === 'pmsuspended') out.push('domain.pmsuspended');
-  else if (to === 'crashed') out.push('domain.crashed');
-  return out;
 }
 
 /** Every domain of the host with its state, from a few listings (and a state call for the unusual ones). */
