@@ -16,7 +16,12 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import { AUDIT_LOG, type AuditLog } from '#src/common/audit/audit-log.js';
+import {
+  AUDIT_LOG,
+  audited,
+  type AuditDetail,
+  type AuditLog,
+} from '#src/common/audit/audit-log.js';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
@@ -37,28 +42,14 @@ export class TokensController {
   ) {}
 
   /** Token changes go to the audit trail, refusals too (never the token or its hash). */
-  private async audited<T>(
+  private audited<T>(
     caller: Caller,
     action: 'token.create' | 'token.revoke',
     target: (result: T | null) => string | null,
-    detail: Record<string, string | null>,
+    detail: AuditDetail,
     run: () => Promise<T>,
   ): Promise<T> {
-    const entry = {
-      actor: { id: caller.id, role: caller.role },
-      action,
-      requestId: caller.requestId,
-    };
-    let result: T;
-    try {
-      result = await run();
-    } catch (err) {
-      const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
-      await this.audit.record({ ...entry, target: target(null), result: 'refused', code, detail });
-      throw err;
-    }
-    await this.audit.record({ ...entry, target: target(result), result: 'accepted', detail });
-    return result;
+    return audited(this.audit, caller, action, target, detail, run);
   }
 
   @Access('admin')

@@ -19,13 +19,18 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
-import { AUDIT_LOG, type AuditLog, type AuditAction } from '#src/common/audit/audit-log.js';
+import {
+  AUDIT_LOG,
+  audited,
+  type AuditAction,
+  type AuditDetail,
+  type AuditLog,
+} from '#src/common/audit/audit-log.js';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
-import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { CreateWebhookDto, RedeliverRangeDto, UpdateWebhookDto } from './dto/webhook.dto.js';
 import {
@@ -82,28 +87,14 @@ export class WebhooksController {
   ) {}
 
   /** Webhook changes go to the audit trail, refusals too (never a secret, only the URL's origin). */
-  private async audited<T>(
+  private audited<T>(
     caller: Caller,
     action: Extract<AuditAction, `webhook.${string}`>,
     target: (result: T | null) => string | null,
-    detail: Record<string, string | number | boolean | null>,
+    detail: AuditDetail,
     run: () => Promise<T>,
   ): Promise<T> {
-    const entry = {
-      actor: { id: caller.id, role: caller.role },
-      action,
-      requestId: caller.requestId,
-    };
-    let result: T;
-    try {
-      result = await run();
-    } catch (err) {
-      const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
-      await this.audit.record({ ...entry, target: target(null), result: 'refused', code, detail });
-      throw err;
-    }
-    await this.audit.record({ ...entry, target: target(result), result: 'accepted', detail });
-    return result;
+    return audited(this.audit, caller, action, target, detail, run);
   }
 
   @Post()

@@ -7,7 +7,8 @@
  * Name what was acted on (a host, a domain, a job or token id), never what
  * was presented to prove who the caller is.
  */
-import type { CallerRole } from '../auth/caller.js';
+import type { Caller, CallerRole } from '../auth/caller.js';
+import { AppError, ErrorCode } from '../errors/app-error.js';
 
 /** What can be recorded. */
 export const AUDIT_ACTIONS = [
@@ -78,3 +79,33 @@ export interface AuditLog {
 
 /** Injection token of the AuditLog (global: inject it anywhere, in both roles). */
 export const AUDIT_LOG = Symbol('AUDIT_LOG');
+
+/**
+ * Runs a change of `caller`'s and records it: `accepted` with its target, or
+ * `refused` with the error's code (then the error goes on). `target` names
+ * what was acted on from the result (null when it failed before there was one).
+ */
+export async function audited<T>(
+  audit: AuditLog,
+  caller: Caller,
+  action: AuditAction,
+  target: (result: T | null) => string | null,
+  detail: AuditDetail,
+  run: () => Promise<T>,
+): Promise<T> {
+  const entry = {
+    actor: { id: caller.id, role: caller.role },
+    action,
+    requestId: caller.requestId,
+  };
+  let result: T;
+  try {
+    result = await run();
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
+    await audit.record({ ...entry, target: target(null), result: 'refused', code, detail });
+    throw err;
+  }
+  await audit.record({ ...entry, target: target(result), result: 'accepted', detail });
+  return result;
+}
