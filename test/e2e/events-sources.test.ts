@@ -296,6 +296,14 @@ describe('events when the worker holding a host is killed', () => {
     );
     const other = workers.find((w) => w !== owner)!;
     assert.ok(!other.holdsLocal, 'exactly one worker holds the host');
+    // Held is not yet followed: once the holder has registered and taken the host's state,
+    // the link is announced up, and a change made now is heard live.
+    const redis = new Redis(REDIS_URL);
+    await waitFor(
+      async () => (await redis.get(redisKeys(prefix).eventsHostLink('local'))) === 'up',
+      'the host to be followed',
+    );
+    redis.disconnect();
     const sse = await SseClient.open(`${base}/v1/events?domain=${name}&type=domain.*`, auth);
     await waitFor(() => sse.comments.includes('connected'), 'the stream to open');
     await virsh('start', name);
