@@ -30,12 +30,17 @@ export const BENCH_LIMITS = {
   JOBS_MAX_ACTIVE_PER_CALLER: '1000000',
 };
 
-/** Starts `dist/src/main.js` (ROLE=all unless `env` says otherwise) and waits until it answers. */
+/**
+ * Starts `dist/src/main.js` (ROLE=all unless `env` says otherwise) and waits until it answers.
+ * `nodeArgs` go to node before the script; `ipc` opens an IPC channel to the child (for a
+ * preloaded probe such as memory-probe.js).
+ */
 export async function startGateway(
   port: number,
   env: Record<string, string>,
+  options: { nodeArgs?: string[]; ipc?: boolean } = {},
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'dist/src/main.js'], {
     env: {
       ...process.env,
       ROLE: 'all',
@@ -44,7 +49,7 @@ export async function startGateway(
       ...BENCH_LIMITS,
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: options.ipc ? ['ignore', 'ignore', 'inherit', 'ipc'] : ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 100; i++) {
     try {
