@@ -67,6 +67,38 @@ export class BlockJobLedger {
     private readonly store: JobStore,
   ) {}
 
+  /**
+   * What this process wrote of its block jobs' bookkeeping, until each is
+   * released: enough to write it back if Redis loses it while they run.
+   */
+  private readonly written = new Map<string, Record<string, string>>();
+
+  /**
+   * Writes back what Redis lost of a block job this process runs: its disk's
+   * claim (so reconciliation does not take its libvirt job for an orphan)
+   * and its book (phase, chain at start, a pivot asked for).
+   */
+  async restore(jobId: string, ref: DiskRef): Promise<void> {
+    const mine = this.written.get(jobId);
+    const multi = this.redis
+      .multi()
+      .set(
+        this.keys.diskBlockJob(ref.host, ref.domainUuid, ref.disk),
+        JSON.stringify({ jobId, at: Date.now() }),
+        'NX',
+      );
+    if (mine && Object.keys(mine).length > 0) {
+      multi
+        .hset(this.keys.blockJob(jobId), mine)
+        .expire(this.keys.blockJob(jobId), BOOK_TTL_SECONDS);
+    }
+    await multi.exec();
+  }
+
+  private remember(jobId: string, fields: Record<string, string>): void {
+    this.written.set(jobId, { ...this.written.get(jobId), ...fields });
+  }
+
   /** Claims `ref` for job `jobId`; CONFLICT naming the job that holds it otherwise. */
   async claim(ref: DiskRef, jobId: string): Promise<void> {
     const key = this.keys.diskBlockJob(ref.host, ref.domainUuid, ref.disk);
@@ -96,6 +128,7 @@ export class BlockJobLedger {
 
   /** Releases `ref` if job `jobId` still holds it. */
   async release(ref: DiskRef, jobId: string): Promise<void> {
+    this.written.delete(jobId);
     await this.redis.eval(
       RELEASE,
       2,
@@ -136,6 +169,7 @@ export class BlockJobLedger {
       fields.chainAtStart = JSON.stringify(chainAtStart);
       fields.startedAt = new Date().toISOString();
     }
+    this.remember(jobId, fields);
     await this.redis
       .multi()
       .hset(this.keys.blockJob(jobId), fields)

@@ -50,7 +50,11 @@ export class JobChannel {
 
   private subscribe(): Promise<void> {
     if (this.subscribing) return this.subscribing;
-    const subscriber = this.redis.duplicate({ connectionName: this.connectionName });
+    const subscriber = this.redis.duplicate({
+      // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
+      enableOfflineQueue: true,
+      connectionName: this.connectionName,
+    });
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, id: string) => {
       for (const wake of [...(this.waiters.get(id) ?? [])]) wake();

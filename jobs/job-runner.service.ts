@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -21,9 +22,10 @@ import {
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
-import { REDIS_KEYS } from '#src/redis/redis.module.js';
+import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
+import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import type { RedisKeys } from '#src/redis/keys.js';
-import { JobStore, type JobError } from './job-store.js';
+import { JobStore, type JobError, type JobRecord } from './job-store.js';
 import {
   DOMAIN_MAY_BE_ABSENT,
   isBlockJobType,
@@ -89,18 +91,40 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   private readonly workers: Worker[] = [];
   private connection: Redis | null = null;
   private processors: QueueProcessor[] = [];
+  /**
+   * The jobs this process runs, with their record as last written: what
+   * it writes back when Redis loses its data under them.
+   */
+  private readonly inFlight = new Map<string, { data: QueuedJob; record: JobRecord }>();
+  /** Renews the in-flight jobs' held marks (an orphan is a job nobody holds). */
+  private holdTimer: NodeJS.Timeout | null = null;
+  private readonly holder = `${hostname()}:${process.pid}`;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
     private readonly ledger: BlockJobLedger,
     private readonly discovery: DiscoveryService,
+    private readonly recovery: RedisRecovery,
   ) {}
 
+  /** How long a job's held mark outlives its worker: a few lock periods, as a stall takes. */
+  private get holdMs(): number {
+    return 3 * this.config.jobLockMs;
+  }
+
   onApplicationBootstrap(): void {
+    this.recovery.register({
+      name: 'the running jobs',
+      order: 10,
+      onDataLoss: () => this.restoreInFlight(),
+    });
+    this.holdTimer = setInterval(() => void this.renewHolds(), this.config.jobLockMs);
+    this.holdTimer.unref();
     this.processors = this.discovery
       .getProviders({ metadataKey: JobProcessor.KEY })
       .map((wrapper) => wrapper.instance as QueueProcessor);
@@ -138,6 +162,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
 
   /** Lets running jobs finish (BullMQ hands back any it cannot), then closes the connections. */
   async onApplicationShutdown(): Promise<void> {
+    if (this.holdTimer) clearInterval(this.holdTimer);
     // Running jobs may take a while to finish; a Redis that is gone must not hold the shutdown.
     await withDeadline(Promise.all(this.workers.map((w) => w.close())), 10_000);
     this.connection?.disconnect();
@@ -164,7 +189,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     log.log(
       `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
     );
-    await this.store.update(id, {
+    const running = await this.store.update(id, {
       // A job run again after its worker died keeps the state it reached (ready, pivoting).
       state: record.state === 'queued' ? 'running' : record.state,
       startedAt: record.startedAt ?? now(),
@@ -172,6 +197,12 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       error: null,
       attempts: Math.max(bullJob.attemptsMade + 1, bullJob.attemptsStarted),
     });
+    this.inFlight.set(id, { data, record: running ?? record });
+    await this.redis.set(this.keys.jobHeld(id), this.holder, 'PX', this.holdMs);
+    const note = (updated: JobRecord | null): void => {
+      const entry = this.inFlight.get(id);
+      if (entry && updated) entry.record = updated;
+    };
     try {
       const host = await this.registry.get(data.target.host);
       const handler = (processor.handlers as Record<JobType, JobHandler<JobType>>)[data.type];
@@ -182,8 +213,8 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           host,
           client,
           dom: (await domainOf(client, data)) as DomainOf<JobType>,
-          setState: async (state) => void (await this.store.update(id, { state })),
-          setProgress: async (progress) => void (await this.store.update(id, { progress })),
+          setState: async (state) => note(await this.store.update(id, { state })),
+          setProgress: async (progress) => note(await this.store.update(id, { progress })),
           cancelRequested: () => this.store.cancelRequested(id),
         };
         return handler(ctx);
@@ -232,6 +263,45 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       log.warn(`job ${id}: failed: ${appError.message}`);
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });
       throw new UnrecoverableError(appError.message);
+    } finally {
+      this.inFlight.delete(id);
+      await this.redis.del(this.keys.jobHeld(id)).catch(() => undefined);
+    }
+  }
+
+  private async renewHolds(): Promise<void> {
+    if (this.inFlight.size === 0 || this.redis.status !== 'ready') return;
+    const pipeline = this.redis.pipeline();
+    for (const id of this.inFlight.keys()) {
+      pipeline.set(this.keys.jobHeld(id), this.holder, 'PX', this.holdMs);
+    }
+    await pipeline.exec().catch(() => undefined);
+  }
+
+  /**
+   * Redis lost its data under the jobs running here: their records (as last
+   * written), held marks, and for block jobs the disk's claim and the book,
+   * are written back, so each caller's job URL works again, the job ends as
+   * it would have, and reconciliation takes none of their libvirt jobs for
+   * an orphan. BullMQ's copy is not: the job finishes here, and if this
+   * worker dies first, the orphan sweep queues it again from its record.
+   */
+  private async restoreInFlight(): Promise<void> {
+    for (const [id, { data, record }] of this.inFlight) {
+      const restored = await this.store.restore(record);
+      await this.redis.set(this.keys.jobHeld(id), this.holder, 'PX', this.holdMs);
+      const disk = (data.params as { disk?: string }).disk;
+      if (isBlockJobType(data.type) && disk && data.target.uuid) {
+        await this.ledger.restore(id, {
+          host: data.target.host,
+          domainUuid: data.target.uuid,
+          disk,
+        });
+      }
+      if (restored)
+        this.logger.log(
+          `job ${id} (${data.type}): record written back after the loss of Redis data`,
+        );
     }
   }
 

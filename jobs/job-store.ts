@@ -197,6 +197,19 @@ export class JobStore {
     await multi.publish(this.keys.jobUpdates, record.id).exec();
   }
 
+  /**
+   * Writes a record back that Redis lost, as its worker still knows it (a
+   * recovery from lost data), announced as if new; false, and nothing
+   * written, when one exists. For a job still running: a final record is
+   * not restored (its retention indexes are not rebuilt).
+   */
+  async restore(record: JobRecord): Promise<boolean> {
+    if (TERMINAL_STATES.has(record.state)) return false;
+    if ((await this.redis.exists(this.keys.job(record.id))) === 1) return false;
+    await this.create(record);
+    return true;
+  }
+
   async get(id: string): Promise<JobRecord | null> {
     const fields = await this.redis.hgetall(this.keys.job(id));
     return fields.id ? decode(fields) : null;

@@ -9,6 +9,7 @@ import { BlockJobLedger } from './block-job-ledger.js';
 import { JobCallbacks } from './job-callback.js';
 import { JobRetention } from './job-retention.service.js';
 import { JobRunner } from './job-runner.service.js';
+import { OrphanJobSweeper } from './orphan-jobs.js';
 import { JobSignals } from './job-signals.js';
 import { JobStore } from './job-store.js';
 import { JobSubmitter } from './job-submitter.js';
@@ -58,7 +59,7 @@ export class JobsCoreModule {
     return {
       module: JobsCoreModule,
       imports: options.runner ? [DiscoveryModule] : [],
-      providers: options.runner ? [...SHARED, JobRunner] : SHARED,
+      providers: options.runner ? [...SHARED, JobRunner, OrphanJobSweeper] : SHARED,
       exports: SHARED,
     };
   }

@@ -80,6 +80,11 @@ export class JobQueues implements OnApplicationShutdown {
     await this.queueOf(job.type).add(job.type, job, jobOptions(job.jobId, job.type));
   }
 
+  /** Whether BullMQ holds the job (in any state). */
+  async has(type: JobType, jobId: string): Promise<boolean> {
+    return (await this.queueOf(type).getJob(jobId)) !== undefined;
+  }
+
   /** Removes a job that no worker has taken yet; false if it is running (or gone). */
   async removeWaiting(type: JobType, jobId: string): Promise<boolean> {
     const job = await this.queueOf(type).getJob(jobId);

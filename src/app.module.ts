@@ -22,6 +22,7 @@ import { ConfigModule } from './config/config.module.js';
 import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import { HostsCoreModule } from './hosts/hosts-core.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RedisRecoveryModule } from './redis/redis-recovery.js';
 import { EventsCoreModule } from './events/events-core.module.js';
 import { FEATURE_WORKER_MODULES } from './worker.js';
 
@@ -43,6 +44,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DiscoveryModule,
         RedisModule,
+        RedisRecoveryModule,
         HostsCoreModule,
         EventsCoreModule,
         AuditLogModule,

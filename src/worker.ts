@@ -14,6 +14,7 @@ import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HostsCoreModule } from './hosts/hosts-core.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RedisRecoveryModule } from './redis/redis-recovery.js';
 import { EventsCoreModule } from './events/events-core.module.js';
 
 /**
@@ -47,6 +48,7 @@ class WorkerRootModule {
       imports: [
         ConfigModule.forRoot(config),
         RedisModule,
+        RedisRecoveryModule,
         HostsCoreModule,
         EventsCoreModule,
         AuditLogModule,

@@ -1,7 +1,14 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { redactUri } from '#src/libvirt/index.js';
+import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import { TokensService } from './tokens.service.js';
 
 /** Where the generated admin token is printed, once (process.stdout; tests pass their own). */
@@ -17,14 +24,25 @@ export interface AdminTokenOutput {
  * is not shipped to log stores. Only its sha256 is stored.
  */
 @Injectable()
-export class AdminTokenBootstrap implements OnApplicationBootstrap {
+export class AdminTokenBootstrap implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger(AdminTokenBootstrap.name);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly tokens: TokensService,
     @Inject(ADMIN_TOKEN_OUTPUT) private readonly output: AdminTokenOutput,
+    private readonly recovery: RedisRecovery,
   ) {}
+
+  onModuleInit(): void {
+    // Redis lost the token records: the configured admin token works again without a restart
+    // (with none configured, a new one is generated and printed, as at first start).
+    this.recovery.register({
+      name: 'the admin token',
+      order: 0,
+      onDataLoss: () => this.ensureAdminToken(),
+    });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     try {

@@ -10,6 +10,8 @@ import {
 } from '#src/common/auth/caller.js';
 import { scopesWithin } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
+import { isRedisUnavailable } from '#src/common/errors/redis-errors.js';
+import { OutageCache } from '#src/common/outage-cache.js';
 import { paginate, type Page } from '#src/common/pagination.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
@@ -46,6 +48,9 @@ const LAST_USED_EVERY_MS = 60_000;
 const MAX_CHAIN = 8;
 
 /** sha256 of a token, hex: the only form in which a token is stored. */
+/** How long a verified token is remembered for authenticating while Redis is down. */
+const VERIFIED_FOR_OUTAGES_MS = 10 * 60_000;
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
@@ -92,6 +97,13 @@ return rec`;
 export class TokensService {
   /** When this process last recorded each token's use. */
   private readonly lastUseWritten = new Map<string, number>();
+  /**
+   * Tokens verified in the last ten minutes, by their sha256: while Redis
+   * does not answer, they still authenticate (reads that need no Redis keep
+   * working in an outage). A revocation is never missed by it: while Redis
+   * answers, Redis is asked every time.
+   */
+  private readonly verified = new OutageCache<TokenRecord>(VERIFIED_FOR_OUTAGES_MS);
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -102,11 +114,28 @@ export class TokensService {
 
   /** The record of a presented token, or null when it matches none (or is expired or orphaned). */
   async findByToken(token: string): Promise<TokenRecord | null> {
+    const hash = hashToken(token);
+    let record: TokenRecord | null;
+    try {
+      record = await this.lookUp(hash);
+    } catch (err) {
+      const cached = isRedisUnavailable(err) ? this.verified.recall(hash) : undefined;
+      if (cached && (cached.expiresAt === null || Date.parse(cached.expiresAt) > Date.now())) {
+        return cached;
+      }
+      throw err;
+    }
+    if (record) this.verified.remember(hash, record);
+    else this.verified.forget(hash);
+    return record;
+  }
+
+  private async lookUp(hash: string): Promise<TokenRecord | null> {
     const run = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
       .virtgateFindToken!;
     const raw = (await run.call(
       this.redis,
-      this.keys.token(hashToken(token)),
+      this.keys.token(hash),
       this.keys.prefix,
       Date.now(),
       MAX_CHAIN,

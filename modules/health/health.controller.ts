@@ -25,14 +25,20 @@ export class HealthController {
 
   @Get('ready')
   @ApiOperation({ summary: 'Redis and the default libvirt host answer (each check within 2 s)' })
-  @ApiOkResponse({ type: ReadinessDto, description: 'Every dependency answers' })
+  @ApiOkResponse({
+    type: ReadinessDto,
+    description:
+      'Every dependency answers (`degraded`: and the gateway recovers from a loss of Redis data)',
+  })
   @ApiServiceUnavailableResponse({
     type: ReadinessDto,
     description: 'A dependency does not answer; see checks',
   })
   async getReadiness(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessDto> {
     const readiness = await this.health.readiness();
-    void reply.status(readiness.status === 'ok' ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    void reply.status(
+      readiness.status === 'unavailable' ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.OK,
+    );
     return readiness;
   }
 }

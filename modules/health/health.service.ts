@@ -3,7 +3,13 @@ import { Redis } from 'ioredis';
 import { redactUri } from '#src/libvirt/index.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { REDIS } from '#src/redis/redis.module.js';
-import type { LibvirtCheckDto, ReadinessDto, RedisCheckDto } from './dto/health.dto.js';
+import { RedisRecovery } from '#src/redis/redis-recovery.js';
+import type {
+  LibvirtCheckDto,
+  ReadinessDto,
+  RecoveryCheckDto,
+  RedisCheckDto,
+} from './dto/health.dto.js';
 import { CHECK_TIMEOUT_MS, LibvirtProbe } from './libvirt-probe.js';
 
 /**
@@ -16,12 +22,32 @@ export class HealthService {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly libvirt: LibvirtProbe,
+    private readonly recovery: RedisRecovery,
   ) {}
 
   async readiness(): Promise<ReadinessDto> {
-    const [redis, libvirt] = await Promise.all([this.checkRedis(), this.checkLibvirt()]);
-    const ok = redis.status === 'up' && libvirt.status === 'up';
-    return { status: ok ? 'ok' : 'unavailable', checks: { redis, libvirt } };
+    const [redis, libvirt, recovery] = await Promise.all([
+      this.checkRedis(),
+      this.checkLibvirt(),
+      this.checkRecovery(),
+    ]);
+    const up = redis.status === 'up' && libvirt.status === 'up';
+    const status = !up ? 'unavailable' : recovery.status === 'recovering' ? 'degraded' : 'ok';
+    return { status, checks: { redis, libvirt, recovery } };
+  }
+
+  /** Degraded while a loss of Redis data is being recovered from, here or by another process. */
+  private async checkRecovery(): Promise<RecoveryCheckDto> {
+    // The gateway-wide mark is in Redis: the Redis check reports a Redis that does not answer.
+    const degraded = await withTimeout(this.recovery.degraded(), CHECK_TIMEOUT_MS, '').catch(
+      () => false,
+    );
+    const { lastLoss } = this.recovery.status();
+    return {
+      status: degraded ? 'recovering' : 'ok',
+      lastLossAt: lastLoss?.detectedAt ?? null,
+      recoveredAt: lastLoss?.recoveredAt ?? null,
+    };
   }
 
   private async checkRedis(): Promise<RedisCheckDto> {
@@ -34,7 +60,11 @@ export class HealthService {
       );
       return { status: 'up', latencyMs: elapsed(started) };
     } catch (err) {
-      return { status: 'down', latencyMs: elapsed(started), error: (err as Error).message };
+      const error =
+        this.redis.status === 'ready'
+          ? (err as Error).message
+          : `the connection to Redis is closed (${this.redis.status}): ${(err as Error).message}`;
+      return { status: 'down', latencyMs: elapsed(started), error };
     }
   }
 

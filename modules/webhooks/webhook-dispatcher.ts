@@ -77,7 +77,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   onApplicationBootstrap(): void {
-    this.reader = this.redis.duplicate({ connectionName: 'virtgate-webhook-dispatch' });
+    this.reader = this.redis.duplicate({
+      // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
+      enableOfflineQueue: true,
+      connectionName: 'virtgate-webhook-dispatch',
+    });
     this.running = this.run(this.reader);
   }
 

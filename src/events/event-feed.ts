@@ -139,7 +139,11 @@ export class EventFeed implements OnApplicationShutdown {
   private start(): Promise<void> {
     this.started ??= (async () => {
       this.lastId = await this.stream.latest();
-      this.reader = this.redis.duplicate({ connectionName: 'virtgate-event-feed' });
+      this.reader = this.redis.duplicate({
+        // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
+        enableOfflineQueue: true,
+        connectionName: 'virtgate-event-feed',
+      });
       void this.follow(this.reader);
     })().catch((err: unknown) => {
       this.started = null;

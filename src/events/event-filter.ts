@@ -112,6 +112,7 @@ export function eventMatcher(filter: EventFilter): (event: GatewayEvent) => bool
  */
 export function eventVisibleTo(caller: Caller, e: GatewayEvent): boolean {
   if (isUnscoped(caller)) return true;
+  if (e.type.startsWith('gateway.')) return true; // the gateway's own state concerns every caller
   if (e.job !== null && e.job.requestedBy === caller.id) return true;
   if (e.host === null || !hostInScope(caller, e.host)) return false;
   if (e.domain !== null) return domainInScope(caller, e.host, e.domain.name);

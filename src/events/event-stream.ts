@@ -52,6 +52,13 @@ export function isCursor(value: string): boolean {
   return CURSOR.test(value);
 }
 
+/** The greatest stream id before `id` (`5-0` gives `4-18446744073709551615`). */
+export function cursorBefore(id: string): string {
+  const [ms, seq] = id.split('-').map((x) => BigInt(x)) as [bigint, bigint];
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
+}
+
 /** Orders two stream ids (-1, 0, 1). */
 export function compareCursors(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');

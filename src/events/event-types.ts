@@ -6,7 +6,7 @@
 export interface EventTypeDeclaration {
   readonly type: string;
   /** Where it comes from: a libvirt domain event, a job record, the host link, a webhook. */
-  readonly source: 'domain' | 'block-job' | 'job' | 'host' | 'webhook';
+  readonly source: 'domain' | 'block-job' | 'job' | 'host' | 'webhook' | 'gateway';
   readonly summary: string;
   /** For libvirt lifecycle events: libvirt's detail names (lower case), as `detail` carries them. */
   readonly details?: readonly string[];
@@ -176,6 +176,19 @@ export const EVENT_TYPES = [
     source: 'host',
     summary:
       'The event connection is back; what changed meanwhile came just before, as reconciled events.',
+  },
+  {
+    type: 'gateway.degraded',
+    source: 'gateway',
+    summary:
+      "Redis lost the gateway's data (a restart without persistence, a flush): events before this one " +
+      'may be missing, and until gateway.recovered the gateway restores its records and reconciles the hosts.',
+  },
+  {
+    type: 'gateway.recovered',
+    source: 'gateway',
+    summary:
+      "The gateway restored what Redis lost: its bootstrap records, its running jobs' records, and the hosts' block jobs (adopted where it had no record).",
   },
   {
     type: 'webhook.disabled',

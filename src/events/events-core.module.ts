@@ -5,6 +5,7 @@ import {
   Logger,
   Module,
   type OnApplicationBootstrap,
+  type OnModuleInit,
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
@@ -12,8 +13,10 @@ import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { REDIS, REDIS_KEYS } from '../redis/redis.module.js';
 import type { RedisKeys } from '../redis/keys.js';
+import { RedisRecovery } from '../redis/redis-recovery.js';
+import { newEvent } from './event.js';
 import { EventFeed } from './event-feed.js';
-import { EVENT_STREAM, EventStream } from './event-stream.js';
+import { cursorBefore, EVENT_STREAM, EventStream } from './event-stream.js';
 
 /** How often each process trims the events older than the retention (any process may: it is idempotent). */
 const TRIM_INTERVAL_MS = 60_000;
@@ -40,6 +43,47 @@ class EventRetentionTimer implements OnApplicationBootstrap, OnApplicationShutdo
 }
 
 /**
+ * The stream's part of a recovery from lost Redis data: the first process to
+ * notice appends `gateway.degraded` and marks everything before it as gone
+ * (a client resuming from an older cursor gets CURSOR_EXPIRED, 410, instead
+ * of silently missing what was lost); the worker that finishes the recovery
+ * appends `gateway.recovered`.
+ */
+@Injectable()
+class EventRecoveryHook implements OnModuleInit {
+  constructor(
+    @Inject(EVENT_STREAM) private readonly stream: EventStream,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    private readonly recovery: RedisRecovery,
+  ) {}
+
+  onModuleInit(): void {
+    this.recovery.register({
+      name: 'the event stream',
+      order: 5,
+      onDataLoss: async ({ first, detectedAt }) => {
+        if (!first) return;
+        const [id] = await this.stream.append(
+          newEvent('gateway.degraded', null, {
+            time: detectedAt,
+            data: { reason: 'redis-data-lost', detectedAt },
+          }),
+        );
+        await this.redis.set(this.keys.eventsTrimmedThrough, cursorBefore(id!));
+      },
+      onRecovered: async ({ detectedAt }) => {
+        await this.stream.append(
+          newEvent('gateway.recovered', null, {
+            data: { detectedAt, recoveredAt: new Date().toISOString() },
+          }),
+        );
+      },
+    });
+  }
+}
+
+/**
  * The event stream, for both roles: the stream (appended by the workers'
  * publishers and the job store, read by the api's channels), this process's
  * feed of it (its one blocking reader starts with the first subscriber), and
@@ -59,6 +103,7 @@ class EventRetentionTimer implements OnApplicationBootstrap, OnApplicationShutdo
     },
     EventFeed,
     EventRetentionTimer,
+    EventRecoveryHook,
   ],
   exports: [EVENT_STREAM, EventFeed],
 })

@@ -1,12 +1,21 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Caller } from '#src/common/auth/caller.js';
 import { requireHostInScope } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import { isRedisUnavailable } from '#src/common/errors/redis-errors.js';
+import { OutageCache } from '#src/common/outage-cache.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { redactUri } from '#src/libvirt/index.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
+import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 
 /** A registered libvirt host, as stored. */
@@ -16,6 +25,9 @@ export interface HostRecord {
   createdAt: string;
   createdBy: string;
 }
+
+/** How long a host's record read from Redis serves while Redis is down. */
+const OUTAGE_CACHE_MS = 60 * 60_000;
 
 /** The name under which the gateway registers its default libvirt host at first start. */
 export const DEFAULT_HOST_NAME = 'local';
@@ -27,16 +39,32 @@ export const DEFAULT_HOST_NAME = 'local';
  * host is.
  */
 @Injectable()
-export class HostRegistry implements OnApplicationBootstrap {
+export class HostRegistry implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger(HostRegistry.name);
+  /** The hosts as last read, answered from while Redis is down (reads of a host need no Redis then). */
+  private readonly lastRead = new OutageCache<HostRecord>(OUTAGE_CACHE_MS);
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly recovery: RedisRecovery,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  onModuleInit(): void {
+    // Redis lost the hosts with the rest: the default host is registered again, as at first start.
+    this.recovery.register({
+      name: 'the default host',
+      order: 0,
+      onDataLoss: () => this.registerDefault(),
+    });
+  }
+
+  onApplicationBootstrap(): Promise<void> {
+    return this.registerDefault();
+  }
+
+  private async registerDefault(): Promise<void> {
     if (!(await this.isEmpty())) return;
     const added = await this.add({
       name: DEFAULT_HOST_NAME,
@@ -57,8 +85,21 @@ export class HostRegistry implements OnApplicationBootstrap {
   }
 
   async find(name: string): Promise<HostRecord | null> {
-    const raw = await this.redis.hget(this.keys.hosts, name);
-    return raw === null ? null : (JSON.parse(raw) as HostRecord);
+    let raw: string | null;
+    try {
+      raw = await this.redis.hget(this.keys.hosts, name);
+    } catch (err) {
+      const cached = isRedisUnavailable(err) ? this.lastRead.recall(name) : undefined;
+      if (cached) return cached;
+      throw err;
+    }
+    if (raw === null) {
+      this.lastRead.forget(name);
+      return null;
+    }
+    const record = JSON.parse(raw) as HostRecord;
+    this.lastRead.remember(name, record);
+    return record;
   }
 
   /** The host's record, or NOT_FOUND. */

@@ -37,6 +37,7 @@ const SOURCES: Record<Declaration['source'], string> = {
   job: "the gateway job's record, appended in the same step as the change",
   host: "the host's event connection, watched by the worker that holds the host",
   webhook: 'the webhook dispatcher',
+  gateway: "the gateway's own state: the loss of its Redis data, and its recovery",
 };
 
 const INFO_DESCRIPTION = `What happens on the gateway's hosts and to its jobs, as events: libvirt's domain and block-job events, gateway job state changes and progress, host connections, webhooks disabled. Every event is appended once to one stream, and delivered on three channels: server-sent events and JSON pages at \`${EVENTS_PATH}\`, GraphQL subscriptions over graphql-ws at \`${GRAPHQL_PATH}\`, and signed webhooks. This document describes the gateway: its \`send\` operations are what it sends, its \`receive\` operations what it takes.

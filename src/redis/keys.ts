@@ -89,6 +89,17 @@ export interface RedisKeys {
   webhookDeliveries(id: string): string;
   /** STRING (with a TTL): the callbackUrl a job was requested with, delivered to when it ends. */
   jobCallback(jobId: string): string;
+  /**
+   * STRING: the gateway's marker, a random epoch written at first boot: gone
+   * means Redis lost the gateway's data (src/redis/redis-recovery.ts).
+   */
+  readonly marker: string;
+  /** STRING (with a TTL): set while the gateway recovers from a loss of its data (it is `degraded`). */
+  readonly recovering: string;
+  /** STRING (with a TTL): the worker running this job, renewed while it runs (an orphan has none). */
+  jobHeld(id: string): string;
+  /** STRING (with a TTL): held by the process looking for orphaned jobs, so one does at a time. */
+  readonly jobsOrphanLock: string;
   /** Prefix of BullMQ's own keys (queues, locks). */
   readonly bull: string;
   /** Pattern matching every key of this prefix (for SCAN in tests and tools). */
@@ -133,6 +144,10 @@ export function redisKeys(prefix: string): RedisKeys {
     webhooksVersion: `${prefix}webhooks:version`,
     webhookDeliveries: (id: string) => `${prefix}webhook-deliveries:${id}`,
     jobCallback: (jobId: string) => `${prefix}jobs:callback:${jobId}`,
+    marker: `${prefix}meta:marker`,
+    recovering: `${prefix}meta:recovering`,
+    jobHeld: (id: string) => `${prefix}jobs:held:${id}`,
+    jobsOrphanLock: `${prefix}jobs:orphan-lock`,
     bull: `${prefix}bull`,
     all: `${prefix}*`,
   });

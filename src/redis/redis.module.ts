@@ -35,6 +35,14 @@ export const REDIS_KEYS = Symbol('REDIS_KEYS');
           if (lastError) logger.log('connection restored');
           lastError = '';
         });
+        if (config.role !== 'worker') {
+          // Once up, the api's commands fail at once while Redis is away (503 within
+          // milliseconds) instead of waiting in the offline queue for reconnect attempts:
+          // a request never waits on an outage. Workers wait it out: a job rides out a blip.
+          redis.once('ready', () => {
+            redis.options.enableOfflineQueue = false;
+          });
+        }
         return redis;
       },
     },

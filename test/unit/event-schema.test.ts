@@ -54,6 +54,8 @@ function sample(type: EventType): GatewayEvent {
       return { ...base, ...newEvent(type, 'local', { reconciled: false }) };
     case 'webhook':
       return { ...base, ...newEvent(type, null, { data: { webhookId: 'w1', reason: 'gone' } }) };
+    case 'gateway':
+      return { ...base, ...newEvent(type, null, { data: { detectedAt: base.id } }) };
   }
 }
 

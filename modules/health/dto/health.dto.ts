@@ -39,6 +39,33 @@ export class LibvirtCheckDto {
   error?: string;
 }
 
+@ApiSchema({ name: 'RecoveryCheck' })
+export class RecoveryCheckDto {
+  @ApiProperty({
+    enum: ['ok', 'recovering'],
+    description:
+      "`recovering` while the gateway restores what Redis lost (its marker key was gone): the admin token and the default host registered again, running jobs re-recorded, the hosts' block jobs reconciled",
+  })
+  status!: 'ok' | 'recovering';
+
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    format: 'date-time',
+    description:
+      'When this process last noticed a loss of Redis data (null: never since it started)',
+  })
+  lastLossAt!: string | null;
+
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    format: 'date-time',
+    description: "When this process's part of that recovery was done",
+  })
+  recoveredAt!: string | null;
+}
+
 @ApiSchema({ name: 'ReadinessChecks' })
 export class ReadinessChecksDto {
   @ApiProperty({ type: RedisCheckDto })
@@ -46,12 +73,19 @@ export class ReadinessChecksDto {
 
   @ApiProperty({ type: LibvirtCheckDto })
   libvirt!: LibvirtCheckDto;
+
+  @ApiProperty({ type: RecoveryCheckDto })
+  recovery!: RecoveryCheckDto;
 }
 
 @ApiSchema({ name: 'Readiness' })
 export class ReadinessDto {
-  @ApiProperty({ enum: ['ok', 'unavailable'] })
-  status!: 'ok' | 'unavailable';
+  @ApiProperty({
+    enum: ['ok', 'degraded', 'unavailable'],
+    description:
+      '`degraded` (still 200): everything answers, and the gateway is restoring what Redis lost; `unavailable` (503): a dependency does not answer',
+  })
+  status!: 'ok' | 'degraded' | 'unavailable';
 
   @ApiProperty({ type: ReadinessChecksDto })
   checks!: ReadinessChecksDto;

@@ -4,14 +4,16 @@ import { AppError, ErrorCode } from './app-error.js';
 export const STORE_RETRY_AFTER_SECONDS = 5;
 
 /**
- * ioredis's ways of saying the server is not there: the connection is closed,
- * the reconnect attempts allowed per command ran out, or the command timed
- * out. A reply error from a live server (ReplyError) is not one of them.
+ * ioredis's ways of saying the server is not there: the connection is closed
+ * or not up, the reconnect attempts allowed per command ran out, or the
+ * command timed out. A reply error from a live server (ReplyError) is not one of them.
  */
-function isRedisUnavailable(err: unknown): err is Error {
+export function isRedisUnavailable(err: unknown): err is Error {
   if (!(err instanceof Error)) return false;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
+    // The api's client fails a command at once while disconnected (no offline queue).
+    err.message.startsWith("Stream isn't writeable") ||
     err.message === 'Connection is closed.' ||
     err.message === 'Command timed out' ||
     /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(err.message)
