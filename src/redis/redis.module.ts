@@ -22,7 +22,9 @@ export const REDIS_KEYS = Symbol('REDIS_KEYS');
           connectionName: `virtgate-${config.role}`,
           // Fail a command after a few reconnect attempts instead of queueing it for minutes,
           // and never wait forever on a server that accepted the connection but does not answer.
-          maxRetriesPerRequest: 3,
+          // A worker rides out a restart of Redis (about 10 s of reconnect attempts): a
+          // running job's next write waits instead of failing the job.
+          maxRetriesPerRequest: config.role === 'worker' ? 20 : 3,
           commandTimeout: 5000,
         });
         let lastError = '';

@@ -1,0 +1,197 @@
+/**
+ * Redis loses the gateway's data under it (SHUTDOWN NOSAVE of a Redis kept
+ * without persistence, then a restart: it comes back empty) while a block
+ * copy waits in `ready` and a lifecycle job runs. The api runs here
+ * (ROLE=api), the worker in a process of its own, both on a Redis of this
+ * test's own. Nothing is restarted but Redis: the gateway notices the loss
+ * by its marker key, is `degraded` while it restores what it keeps there,
+ * and then every token configured works again, the jobs the worker was
+ * running are there under their own ids and end as they would have (once),
+ * and the copy is pivoted through the API, its chain checked against the
+ * live XML and qemu-img.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { DomainState, LibvirtClient } from '#src/libvirt/index.js';
+import { PrivateRedis } from '../support/private-redis.js';
+import { TcgChainDomain } from '../support/tcg-chain.js';
+import { waitFor } from '../support/wait.js';
+import { WorkerProcess } from '../support/worker-process.js';
+import { closeAllApps, startApp, testConfig, uniquePrefix, type TestApp } from './helpers.js';
+
+const ADMIN = 'redis-loss-admin-token-0123456789';
+
+interface Job {
+  id: string;
+  type: string;
+  state: string;
+  result: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+}
+
+describe('Redis loses its data under a running gateway', () => {
+  let redis: PrivateRedis;
+  let t: TestApp;
+  let client: LibvirtClient;
+  const workers: WorkerProcess[] = [];
+  const domains: TcgChainDomain[] = [];
+  const run = randomUUID().slice(0, 6);
+  const prefix = uniquePrefix(import.meta.url);
+  const http = {
+    get: (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`),
+    post: (url: string, body: object = {}, prefer?: string) => {
+      const req = request(t.server).post(url).set('authorization', `Bearer ${ADMIN}`);
+      if (prefer) void req.set('prefer', prefer);
+      return req.send(body);
+    },
+  };
+
+  const job = async (id: string): Promise<Job> => (await http.get(`/v1/jobs/${id}`)).body as Job;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    client = await LibvirtClient.connect('qemu:///system');
+    const env = { REDIS_URL: redis.url, VIRTGATE_ADMIN_TOKEN: ADMIN };
+    t = await startApp(testConfig(prefix, { ...env, ROLE: 'api' }));
+    workers.push(
+      await WorkerProcess.start({ ...env, VIRTGATE_REDIS_PREFIX: prefix, JOB_LOCK_MS: '1000' }),
+    );
+  });
+
+  after(async () => {
+    for (const w of workers) await w.kill();
+    await closeAllApps();
+    for (const d of domains) await d.remove();
+    await client.close();
+    await redis.remove();
+  });
+
+  it('tokens work again, readiness goes degraded then ok, the running jobs end once under their ids, the copy pivots', async () => {
+    const [copied, stopped] = await Promise.all([
+      TcgChainDomain.create(client, `vg-loss-${run}-copy`),
+      TcgChainDomain.create(client, `vg-loss-${run}-stop`),
+    ]);
+    domains.push(copied, stopped);
+    const destination = path.join(copied.dir, 'copy.qcow2');
+
+    const copy = await http.post(`/v1/hosts/local/domains/${copied.name}/disks/vda/block-jobs`, {
+      type: 'copy',
+      destination,
+      pivot: false,
+    });
+    assert.equal(copy.status, 202, JSON.stringify(copy.body));
+    const copyId = copy.body.id as string;
+    await waitFor(
+      async () => (await job(copyId)).state === 'ready',
+      'the copy to be ready',
+      30_000,
+    );
+
+    // A guest without an OS ignores ACPI: the shutdown waits its 6 s out, then forces it.
+    const shutdown = await http.post(`/v1/hosts/local/domains/${stopped.name}/actions/shutdown`, {
+      timeoutSeconds: 6,
+      force: true,
+    });
+    assert.equal(shutdown.status, 202, JSON.stringify(shutdown.body));
+    const shutdownId = shutdown.body.id as string;
+    await waitFor(async () => (await job(shutdownId)).state === 'running', 'the shutdown to run');
+
+    // A client's place in the event stream, from before the loss.
+    const page = await http.get('/v1/events?limit=500');
+    const cursor = page.body.nextCursor as string;
+    assert.ok(cursor, JSON.stringify(page.body));
+
+    // Readiness, every 20 ms, from now on.
+    const seen: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const res = await request(t.server).get('/health/ready');
+        const status = res.body.status as string;
+        if (seen.at(-1) !== status) seen.push(status);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await admin.connect();
+    await admin.call('SHUTDOWN', 'NOSAVE').catch(() => undefined); // the connection goes with it
+    admin.disconnect();
+    await redis.exited();
+    await redis.restart();
+    const empty = new Redis(redis.url);
+    assert.equal(
+      await empty.exists(`${prefix}job:${copyId}`),
+      0,
+      'Redis came back without the jobs',
+    );
+    await empty.quit();
+
+    // The configured admin token works again without a restart of anything but Redis.
+    await waitFor(
+      async () => (await http.get('/v1/me')).status === 200,
+      'the admin token to work',
+      10_000,
+    );
+    // The jobs the worker runs are there again under their own ids.
+    await waitFor(
+      async () => (await http.get(`/v1/jobs/${copyId}`)).status === 200,
+      'the copy job back',
+    );
+    assert.equal((await job(copyId)).state, 'ready');
+    await waitFor(
+      async () => (await http.get(`/v1/jobs/${shutdownId}`)).status === 200,
+      'the shutdown job back',
+    );
+    // The default host is registered again.
+    const hosts = await http.get('/v1/hosts');
+    assert.ok(
+      hosts.body.items.some((h: { name: string }) => h.name === 'local'),
+      JSON.stringify(hosts.body),
+    );
+    await waitFor(
+      () => seen.at(-1) === 'ok' && seen.includes('degraded'),
+      `readiness back to ok (${seen.join(' → ')})`,
+      20_000,
+    );
+    polling = false;
+    await poller;
+    assert.deepEqual(seen.slice(seen.indexOf('degraded')), ['degraded', 'ok'], seen.join(' → '));
+
+    // The lifecycle job ended as it would have, once.
+    await waitFor(
+      async () => (await job(shutdownId)).state === 'completed',
+      'the shutdown to complete',
+      20_000,
+    );
+    const ended = await job(shutdownId);
+    assert.equal(ended.result?.forced, true, JSON.stringify(ended));
+    const state = await client.rpc.domainGetState({ dom: stopped.dom, flags: 0 });
+    assert.equal(state.state, DomainState.SHUTOFF);
+    const completions = workers[0]!.linesOf(`job ${shutdownId}: completed`);
+    assert.equal(completions.length, 1, workers[0]!.linesOf(shutdownId).join('\n'));
+
+    // The copy pivots through the API; the chain is the copy alone, as libvirt and qemu-img see it.
+    const pivot = await http.post(`/v1/jobs/${copyId}/pivot`, {}, 'wait=30');
+    assert.equal(pivot.status, 200, JSON.stringify(pivot.body));
+    assert.equal(pivot.body.state, 'completed', JSON.stringify(pivot.body));
+    assert.equal(pivot.body.result?.pivoted, true);
+    await copied.assertChain([destination], 'after the pivot');
+    await copied.assertPatterns(destination);
+
+    // The event stream says what happened.
+    const events = await http.get('/v1/events?type=gateway.*');
+    assert.equal(events.status, 200, JSON.stringify(events.body));
+    const types = (events.body.items as { type: string }[]).map((e) => e.type);
+    assert.deepEqual(types, ['gateway.degraded', 'gateway.recovered']);
+    // Resuming from before the loss is refused (what came between is gone), pointing at the loss.
+    const resumed = await http.get(`/v1/events?after=${cursor}`);
+    assert.equal(resumed.status, 410, JSON.stringify(resumed.body));
+    assert.equal(resumed.body.code, 'CURSOR_EXPIRED');
+    assert.equal(resumed.body.oldestEventId, (events.body.items as { id: string }[])[0]!.id);
+  });
+});
