@@ -60,7 +60,8 @@ class HostPool {
   /** A failed background grow is not retried before this. */
   growRetryAt = 0;
   probeTimer: NodeJS.Timeout | null = null;
-  probing = false;
+  /** The probe under way, if any: one at a time per host. */
+  probing: Promise<void> | null = null;
   facts: { value: Promise<HostFacts>; at: number } | null = null;
   closed = false;
   /** Rejects when the pool is dropped: a request waiting on `connecting` is let go at once. */
@@ -113,16 +114,27 @@ export class HostConnections implements OnApplicationShutdown {
   private readonly pools = new Map<string, HostPool>();
   /** The api role reads only: its connections are opened with VIR_CONNECT_RO. */
   protected readonly readOnly: boolean = true;
+  /**
+   * Whether a caller finding the breaker open waits for a probe made for it
+   * (or the one under way) instead of failing at once. Never for requests:
+   * the API answers 503 at once. See WorkerConnections.
+   */
+  protected readonly attemptsProbe: boolean = false;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   /**
    * A connected client for `host`, opening the first one if the pool has
-   * none. HOST_UNREACHABLE at once while the host's breaker is open.
+   * none. HOST_UNREACHABLE at once while the host's breaker is open (the
+   * worker's connections probe first: see WorkerConnections).
    */
   async client(host: HostRecord): Promise<LibvirtClient> {
     const pool = this.poolFor(host);
-    if (pool.open) throw this.unreachable(host.name, pool);
+    if (pool.open) {
+      if (!this.attemptsProbe) throw this.unreachable(host.name, pool);
+      await Promise.race([this.probe(host.name, pool), pool.dropped]);
+      if (pool.open) throw this.unreachable(host.name, pool);
+    }
     pool.clients = pool.clients.filter((c) => !c.closed);
     if (pool.clients.length > 0) {
       let best = pool.clients[0]!;
@@ -370,14 +382,25 @@ export class HostConnections implements OnApplicationShutdown {
     pool.probeTimer.unref();
   }
 
+  /** The probe of an unreachable host: the one under way, or a new one now. */
+  private probe(name: string, pool: HostPool): Promise<void> {
+    if (pool.probing) return pool.probing;
+    if (pool.probeTimer) clearTimeout(pool.probeTimer);
+    pool.probeTimer = null;
+    pool.probing = this.attempt(name, pool).finally(() => {
+      pool.probing = null;
+      if (pool.open) this.scheduleProbe(name, pool);
+    });
+    return pool.probing;
+  }
+
   /**
    * One attempt to reach an unreachable host: connect, and one cheap call
    * within the connect deadline. Success closes the breaker; failure backs
-   * off further (jittered, capped) and schedules the next attempt.
+   * off further (jittered, capped).
    */
-  private async probe(name: string, pool: HostPool): Promise<void> {
-    if (pool.closed || !pool.open || pool.probing) return;
-    pool.probing = true;
+  private async attempt(name: string, pool: HostPool): Promise<void> {
+    if (pool.closed || !pool.open) return;
     let client: LibvirtClient | null = null;
     try {
       client = await this.connect(pool.uri);
@@ -403,10 +426,7 @@ export class HostConnections implements OnApplicationShutdown {
         this.logger.warn(`host '${name}': still unreachable: ${message}`);
       }
       pool.setState('unreachable', message);
-    } finally {
-      pool.probing = false;
     }
-    if (pool.open) this.scheduleProbe(name, pool);
   }
 
   private unreachable(name: string, pool: HostPool): AppError {
@@ -430,4 +450,12 @@ function retryAfterSeconds(pool: HostPool): number {
 @Injectable()
 export class WorkerConnections extends HostConnections {
   protected override readonly readOnly: boolean = false;
+  /**
+   * A job is background work with its own retry schedule (jobs/queues.ts
+   * retryAttempts, retryDelay): each attempt on an unreachable host is a
+   * probe (one at a time per host, bounded by the connect deadline), so a
+   * host that is back serves the next attempt, not only once the background
+   * probe's backoff has passed, and a job does not burn its attempts at once.
+   */
+  protected override readonly attemptsProbe: boolean = true;
 }
