@@ -101,12 +101,13 @@ class HostPool {
  * the API. It opens when a connection cannot be made, when a call gets no
  * reply within its deadline, or when the keepalive finds the host silent
  * (within the configured interval × (count + 1)): the host is `unreachable`,
- * its connections are dropped (the calls in flight on them rejected at once),
  * and from then on every request for it fails at once with HOST_UNREACHABLE
- * (503, Retry-After), waiting on nothing. Meanwhile one background probe at a
- * time per host, with jittered exponential backoff, connects and makes one
- * cheap call; when that succeeds the breaker closes and the probe's
- * connection becomes the pool's first.
+ * (503, Retry-After), waiting on nothing. A host found silent has its
+ * connections dropped too (the calls in flight on them rejected at once);
+ * after a call timeout the other calls go on, since the host still answers
+ * pings. Meanwhile one background probe at a time per host, with jittered
+ * exponential backoff, connects and makes one cheap call; when that succeeds
+ * the breaker closes and the probe's connection joins the pool.
  */
 @Injectable()
 export class HostConnections implements OnApplicationShutdown {
@@ -290,7 +291,7 @@ export class HostConnections implements OnApplicationShutdown {
       return client;
     } catch (err) {
       if (err instanceof AppError) throw err;
-      this.trip(name, pool, err as Error);
+      this.trip(name, pool, err as Error, true);
       throw this.unreachable(name, pool);
     } finally {
       pool.opening--;
@@ -320,7 +321,7 @@ export class HostConnections implements OnApplicationShutdown {
   /** A connection joins the pool: its timeouts and its loss are watched. */
   private adopt(name: string, pool: HostPool, client: LibvirtClient): void {
     client.on('callTimeout', (err) => {
-      if (pool.clients.includes(client)) this.trip(name, pool, err);
+      if (pool.clients.includes(client)) this.trip(name, pool, err, false);
     });
     client.on('close', (err) => this.onClose(name, pool, client, err));
     pool.clients.push(client);
@@ -331,7 +332,7 @@ export class HostConnections implements OnApplicationShutdown {
     pool.clients = pool.clients.filter((c) => c !== client);
     if (pool.closed) return;
     if (err instanceof KeepaliveTimeoutError) {
-      this.trip(name, pool, err);
+      this.trip(name, pool, err, true);
       return;
     }
     if (pool.clients.length > 0) return;
@@ -344,28 +345,31 @@ export class HostConnections implements OnApplicationShutdown {
   }
 
   /**
-   * Opens the breaker: the host is unreachable, its connections are dropped
-   * (rejecting their calls in flight), and the probe is scheduled.
+   * Opens the breaker: the host is unreachable, the probe is scheduled, and
+   * requests fail at once from now on. A host found silent (keepalive) has
+   * its connections dropped, which rejects their calls in flight at once; a
+   * call that timed out leaves the others running (the host answers pings,
+   * it may only be slow), for the probe to judge.
    */
-  private trip(name: string, pool: HostPool, err: Error): void {
+  private trip(name: string, pool: HostPool, err: Error, dropConnections: boolean): void {
     if (pool.closed) return;
     const message = err.message;
-    const wasOpen = pool.open;
-    if (!wasOpen) pool.failures = 0;
-    pool.failures++;
-    pool.retryAt = Date.now() + backoffMs(pool.failures);
-    pool.facts = null;
-    pool.setState('unreachable', message);
-    const clients = pool.clients;
-    pool.clients = [];
-    for (const c of clients) {
-      c.destroy(new ConnectionClosedError(`host '${name}' is unreachable: ${message}`));
-    }
-    if (!wasOpen) {
+    if (!pool.open) {
+      pool.failures = 1;
+      pool.retryAt = Date.now() + backoffMs(pool.failures);
+      pool.facts = null;
       this.logger.warn(
         `host '${name}' (${redactUri(pool.uri)}) unreachable: ${message}; ` +
           `requests answer 503 until a probe reaches it`,
       );
+    }
+    pool.setState('unreachable', message);
+    if (dropConnections) {
+      const clients = pool.clients;
+      pool.clients = [];
+      for (const c of clients) {
+        c.destroy(new ConnectionClosedError(`host '${name}' is unreachable: ${message}`));
+      }
     }
     this.scheduleProbe(name, pool);
   }

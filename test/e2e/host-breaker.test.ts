@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { AppError } from '#src/common/errors/app-error.js';
 import { loadConfig } from '#src/config/config.js';
+import { HostConnections } from '#src/hosts/host-connections.js';
 import { LibvirtClient, RpcConnection, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { Forwarder } from '../support/forwarder.js';
@@ -248,5 +250,61 @@ describe('a job on a host that falls silent', () => {
     assert.ok(Date.now() - startedAt < 15_000, `ended after ${Date.now() - startedAt} ms`);
     const state = await client.rpc.domainGetState({ dom, flags: 0 });
     assert.equal(state.state, 5, 'never started: shut off');
+  });
+});
+
+describe('a call that times out on a host', () => {
+  const fwd = new Forwarder();
+  let connections: HostConnections;
+
+  before(async () => {
+    await fwd.open();
+    // A call deadline shorter than the keepalive's bound: the timeout trips the breaker first.
+    connections = new HostConnections(
+      testConfig(uniquePrefix(import.meta.url) + 'timeout:', {
+        LIBVIRT_CALL_TIMEOUT_MS: '300',
+        LIBVIRT_KEEPALIVE_INTERVAL_MS: '2000',
+        LIBVIRT_KEEPALIVE_COUNT: '3',
+        LIBVIRT_CONNECT_TIMEOUT_MS: '500',
+      }),
+    );
+  });
+
+  after(async () => {
+    await connections.onApplicationShutdown();
+    await fwd.cut();
+  });
+
+  it('marks the host unreachable: the next caller fails at once, the probe brings it back', async () => {
+    const host = {
+      name: 'slow',
+      uri: `test+tcp://127.0.0.1:${fwd.port}/default`,
+      createdAt: new Date().toISOString(),
+      createdBy: 'test',
+    };
+    const version = () => connections.withClient(host, (c) => c.rpc.connectGetLibVersion());
+    assert.ok((await version()).libVer > 0n);
+    fwd.freeze();
+    const timedOut = await version().then(
+      () => assert.fail('a frozen host cannot answer'),
+      (e: unknown) => e,
+    );
+    assert.ok(
+      timedOut instanceof AppError && timedOut.code === 'HOST_UNREACHABLE',
+      String(timedOut),
+    );
+    assert.match(timedOut.message, /got no reply within 300 ms/);
+    const status = connections.status('slow');
+    assert.equal(status.state, 'unreachable');
+    assert.ok(status.retryAt instanceof Date);
+    const started = Date.now();
+    await assert.rejects(
+      version(),
+      (e: unknown) => e instanceof AppError && e.code === 'HOST_UNREACHABLE',
+    );
+    assert.ok(Date.now() - started < AT_ONCE_MS, `failed after ${Date.now() - started} ms`);
+    fwd.resume();
+    await waitFor(() => connections.status('slow').state === 'connected', 'the probe to succeed');
+    assert.ok((await version()).libVer > 0n);
   });
 });
