@@ -12,3 +12,4 @@ echo "node $(node --version), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /pro
 node dist/scripts/bench/jobs-bench.js
 node dist/scripts/bench/jobs-list-bench.js
 node dist/scripts/bench/worker-start-bench.js
+node dist/scripts/bench/silent-host-bench.js

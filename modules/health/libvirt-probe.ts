@@ -32,8 +32,14 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
   private lastError = '';
   private shutDown = false;
 
+  private readonly keepalive: { intervalMs: number; count: number };
+
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.uri = config.libvirtDefaultUri;
+    this.keepalive = {
+      intervalMs: config.libvirtKeepaliveIntervalMs,
+      count: config.libvirtKeepaliveCount,
+    };
   }
 
   /** Connects at boot, so the first readiness check finds the connection open. */
@@ -71,6 +77,7 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
       readOnly: true,
       connectTimeoutMs: CHECK_TIMEOUT_MS,
       callTimeoutMs: CHECK_TIMEOUT_MS,
+      keepalive: this.keepalive,
     })
       .then(
         (client) => this.adopt(client),

@@ -83,7 +83,9 @@ export class HostsService {
       throw err;
     }
     await this.auditChange(caller, audited, null);
-    await Promise.all([this.connections.drop(name), this.events.drop(name)]);
+    // At once, whatever the host does: its connections are dropped, their calls rejected.
+    this.connections.drop(name);
+    this.events.drop(name);
   }
 
   /** The audit entry of a registration or removal; `err` when it was refused. */
@@ -124,6 +126,7 @@ export class HostsService {
         state: facts === null && status.state === 'connected' ? 'connecting' : status.state,
         lastError: status.lastError === null ? null : redactText(status.lastError),
         since: status.since.toISOString(),
+        retryAt: status.retryAt === null ? null : status.retryAt.toISOString(),
       },
       ...factsView(facts),
     };

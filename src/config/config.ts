@@ -40,6 +40,15 @@ export interface AppConfig {
   readonly libvirtConnectTimeoutMs: number;
   /** LIBVIRT_CALL_TIMEOUT_MS: deadline of one libvirt call made by the api role. */
   readonly libvirtCallTimeoutMs: number;
+  /**
+   * LIBVIRT_KEEPALIVE_INTERVAL_MS and LIBVIRT_KEEPALIVE_COUNT: every libvirt
+   * connection pings a host that has sent nothing for the interval, and drops
+   * it after `count` unanswered pings: a host that falls silent is found dead
+   * within interval × (count + 1) (8 s by default), not after a call timeout,
+   * and its host is then marked unreachable (requests answer 503 at once).
+   */
+  readonly libvirtKeepaliveIntervalMs: number;
+  readonly libvirtKeepaliveCount: number;
   /** GRAPHQL_MAX_DEPTH: deepest field nesting a GraphQL operation may have (introspection aside). */
   readonly graphqlMaxDepth: number;
   /** GRAPHQL_MAX_COST: highest estimated cost of a GraphQL operation (fields × page sizes). */
@@ -247,6 +256,8 @@ export const CONFIG_DEFAULTS = {
   LIBVIRT_POOL_SIZE: '4',
   LIBVIRT_CONNECT_TIMEOUT_MS: '3000',
   LIBVIRT_CALL_TIMEOUT_MS: '30000',
+  LIBVIRT_KEEPALIVE_INTERVAL_MS: '2000',
+  LIBVIRT_KEEPALIVE_COUNT: '3',
   GRAPHQL_MAX_DEPTH: '12',
   GRAPHQL_MAX_COST: '250000',
   GRAPHQL_MAX_ALIASES: '100',
@@ -354,6 +365,16 @@ export function loadConfig(env: Env): AppConfig {
       'LIBVIRT_CALL_TIMEOUT_MS',
       intIn(100, 600_000),
       CONFIG_DEFAULTS.LIBVIRT_CALL_TIMEOUT_MS,
+    ),
+    libvirtKeepaliveIntervalMs: read(
+      'LIBVIRT_KEEPALIVE_INTERVAL_MS',
+      intIn(100, 60_000),
+      CONFIG_DEFAULTS.LIBVIRT_KEEPALIVE_INTERVAL_MS,
+    ),
+    libvirtKeepaliveCount: read(
+      'LIBVIRT_KEEPALIVE_COUNT',
+      intIn(1, 20),
+      CONFIG_DEFAULTS.LIBVIRT_KEEPALIVE_COUNT,
     ),
     graphqlMaxDepth: read('GRAPHQL_MAX_DEPTH', intIn(2, 100), CONFIG_DEFAULTS.GRAPHQL_MAX_DEPTH),
     graphqlMaxCost: read(

@@ -2,7 +2,13 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
-import { DomainEventId, LibvirtClient, redactUri, type DomainEvent } from '#src/libvirt/index.js';
+import {
+  ConnectionClosedError,
+  DomainEventId,
+  LibvirtClient,
+  redactUri,
+  type DomainEvent,
+} from '#src/libvirt/index.js';
 import type { HostRecord } from './host-registry.js';
 
 /**
@@ -128,28 +134,31 @@ export class HostEvents implements OnApplicationShutdown {
     return this.connect(source);
   }
 
-  /** Closes and forgets the event connection of a host (it was deleted or its URI changed). */
-  async drop(name: string): Promise<void> {
+  /**
+   * Forgets the event connection of a host (it was deleted or its URI
+   * changed) at once: the connection is dropped, not closed politely, so a
+   * silent host cannot make its removal wait.
+   */
+  drop(name: string): void {
     const source = this.sources.get(name);
     if (!source) return;
     this.sources.delete(name);
-    await this.close(source);
+    this.stop(source)?.destroy(new ConnectionClosedError(`host '${name}' was unregistered`));
   }
 
   async onApplicationShutdown(): Promise<void> {
     const all = [...this.sources.values()];
     this.sources.clear();
-    await Promise.all(all.map((s) => this.close(s)));
+    // A clean CONNECT_CLOSE where the host answers (LibvirtClient.close bounds its wait).
+    await Promise.all(all.map((s) => this.stop(s)?.close()));
   }
 
   private sourceFor(host: HostRecord): HostEventSource {
     let source = this.sources.get(host.name);
     if (source && source.uri !== host.uri) {
       this.sources.delete(host.name);
-      const old = source;
-      void this.close(old).then(() =>
-        old.emit({ kind: 'disconnected', error: 'host URI changed' }),
-      );
+      this.stop(source)?.destroy(new ConnectionClosedError(`host '${host.name}' has a new URI`));
+      source.emit({ kind: 'disconnected', error: 'host URI changed' });
       source = undefined;
     }
     if (!source) {
@@ -167,6 +176,10 @@ export class HostEvents implements OnApplicationShutdown {
           readOnly: true,
           connectTimeoutMs: this.config.libvirtConnectTimeoutMs,
           callTimeoutMs: this.config.libvirtCallTimeoutMs,
+          keepalive: {
+            intervalMs: this.config.libvirtKeepaliveIntervalMs,
+            count: this.config.libvirtKeepaliveCount,
+          },
         });
         const callbacks = new Set<number>();
         const opened = client;
@@ -234,13 +247,14 @@ export class HostEvents implements OnApplicationShutdown {
     source.reconnectTimer.unref();
   }
 
-  private async close(source: HostEventSource): Promise<void> {
+  /** Ends a source: no more reconnection; returns its client, for the caller to close or drop. */
+  private stop(source: HostEventSource): LibvirtClient | null {
     source.closed = true;
     if (source.reconnectTimer) clearTimeout(source.reconnectTimer);
     source.reconnectTimer = null;
     const client = source.client;
     source.client = null;
-    await client?.close();
+    return client;
   }
 }
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { UnsupportedAuthError } from './errors.js';
+import { type CallTimeoutError, UnsupportedAuthError } from './errors.js';
 import { AuthType, ConnectFlags, DrvFeature } from './protocol/constants.js';
 import { domainEventDecoders, type DomainEvent } from './protocol/events.js';
 import {
@@ -19,6 +19,9 @@ import { parseLibvirtUri, transportFor, type LibvirtUri } from './uri.js';
 import type { Codec } from './xdr/codec.js';
 import { XdrReader } from './xdr/reader.js';
 
+/** How long `close()` waits for the daemon to acknowledge CONNECT_CLOSE. */
+const CLOSE_TIMEOUT_MS = 1000;
+
 export interface ConnectOptions {
   /** Open with VIR_CONNECT_RO (and the read-only socket for local URIs). */
   readOnly?: boolean;
@@ -28,8 +31,10 @@ export interface ConnectOptions {
   callTimeoutMs?: number;
   /**
    * Keepalive after the daemon agrees to it: PING when idle for `intervalMs`,
-   * drop the link after `count` unanswered PINGs. `false` disables. Default 5 s × 5,
-   * libvirt's own defaults.
+   * drop the link after `count` unanswered PINGs, so a silent peer is found
+   * dead `intervalMs × (count + 1)` after its last packet. `false` disables.
+   * Default 5 s × 5, libvirt's own defaults (30 s): the gateway passes its
+   * configured, tighter values.
    */
   keepalive?: { intervalMs: number; count: number } | false;
   /** Calls on the wire at once on this connection; further calls wait in order (default 64). */
@@ -50,6 +55,8 @@ interface LibvirtClientEvents {
   /** A MESSAGE this client cannot decode (logged, never fatal). */
   unknownMessage: [header: PacketHeader];
   warning: [message: string];
+  /** A call of this client got no reply within its deadline (the caller got this error). */
+  callTimeout: [error: CallTimeoutError];
   close: [error: Error | null];
 }
 
@@ -73,6 +80,7 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
     this.rpc = buildCalls(conn);
     conn.on('message', (header, payload) => this.onMessage(header, payload));
     conn.on('warning', (message) => this.emit('warning', message));
+    conn.on('callTimeout', (error) => this.emit('callTimeout', error));
     conn.on('close', (error) => this.emit('close', error));
   }
 
@@ -162,11 +170,15 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
     await this.rpc.connectDomainEventCallbackDeregisterAny({ callbackID: callbackId });
   }
 
-  /** CONNECT_CLOSE, then closes the socket. Safe to call twice. */
+  /**
+   * CONNECT_CLOSE, then closes the socket. Safe to call twice. A daemon that
+   * does not answer the CONNECT_CLOSE within CLOSE_TIMEOUT_MS is not waited
+   * for any longer: a silent host must not hold a shutdown for a call timeout.
+   */
   async close(): Promise<void> {
     if (this.conn.closed) return;
     try {
-      await this.rpc.connectClose();
+      await this.call('connectClose', undefined, { timeoutMs: CLOSE_TIMEOUT_MS });
     } catch {
       // The daemon may already be gone; closing our side is all that is left to do.
     }

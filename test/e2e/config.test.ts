@@ -28,6 +28,8 @@ describe('loadConfig', () => {
       libvirtPoolSize: 4,
       libvirtConnectTimeoutMs: 3000,
       libvirtCallTimeoutMs: 30000,
+      libvirtKeepaliveIntervalMs: 2000,
+      libvirtKeepaliveCount: 3,
       graphqlMaxDepth: 12,
       graphqlMaxCost: 250000,
       graphqlMaxAliases: 100,
@@ -92,6 +94,8 @@ describe('loadConfig', () => {
       LIBVIRT_POOL_SIZE: '2',
       LIBVIRT_CONNECT_TIMEOUT_MS: '500',
       LIBVIRT_CALL_TIMEOUT_MS: '9000',
+      LIBVIRT_KEEPALIVE_INTERVAL_MS: '500',
+      LIBVIRT_KEEPALIVE_COUNT: '2',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_COST: '5000',
       GRAPHQL_MAX_ALIASES: '10',
@@ -150,6 +154,8 @@ describe('loadConfig', () => {
       libvirtPoolSize: 2,
       libvirtConnectTimeoutMs: 500,
       libvirtCallTimeoutMs: 9000,
+      libvirtKeepaliveIntervalMs: 500,
+      libvirtKeepaliveCount: 2,
       graphqlMaxDepth: 8,
       graphqlMaxCost: 5000,
       graphqlMaxAliases: 10,
@@ -274,6 +280,12 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(problemsOf({ LIBVIRT_CALL_TIMEOUT_MS: '99' }), [
       'LIBVIRT_CALL_TIMEOUT_MS must be an integer 100-600000, got "99"',
+    ]);
+    assert.deepEqual(problemsOf({ LIBVIRT_KEEPALIVE_INTERVAL_MS: '50' }), [
+      'LIBVIRT_KEEPALIVE_INTERVAL_MS must be an integer 100-60000, got "50"',
+    ]);
+    assert.deepEqual(problemsOf({ LIBVIRT_KEEPALIVE_COUNT: '0' }), [
+      'LIBVIRT_KEEPALIVE_COUNT must be an integer 1-20, got "0"',
     ]);
     assert.deepEqual(problemsOf({ JOB_LOCK_MS: '100' }), [
       'JOB_LOCK_MS must be an integer 500-600000, got "100"',

@@ -130,7 +130,7 @@ describe('GraphQL', () => {
   });
 
   it('serves hosts and host(name) with the views REST serves', async () => {
-    const fields = `name uri createdAt connection { state lastError } hostname libvirtVersion
+    const fields = `name uri createdAt connection { state lastError retryAt } hostname libvirtVersion
       hypervisor { type version } node { cpuModel cpus mhz numaNodes sockets coresPerSocket threadsPerCore memoryBytes }
       capabilities { hostArch guests { osType arch wordSize emulator domainTypes machines } }`;
     const res = await gql(`{ host(name: "local") { ${fields} } }`);

@@ -219,6 +219,83 @@ describe('RPC client against a misbehaving peer', () => {
       },
     ));
 
+  it('finds a peer that falls silent dead interval × (count + 1) after its last packet, not later', () => {
+    const intervalMs = 200;
+    const count = 2;
+    const bound = RpcConnection.keepaliveBoundMs(intervalMs, count);
+    let lastSent = 0;
+    return withFake(
+      (call, peer) => {
+        // Answers the first call, then nothing: no reply, no PONG.
+        if (call.header.prog === Program.keepalive || lastSent !== 0) return;
+        peer.reply(call, libVersionReply);
+        lastSent = Date.now();
+      },
+      async (fake) => {
+        const conn = await connectRaw(fake, 0);
+        conn.startKeepalive(intervalMs, count);
+        // The peer's last packet comes a quarter into an interval: a timer that
+        // polls once per interval would find it dead up to an interval late.
+        await new Promise((r) => setTimeout(r, intervalMs / 4));
+        await getLibVersion(conn);
+        const pending = getLibVersion(conn); // never answered, no deadline of its own
+        const error = await pending.then(
+          () => assert.fail('the call cannot succeed'),
+          (e: unknown) => e,
+        );
+        const detectedMs = Date.now() - lastSent;
+        assert.ok(error instanceof KeepaliveTimeoutError, String(error));
+        assert.match(error.message, /did not answer 2 keepalive pings 200 ms apart/);
+        assert.equal(conn.closed, true);
+        assert.ok(detectedMs >= bound - 20, `found dead after ${detectedMs} ms, before ${bound}`);
+        assert.ok(
+          detectedMs < bound + intervalMs / 2,
+          `found dead after ${detectedMs} ms, bound ${bound}`,
+        );
+        const pings = fake.calls.filter(
+          (c) => c.header.prog === Program.keepalive && c.header.proc === 1,
+        );
+        assert.equal(pings.length, count);
+      },
+    );
+  });
+
+  it('keeps a connection whose peer answers the pings, however long it is idle', () =>
+    withFake(
+      (call, peer) => {
+        if (call.header.prog === Program.keepalive) {
+          if (call.header.proc === 1) peer.send({ ...call.header, proc: 2 }); // PONG
+          return;
+        }
+        peer.reply(call, libVersionReply);
+      },
+      async (fake) => {
+        const conn = await connectRaw(fake, 0);
+        conn.startKeepalive(50, 1);
+        await new Promise((r) => setTimeout(r, 500)); // five times the bound
+        assert.equal(conn.closed, false);
+        assert.equal((await getLibVersion(conn)).libVer, 9_000_000n);
+        const pings = fake.calls.filter((c) => c.header.prog === Program.keepalive);
+        assert.ok(pings.length >= 5, `${pings.length} pings in 500 ms`);
+        await conn.close();
+      },
+    ));
+
+  it('tells its owner of a call that timed out, and stays open', () =>
+    withFake(
+      () => undefined,
+      async (fake) => {
+        const conn = await connectRaw(fake);
+        const heard: Error[] = [];
+        conn.on('callTimeout', (e) => heard.push(e));
+        await assert.rejects(getLibVersion(conn, 100), CallTimeoutError);
+        assert.equal(heard.length, 1);
+        assert.ok(heard[0] instanceof CallTimeoutError);
+        assert.equal(conn.closed, false);
+        await conn.close();
+      },
+    ));
+
   it('answers a PING with a PONG', () =>
     withFake(
       (call, peer) => {

@@ -17,7 +17,7 @@ const ConnectionStateEnum = Object.fromEntries(CONNECTION_STATES.map((s) => [s, 
 registerEnumType(ConnectionStateEnum, {
   name: 'ConnectionState',
   description:
-    'idle: no connection open yet (or closed cleanly); connecting; connected; unreachable: the last attempt failed',
+    'idle: no connection open yet (or closed cleanly); connecting; connected; unreachable: the last attempt failed, a call timed out or the host stopped answering keepalive pings (requests answer 503 at once until a probe reaches it)',
 });
 
 @ApiSchema({ name: 'HostConnection' })
@@ -41,6 +41,16 @@ export class HostConnectionModel {
   })
   @Field()
   since!: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'While unreachable: when the gateway tries the host next (ISO 8601); requests answer 503 until it answers',
+    example: null,
+  })
+  @Field(() => String, { nullable: true })
+  retryAt!: string | null;
 }
 
 @ApiSchema({ name: 'NodeInfo' })

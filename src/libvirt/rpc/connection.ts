@@ -60,6 +60,11 @@ interface RpcConnectionEvents {
   message: [header: PacketHeader, payload: Buffer];
   /** Something odd but survivable (a late reply to a timed-out call, an unsupported packet). */
   warning: [message: string];
+  /**
+   * A call got no reply within its deadline (it was rejected with this
+   * error): the link stays open, but its owner may judge the peer stuck.
+   */
+  callTimeout: [error: CallTimeoutError];
   /** The connection is gone; `error` is null for a close this side asked for. */
   close: [error: Error | null];
 }
@@ -85,6 +90,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private lastReceived = Date.now();
   private unansweredPings = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepalive: { intervalMs: number; count: number } | null = null;
   private readonly callTimeoutMs: number;
   private readonly maxInFlight: number;
   /** Calls on the wire (sent, not yet answered or expired). */
@@ -181,27 +187,25 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   }
 
   /**
-   * Keepalive (src/rpc/virkeepalive.c): whenever nothing has been received for
-   * `intervalMs`, send a PING; after `count` unanswered PINGs the peer is
-   * considered dead and the connection is dropped.
+   * Keepalive (src/rpc/virkeepalive.c): once nothing has been received for
+   * `intervalMs`, send a PING, then one more every `intervalMs` while nothing
+   * comes; when `count` PINGs went unanswered and another `intervalMs` has
+   * passed, the peer is considered dead: the connection is dropped and every
+   * pending call rejected with KeepaliveTimeoutError. So a peer that falls
+   * silent is found dead `intervalMs × (count + 1)` after the last packet it
+   * sent (plus timer latency), whatever the calls' own deadlines: the timer is
+   * armed for the exact moment the next step is due, not polled.
    */
   startKeepalive(intervalMs: number, count: number): void {
     this.stopKeepalive();
-    this.keepaliveTimer = setInterval(() => {
-      if (Date.now() - this.lastReceived < intervalMs) return;
-      if (this.unansweredPings >= count) {
-        this.fail(
-          new KeepaliveTimeoutError(
-            `peer did not answer ${count} keepalive pings ${intervalMs} ms apart; connection dropped`,
-          ),
-        );
-        this.socket.destroy();
-        return;
-      }
-      this.unansweredPings++;
-      this.sendKeepalive(KeepaliveProc.ping);
-    }, intervalMs);
-    this.keepaliveTimer.unref();
+    this.keepalive = { intervalMs, count };
+    this.unansweredPings = 0;
+    this.armKeepalive();
+  }
+
+  /** The bound a keepalive of `intervalMs` × `count` puts on a silent peer (see startKeepalive). */
+  static keepaliveBoundMs(intervalMs: number, count: number): number {
+    return intervalMs * (count + 1);
   }
 
   /** Closes the socket; pending calls are rejected with ConnectionClosedError. */
@@ -262,7 +266,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       this.release();
     }
     // A call that never left this side stays in `waiting` and is skipped there.
-    call.reject(new CallTimeoutError(`${call.name} got no reply within ${timeoutMs} ms`));
+    const error = new CallTimeoutError(`${call.name} got no reply within ${timeoutMs} ms`);
+    call.reject(error);
+    this.emit('callTimeout', error);
   }
 
   private rememberAbandoned(serial: number): void {
@@ -408,8 +414,46 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   }
 
   private stopKeepalive(): void {
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
     this.keepaliveTimer = undefined;
+  }
+
+  /**
+   * Arms the keepalive timer for when the next step is due: the next PING, or
+   * the verdict once `count` went unanswered. Data received meanwhile moves
+   * that moment (`lastReceived`, `unansweredPings`), which the timer reads
+   * when it fires, so a busy link costs no timer per packet.
+   */
+  private armKeepalive(): void {
+    const ka = this.keepalive;
+    if (!ka || this.closedWith !== undefined) return;
+    const due = this.lastReceived + ka.intervalMs * (this.unansweredPings + 1);
+    this.keepaliveTimer = setTimeout(() => this.onKeepaliveTimer(), Math.max(0, due - Date.now()));
+    this.keepaliveTimer.unref();
+  }
+
+  private onKeepaliveTimer(): void {
+    this.keepaliveTimer = undefined;
+    const ka = this.keepalive;
+    if (!ka || this.closedWith !== undefined) return;
+    const due = this.lastReceived + ka.intervalMs * (this.unansweredPings + 1);
+    if (Date.now() < due) {
+      this.armKeepalive(); // something arrived since: not due yet
+      return;
+    }
+    if (this.unansweredPings >= ka.count) {
+      const silentMs = Date.now() - this.lastReceived;
+      this.destroy(
+        new KeepaliveTimeoutError(
+          `peer did not answer ${ka.count} keepalive pings ${ka.intervalMs} ms apart ` +
+            `(silent for ${silentMs} ms); connection dropped`,
+        ),
+      );
+      return;
+    }
+    this.unansweredPings++;
+    this.sendKeepalive(KeepaliveProc.ping);
+    this.armKeepalive();
   }
 }
 
