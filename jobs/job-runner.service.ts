@@ -6,8 +6,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
@@ -21,7 +21,7 @@ import {
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
-import { REDIS_KEYS } from '#src/redis/redis.module.js';
+import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JobStore, type JobError } from './job-store.js';
 import {
@@ -41,7 +41,14 @@ import {
   type QueueProcessor,
 } from './processor.js';
 import { HandBack, JobEnd } from './job-end.js';
-import { bullConnection, MAX_STALLS, RETRY_BACKOFF, retryDelay, withDeadline } from './queues.js';
+import {
+  bullConnection,
+  MAX_STALLS,
+  replicasAcknowledging,
+  RETRY_BACKOFF,
+  retryDelay,
+  withDeadline,
+} from './queues.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 
 /**
@@ -87,12 +94,13 @@ export function checkProcessors(processors: readonly QueueProcessor[]): void {
 export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(JobRunner.name);
   private readonly workers: Worker[] = [];
-  private connection: Redis | null = null;
+  private connection: RedisClient | null = null;
   private processors: QueueProcessor[] = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly store: JobStore,
     private readonly registry: HostRegistry,
     private readonly connections: WorkerConnections,
@@ -105,7 +113,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       .getProviders({ metadataKey: JobProcessor.KEY })
       .map((wrapper) => wrapper.instance as QueueProcessor);
     checkProcessors(this.processors);
-    this.connection = bullConnection(this.config.redisUrl, `virtgate-worker`);
+    this.connection = bullConnection(this.config.redisTopology, `virtgate-worker`);
     for (const processor of this.processors) {
       const worker = new Worker<QueuedJob>(
         processor.queue,
@@ -172,6 +180,14 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       error: null,
       attempts: Math.max(bullJob.attemptsMade + 1, bullJob.attemptsStarted),
     });
+    if (!(await this.replicated())) {
+      // A failover now could bring back a Redis where this job was never taken: another
+      // worker would run it too. It runs once the start is known to be on the replicas.
+      log.warn(`job ${id}: its start is not on enough Redis replicas (REDIS_WAIT_REPLICAS); later`);
+      await this.store.update(id, { state: record.state, startedAt: record.startedAt });
+      await bullJob.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
     try {
       const host = await this.registry.get(data.target.host);
       const handler = (processor.handlers as Record<JobType, JobHandler<JobType>>)[data.type];
@@ -189,6 +205,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         return handler(ctx);
       });
       await this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() });
+      await this.endReplicated(id);
       log.log(`job ${id}: completed`);
     } catch (err) {
       if (err instanceof HandBack) {
@@ -205,6 +222,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           error,
           finishedAt: now(),
         });
+        await this.endReplicated(id);
         log.log(`job ${id}: ${err.state}${error ? `: ${error.message}` : ''}`);
         if (err.state === 'failed') throw new UnrecoverableError(err.message);
         return;
@@ -231,7 +249,30 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       }
       log.warn(`job ${id}: failed: ${appError.message}`);
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });
+      await this.endReplicated(id);
       throw new UnrecoverableError(appError.message);
+    }
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS: whether the replicas have every write so far
+   * (the record's, on the shared connection, came after BullMQ's move of the
+   * job): a failover then keeps them. Always true without it.
+   */
+  private async replicated(): Promise<boolean> {
+    const { redisWaitReplicas: replicas, redisWaitTimeoutMs: timeoutMs } = this.config;
+    if (replicas === 0) return true;
+    return (await replicasAcknowledging(this.redis, replicas, timeoutMs)) >= replicas;
+  }
+
+  /**
+   * A job's end on the replicas before BullMQ hears of it: after a failover,
+   * a BullMQ copy still `active` is run again only to find its record final.
+   * What ran cannot be undone, so a shortfall is only said.
+   */
+  private async endReplicated(id: string): Promise<void> {
+    if (!(await this.replicated())) {
+      this.logger.warn(`job ${id}: its end is not on enough Redis replicas (REDIS_WAIT_REPLICAS)`);
     }
   }
 

@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { REDIS, REDIS_KEYS } from '../redis/redis.module.js';
@@ -51,7 +51,7 @@ class EventRetentionTimer implements OnApplicationBootstrap, OnApplicationShutdo
     {
       provide: EVENT_STREAM,
       inject: [REDIS, REDIS_KEYS, APP_CONFIG],
-      useFactory: (redis: Redis, keys: RedisKeys, config: AppConfig) =>
+      useFactory: (redis: RedisClient, keys: RedisKeys, config: AppConfig) =>
         new EventStream(redis, keys, {
           maxLength: config.eventsRetentionMaxEvents,
           maxAgeMs: config.eventsRetentionHours * 3_600_000,

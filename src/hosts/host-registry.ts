@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { requireHostInScope } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
@@ -31,7 +31,7 @@ export class HostRegistry implements OnApplicationBootstrap {
   private readonly logger = new Logger(HostRegistry.name);
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}

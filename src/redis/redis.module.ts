@@ -1,30 +1,45 @@
-import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { redisKeys, type RedisKeys } from './keys.js';
+import { checkRedisSetup } from './redis-checks.js';
+import {
+  closeConnection,
+  createRedisConnection,
+  describeRedis,
+  type RedisClient,
+} from './redis-connection.js';
 
-/** Injection token of the shared ioredis client. */
+/** Injection token of the shared Redis connection (a RedisClient: Redis, or Cluster). */
 export const REDIS = Symbol('REDIS');
 /** Injection token of the key names (RedisKeys) for the configured prefix. */
 export const REDIS_KEYS = Symbol('REDIS_KEYS');
 
-/** One ioredis connection for the process's commands (blocking commands need their own). */
+/**
+ * One Redis connection for the process's commands (blocking commands need
+ * their own), on the configured topology. At init, in every role, it refuses
+ * a Redis that may evict keys (the process does not start).
+ */
 @Global()
 @Module({
   providers: [
     {
       provide: REDIS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): Redis => {
+      useFactory: (config: AppConfig): RedisClient => {
         const logger = new Logger('Redis');
-        const redis = new Redis(config.redisUrl, {
-          connectionName: `virtgate-${config.role}`,
-          // Fail a command after a few reconnect attempts instead of queueing it for minutes,
-          // and never wait forever on a server that accepted the connection but does not answer.
-          maxRetriesPerRequest: 3,
-          commandTimeout: 5000,
-        });
+        const redis = createRedisConnection(
+          config.redisTopology,
+          `virtgate-${config.role}`,
+          'commands',
+        );
         let lastError = '';
         redis.on('error', (err: Error) => {
           // ioredis repeats the error at every reconnect attempt: log changes only.
@@ -46,15 +61,35 @@ export const REDIS_KEYS = Symbol('REDIS_KEYS');
   ],
   exports: [REDIS, REDIS_KEYS],
 })
-export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+export class RedisModule implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Before anything uses Redis: a Redis that evicts keys loses jobs, so the process stops here. */
+  async onModuleInit(): Promise<void> {
+    const where = describeRedis(this.config.redisTopology);
+    let result: { withoutAof: string[] };
+    try {
+      result = await checkRedisSetup(this.redis);
+    } catch (err) {
+      if ((err as Error).name === 'RedisSetupError') throw err;
+      throw new Error(`cannot check the setup of Redis (${where}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (result.withoutAof.length > 0) {
+      this.logger.warn(
+        `Redis at ${result.withoutAof.join(', ')} runs without AOF (appendonly no): a restart loses what was written since its last snapshot, jobs included`,
+      );
+    }
+    this.logger.log(`using ${where}`);
+  }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.redis.status !== 'ready') {
-      // Reconnecting or never connected: QUIT would wait in the offline queue.
-      this.redis.disconnect();
-      return;
-    }
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeConnection(this.redis);
   }
 }
