@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { redactUri } from '#src/libvirt/uri.js';
 
@@ -68,7 +69,30 @@ export function createRedisConnection(
   connectionName: string,
   use: ConnectionUse,
 ): RedisClient {
-  const options = optionsFor(use, connectionName);
+  return logErrors(connect(topology, optionsFor(use, connectionName)), connectionName);
+}
+
+/**
+ * Logs a connection's errors, each change once (ioredis repeats the error at
+ * every reconnect attempt), and its recovery. Without a listener ioredis
+ * prints every one of them to stderr as "Unhandled error event".
+ */
+function logErrors(client: RedisClient, connectionName: string): RedisClient {
+  const logger = new Logger('Redis');
+  let lastError = '';
+  client.on('error', (err: Error) => {
+    if (err.message !== lastError)
+      logger.warn(`${connectionName}: connection error: ${err.message}`);
+    lastError = err.message;
+  });
+  client.on('ready', () => {
+    if (lastError) logger.log(`${connectionName}: connection restored`);
+    lastError = '';
+  });
+  return client;
+}
+
+function connect(topology: RedisTopology, options: RedisOptions): RedisClient {
   switch (topology.kind) {
     case 'single':
       return new Redis(topology.url, options);
@@ -113,12 +137,13 @@ export function createRedisConnection(
  * Cluster of its own, routing by slot like the original.
  */
 export function duplicateConnection(client: RedisClient, connectionName: string): RedisClient {
-  if (client instanceof Cluster) {
-    return client.duplicate(undefined, {
-      redisOptions: { ...client.options.redisOptions, connectionName },
-    });
-  }
-  return client.duplicate({ connectionName });
+  const copy =
+    client instanceof Cluster
+      ? client.duplicate(undefined, {
+          redisOptions: { ...client.options.redisOptions, connectionName },
+        })
+      : client.duplicate({ connectionName });
+  return logErrors(copy, connectionName);
 }
 
 /**

@@ -33,25 +33,8 @@ export const REDIS_KEYS = Symbol('REDIS_KEYS');
     {
       provide: REDIS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): RedisClient => {
-        const logger = new Logger('Redis');
-        const redis = createRedisConnection(
-          config.redisTopology,
-          `virtgate-${config.role}`,
-          'commands',
-        );
-        let lastError = '';
-        redis.on('error', (err: Error) => {
-          // ioredis repeats the error at every reconnect attempt: log changes only.
-          if (err.message !== lastError) logger.warn(`connection error: ${err.message}`);
-          lastError = err.message;
-        });
-        redis.on('ready', () => {
-          if (lastError) logger.log('connection restored');
-          lastError = '';
-        });
-        return redis;
-      },
+      useFactory: (config: AppConfig): RedisClient =>
+        createRedisConnection(config.redisTopology, `virtgate-${config.role}`, 'commands'),
     },
     {
       provide: REDIS_KEYS,
