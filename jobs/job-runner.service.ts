@@ -13,6 +13,7 @@ import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { redactSecrets, redactText } from '#src/common/redact.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
+import { fromRedisError } from '#src/common/errors/redis-errors.js';
 import { WorkerConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
 import {
@@ -188,6 +189,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       await bullJob.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
+    let handlerCalled = false;
     try {
       const host = await this.registry.get(data.target.host);
       const handler = (processor.handlers as Record<JobType, JobHandler<JobType>>)[data.type];
@@ -202,9 +204,12 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           setProgress: async (progress) => void (await this.store.update(id, { progress })),
           cancelRequested: () => this.store.cancelRequested(id),
         };
+        handlerCalled = true;
         return handler(ctx);
       });
-      await this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() });
+      await this.persist(() =>
+        this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() }),
+      );
       await this.endReplicated(id);
       log.log(`job ${id}: completed`);
     } catch (err) {
@@ -214,14 +219,22 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         await bullJob.moveToWait(token);
         throw new WaitingError();
       }
+      if (!handlerCalled && fromRedisError(err)) {
+        // Redis went away before anything was done: the job waits for it, no attempt spent.
+        log.warn(`job ${id}: Redis is not answering (${(err as Error).message}); later`);
+        await bullJob.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError();
+      }
       if (err instanceof JobEnd) {
         const error = err.error ? jobError(err.error) : null;
-        await this.store.update(id, {
-          state: err.state,
-          result: err.result,
-          error,
-          finishedAt: now(),
-        });
+        await this.persist(() =>
+          this.store.update(id, {
+            state: err.state,
+            result: err.result,
+            error,
+            finishedAt: now(),
+          }),
+        );
         await this.endReplicated(id);
         log.log(`job ${id}: ${err.state}${error ? `: ${error.message}` : ''}`);
         if (err.state === 'failed') throw new UnrecoverableError(err.message);
@@ -251,6 +264,25 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });
       await this.endReplicated(id);
       throw new UnrecoverableError(appError.message);
+    }
+  }
+
+  /**
+   * A job's end, written however long Redis takes to come back (within 2
+   * minutes): a handler that ran must not be run again for want of its
+   * record saying so.
+   */
+  private async persist(write: () => Promise<unknown>): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (!fromRedisError(err) || Date.now() > deadline) throw err;
+        if (attempt === 0) this.logger.warn(`Redis is not answering; retrying a job's end`);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+      }
     }
   }
 

@@ -58,10 +58,16 @@ export class JobLoad {
   async submit(server: Server, token: string): Promise<string | null> {
     const i = this.turn++;
     const name = this.names[i % this.names.length]!;
-    const res = await request(server)
-      .post(`/v1/hosts/test/domains/${name}/actions/autostart`)
-      .set('authorization', `Bearer ${token}`)
-      .send({ enabled: Math.floor(i / this.names.length) % 2 === 0 });
+    let res: request.Response;
+    try {
+      res = await request(server)
+        .post(`/v1/hosts/test/domains/${name}/actions/autostart`)
+        .set('authorization', `Bearer ${token}`)
+        .send({ enabled: Math.floor(i / this.names.length) % 2 === 0 });
+    } catch (err) {
+      this.refused.push({ status: 0, code: undefined, detail: (err as Error).message });
+      return null;
+    }
     if (res.status === 202) {
       this.accepted.push(res.body.id as string);
       return res.body.id as string;
