@@ -4,7 +4,6 @@ import { isAbsolute } from 'node:path';
 import { CALLER_ROLES, type CallerRole } from './roles.js';
 import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
 import { parseCidr } from '#src/net/cidr.js';
-import type { RedisNode, RedisTopology } from '#src/redis/redis-connection.js';
 
 /**
  * The gateway's configuration: the only place that reads environment variables.
@@ -14,6 +13,39 @@ import type { RedisNode, RedisTopology } from '#src/redis/redis-connection.js';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
+
+/** One `host:port` of REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Where the gateway's Redis is (read below; src/redis/redis-connection.ts connects to it):
+ * - `single`: one server at REDIS_URL (credentials, db and TLS in the URL);
+ * - `sentinel`: the master Sentinel names REDIS_SENTINEL_NAME, found through
+ *   REDIS_SENTINELS, followed across failovers;
+ * - `cluster`: a Redis Cluster reached through any of REDIS_CLUSTER_NODES;
+ *   every key of the gateway carries the prefix's hash tag, so all of them
+ *   (BullMQ's included) are in one slot and multi-key scripts run.
+ * Passwords are kept here for the connection only: `describeRedis` never shows them.
+ */
+export type RedisTopology =
+  | { readonly kind: 'single'; readonly url: string }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly RedisNode[];
+      readonly masterName: string;
+      readonly username: string | null;
+      readonly password: string | null;
+      readonly sentinelPassword: string | null;
+    }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: readonly RedisNode[];
+      readonly username: string | null;
+      readonly password: string | null;
+    };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -1,6 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisNode, RedisTopology } from '#src/config/config.js';
 import { redactUri } from '#src/libvirt/uri.js';
+
+export type { RedisNode, RedisTopology };
 
 /**
  * A Redis connection of the gateway, whatever the topology: a `Redis` for a
@@ -10,39 +13,6 @@ import { redactUri } from '#src/libvirt/uri.js';
  * (making another connection) goes through `duplicateConnection`.
  */
 export type RedisClient = Redis | Cluster;
-
-/** One `host:port` of REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
-export interface RedisNode {
-  readonly host: string;
-  readonly port: number;
-}
-
-/**
- * Where the gateway's Redis is (src/config/config.ts reads it):
- * - `single`: one server at REDIS_URL (credentials, db and TLS in the URL);
- * - `sentinel`: the master Sentinel names REDIS_SENTINEL_NAME, found through
- *   REDIS_SENTINELS, followed across failovers;
- * - `cluster`: a Redis Cluster reached through any of REDIS_CLUSTER_NODES;
- *   every key of the gateway carries the prefix's hash tag, so all of them
- *   (BullMQ's included) are in one slot and multi-key scripts run.
- * Passwords are kept here for the connection only: `describeRedis` never shows them.
- */
-export type RedisTopology =
-  | { readonly kind: 'single'; readonly url: string }
-  | {
-      readonly kind: 'sentinel';
-      readonly sentinels: readonly RedisNode[];
-      readonly masterName: string;
-      readonly username: string | null;
-      readonly password: string | null;
-      readonly sentinelPassword: string | null;
-    }
-  | {
-      readonly kind: 'cluster';
-      readonly nodes: readonly RedisNode[];
-      readonly username: string | null;
-      readonly password: string | null;
-    };
 
 /**
  * What a connection is for. `commands`: the shared connection of a process,

@@ -21,6 +21,7 @@ function isRedisUnavailable(err: unknown): err is Error {
     err.name === 'ClusterAllFailedError' ||
     /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS) /.test(err.message) ||
     err.message.startsWith('None of startup nodes is available') ||
+    err.message.startsWith('Too many Cluster redirections') ||
     err.message.startsWith('All sentinels are unreachable')
   );
 }
