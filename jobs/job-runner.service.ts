@@ -170,9 +170,6 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       return;
     }
     const log = this.logger;
-    log.log(
-      `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
-    );
     await this.store.update(id, {
       // A job run again after its worker died keeps the state it reached (ready, pivoting).
       state: record.state === 'queued' ? 'running' : record.state,
@@ -204,6 +201,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           setProgress: async (progress) => void (await this.store.update(id, { progress })),
           cancelRequested: () => this.store.cancelRequested(id),
         };
+        // Logged as the handler is called (what a job run twice would show twice).
+        log.log(
+          `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
+        );
         handlerCalled = true;
         return handler(ctx);
       });
