@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
@@ -62,7 +62,7 @@ export interface DiskRef {
 @Injectable()
 export class BlockJobLedger {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
   ) {}

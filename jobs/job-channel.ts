@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type RedisClient } from '#src/redis/redis-connection.js';
 
 /**
  * Waiting on a Redis channel whose messages are job ids, without polling: one
@@ -6,12 +6,12 @@ import type { Redis } from 'ioredis';
  * that came.
  */
 export class JobChannel {
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private subscribing: Promise<void> | null = null;
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly channel: string,
     private readonly connectionName: string,
   ) {}
@@ -50,11 +50,7 @@ export class JobChannel {
 
   private subscribe(): Promise<void> {
     if (this.subscribing) return this.subscribing;
-    const subscriber = this.redis.duplicate({
-      // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
-      enableOfflineQueue: true,
-      connectionName: this.connectionName,
-    });
+    const subscriber = duplicateConnection(this.redis, this.connectionName);
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, id: string) => {
       for (const wake of [...(this.waiters.get(id) ?? [])]) wake();

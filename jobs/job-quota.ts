@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { TERMINAL_STATES, type JobState } from './job-types.js';
@@ -29,7 +29,7 @@ const QUOTA_RETRY_AFTER_SECONDS = 5;
  */
 export class JobQuota {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly max: number,
   ) {}

@@ -6,14 +6,15 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { redactSecrets, redactText } from '#src/common/redact.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
+import { fromRedisError } from '#src/common/errors/redis-errors.js';
 import { WorkerConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry } from '#src/hosts/host-registry.js';
 import {
@@ -43,7 +44,14 @@ import {
   type QueueProcessor,
 } from './processor.js';
 import { HandBack, JobEnd } from './job-end.js';
-import { bullConnection, MAX_STALLS, RETRY_BACKOFF, retryDelay, withDeadline } from './queues.js';
+import {
+  bullConnection,
+  MAX_STALLS,
+  replicasAcknowledging,
+  RETRY_BACKOFF,
+  retryDelay,
+  withDeadline,
+} from './queues.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 
 /**
@@ -89,7 +97,7 @@ export function checkProcessors(processors: readonly QueueProcessor[]): void {
 export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(JobRunner.name);
   private readonly workers: Worker[] = [];
-  private connection: Redis | null = null;
+  private connection: RedisClient | null = null;
   private processors: QueueProcessor[] = [];
   /**
    * The jobs this process runs, with their record as last written: what
@@ -102,7 +110,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly registry: HostRegistry,
@@ -129,7 +137,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       .getProviders({ metadataKey: JobProcessor.KEY })
       .map((wrapper) => wrapper.instance as QueueProcessor);
     checkProcessors(this.processors);
-    this.connection = bullConnection(this.config.redisUrl, `virtgate-worker`);
+    this.connection = bullConnection(this.config.redisTopology, `virtgate-worker`);
     for (const processor of this.processors) {
       const worker = new Worker<QueuedJob>(
         processor.queue,
@@ -186,9 +194,6 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       return;
     }
     const log = this.logger;
-    log.log(
-      `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
-    );
     const running = await this.store.update(id, {
       // A job run again after its worker died keeps the state it reached (ready, pivoting).
       state: record.state === 'queued' ? 'running' : record.state,
@@ -197,12 +202,21 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       error: null,
       attempts: Math.max(bullJob.attemptsMade + 1, bullJob.attemptsStarted),
     });
+    if (!(await this.replicated())) {
+      // A failover now could bring back a Redis where this job was never taken: another
+      // worker would run it too. It runs once the start is known to be on the replicas.
+      log.warn(`job ${id}: its start is not on enough Redis replicas (REDIS_WAIT_REPLICAS); later`);
+      await this.store.update(id, { state: record.state, startedAt: record.startedAt });
+      await bullJob.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
     this.inFlight.set(id, { data, record: running ?? record });
     await this.redis.set(this.keys.jobHeld(id), this.holder, 'PX', this.holdMs);
     const note = (updated: JobRecord | null): void => {
       const entry = this.inFlight.get(id);
       if (entry && updated) entry.record = updated;
     };
+    let handlerCalled = false;
     try {
       const host = await this.registry.get(data.target.host);
       const handler = (processor.handlers as Record<JobType, JobHandler<JobType>>)[data.type];
@@ -217,9 +231,17 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           setProgress: async (progress) => note(await this.store.update(id, { progress })),
           cancelRequested: () => this.store.cancelRequested(id),
         };
+        // Logged as the handler is called (what a job run twice would show twice).
+        log.log(
+          `job ${id} (${data.type}) on ${data.target.host}${data.target.name === null ? '' : `/${data.target.name}`}: running [request ${data.requestId}]`,
+        );
+        handlerCalled = true;
         return handler(ctx);
       });
-      await this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() });
+      await this.persist(() =>
+        this.store.update(id, { state: 'completed', result, error: null, finishedAt: now() }),
+      );
+      await this.endReplicated(id);
       log.log(`job ${id}: completed`);
     } catch (err) {
       if (err instanceof HandBack) {
@@ -228,14 +250,23 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         await bullJob.moveToWait(token);
         throw new WaitingError();
       }
+      if (!handlerCalled && fromRedisError(err)) {
+        // Redis went away before anything was done: the job waits for it, no attempt spent.
+        log.warn(`job ${id}: Redis is not answering (${(err as Error).message}); later`);
+        await bullJob.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError();
+      }
       if (err instanceof JobEnd) {
         const error = err.error ? jobError(err.error) : null;
-        await this.store.update(id, {
-          state: err.state,
-          result: err.result,
-          error,
-          finishedAt: now(),
-        });
+        await this.persist(() =>
+          this.store.update(id, {
+            state: err.state,
+            result: err.result,
+            error,
+            finishedAt: now(),
+          }),
+        );
+        await this.endReplicated(id);
         log.log(`job ${id}: ${err.state}${error ? `: ${error.message}` : ''}`);
         if (err.state === 'failed') throw new UnrecoverableError(err.message);
         return;
@@ -262,6 +293,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       }
       log.warn(`job ${id}: failed: ${appError.message}`);
       await this.store.update(id, { state: 'failed', error, finishedAt: now() });
+      await this.endReplicated(id);
       throw new UnrecoverableError(appError.message);
     } finally {
       this.inFlight.delete(id);
@@ -302,6 +334,47 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         this.logger.log(
           `job ${id} (${data.type}): record written back after the loss of Redis data`,
         );
+    }
+  }
+
+  /**
+   * A job's end, written however long Redis takes to come back (within 2
+   * minutes): a handler that ran must not be run again for want of its
+   * record saying so.
+   */
+  private async persist(write: () => Promise<unknown>): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (!fromRedisError(err) || Date.now() > deadline) throw err;
+        if (attempt === 0) this.logger.warn(`Redis is not answering; retrying a job's end`);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+      }
+    }
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS: whether the replicas have every write so far
+   * (the record's, on the shared connection, came after BullMQ's move of the
+   * job): a failover then keeps them. Always true without it.
+   */
+  private async replicated(): Promise<boolean> {
+    const { redisWaitReplicas: replicas, redisWaitTimeoutMs: timeoutMs } = this.config;
+    if (replicas === 0) return true;
+    return (await replicasAcknowledging(this.redis, replicas, timeoutMs)) >= replicas;
+  }
+
+  /**
+   * A job's end on the replicas before BullMQ hears of it: after a failover,
+   * a BullMQ copy still `active` is run again only to find its record final.
+   * What ran cannot be undone, so a shortfall is only said.
+   */
+  private async endReplicated(id: string): Promise<void> {
+    if (!(await this.replicated())) {
+      this.logger.warn(`job ${id}: its end is not on enough Redis replicas (REDIS_WAIT_REPLICAS)`);
     }
   }
 

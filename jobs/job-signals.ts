@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JobChannel } from './job-channel.js';
@@ -14,7 +14,7 @@ import { JobChannel } from './job-channel.js';
 export class JobSignals implements OnApplicationShutdown {
   private readonly channel: JobChannel;
 
-  constructor(@Inject(REDIS) redis: Redis, @Inject(REDIS_KEYS) keys: RedisKeys) {
+  constructor(@Inject(REDIS) redis: RedisClient, @Inject(REDIS_KEYS) keys: RedisKeys) {
     this.channel = new JobChannel(redis, keys.jobSignals, 'virtgate-job-signals');
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { APPEND_EVENT_LUA } from '#src/events/event-stream.js';
 import { JOB_STATES, TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
@@ -172,7 +172,7 @@ export class JobStore {
    * final (then `prune` removes it and its index entries).
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly retentionSeconds: number,
     private readonly events: JobEventOptions = { maxLength: 1_000_000, progressIntervalMs: 1000 },

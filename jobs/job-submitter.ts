@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { AUDIT_LOG, type AuditLog, type AuditResult } from '#src/common/audit/audit-log.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
@@ -51,7 +51,7 @@ export class JobSubmitter {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly queues: JobQueues,

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JobChannel } from './job-channel.js';
@@ -15,7 +15,7 @@ export class JobUpdates implements OnApplicationShutdown {
   private readonly channel: JobChannel;
 
   constructor(
-    @Inject(REDIS) redis: Redis,
+    @Inject(REDIS) redis: RedisClient,
     @Inject(REDIS_KEYS) keys: RedisKeys,
     private readonly store: JobStore,
   ) {

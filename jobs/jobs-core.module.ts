@@ -4,7 +4,7 @@ import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import type { RedisKeys } from '#src/redis/keys.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 import { JobCallbacks } from './job-callback.js';
 import { JobRetention } from './job-retention.service.js';
@@ -26,7 +26,7 @@ const SHARED: Provider[] = [
   {
     provide: JobStore,
     inject: [REDIS, REDIS_KEYS, APP_CONFIG],
-    useFactory: (redis: Redis, keys: RedisKeys, config: AppConfig) =>
+    useFactory: (redis: RedisClient, keys: RedisKeys, config: AppConfig) =>
       new JobStore(redis, keys, config.jobRetentionHours * 3600, {
         maxLength: config.eventsRetentionMaxEvents,
         progressIntervalMs: config.eventsProgressIntervalMs,
@@ -35,7 +35,11 @@ const SHARED: Provider[] = [
   {
     provide: JobQueues,
     inject: [APP_CONFIG, REDIS_KEYS],
-    useFactory: (config: AppConfig, keys: RedisKeys) => new JobQueues(config.redisUrl, keys.bull),
+    useFactory: (config: AppConfig, keys: RedisKeys) =>
+      new JobQueues(config.redisTopology, keys.bull, {
+        replicas: config.redisWaitReplicas,
+        timeoutMs: config.redisWaitTimeoutMs,
+      }),
   },
   JobSubmitter,
   JobCallbacks,

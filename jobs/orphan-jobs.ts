@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { ErrorCode } from '#src/common/errors/app-error.js';
 import { REDACTED } from '#src/common/redact.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
@@ -51,7 +51,7 @@ export class OrphanJobSweeper implements OnApplicationBootstrap, OnApplicationSh
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: JobStore,
     private readonly queues: JobQueues,

@@ -1,6 +1,11 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
+import {
+  createRedisConnection,
+  type RedisClient,
+  type RedisTopology,
+} from '#src/redis/redis-connection.js';
 import {
   isBlockJobType,
   JOB_TYPES,
@@ -55,18 +60,49 @@ export function jobOptions(jobId: string, type: JobType): JobsOptions {
   };
 }
 
-/** A Redis connection as BullMQ wants it (blocking commands must not give up after N retries). */
-export function bullConnection(redisUrl: string, name: string): Redis {
-  return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
+/**
+ * A Redis connection as BullMQ wants it (blocking commands must not give up
+ * after N retries), on the configured topology (src/redis/redis-connection.ts).
+ */
+export function bullConnection(topology: RedisTopology, name: string): RedisClient {
+  return createRedisConnection(topology, name, 'bullmq');
+}
+
+/**
+ * How many replicas have every write `connection` made so far (Redis WAIT),
+ * within `timeoutMs`; the count, or 0 when the command failed. WAIT counts
+ * what the connection wrote up to its last write, whatever other connections
+ * wrote before it: the last write of a step decides which connection waits.
+ */
+export async function replicasAcknowledging(
+  connection: RedisClient,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  try {
+    return (await connection.wait(replicas, timeoutMs)) as number;
+  } catch {
+    return 0;
+  }
+}
+
+/** How many replicas must have a write before it counts (REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS). */
+export interface ReplicaWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
 }
 
 /** The producer side: one BullMQ queue per queue name, on a connection of its own. */
 export class JobQueues implements OnApplicationShutdown {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly queues: Map<QueueName, Queue>;
 
-  constructor(redisUrl: string, prefix: string) {
-    this.connection = bullConnection(redisUrl, 'virtgate-queues');
+  constructor(
+    topology: RedisTopology,
+    prefix: string,
+    private readonly replicaWait: ReplicaWait = { replicas: 0, timeoutMs: 0 },
+  ) {
+    this.connection = bullConnection(topology, 'virtgate-queues');
     this.queues = new Map(
       QUEUES.map((name) => [name, new Queue(name, { connection: this.connection, prefix })]),
     );
@@ -76,8 +112,24 @@ export class JobQueues implements OnApplicationShutdown {
     return this.queues.get(JOB_TYPES[type])!;
   }
 
+  /**
+   * Queues a job. With REDIS_WAIT_REPLICAS, only once that many replicas have
+   * it (and its record, written before): a failover right after cannot lose a
+   * job its caller was told about. Short of them, 503: the job may or may not
+   * run, and a retry with the same Idempotency-Key gives back the same one.
+   */
   async add(job: QueuedJob): Promise<void> {
     await this.queueOf(job.type).add(job.type, job, jobOptions(job.jobId, job.type));
+    const { replicas, timeoutMs } = this.replicaWait;
+    if (replicas === 0) return;
+    const acknowledged = await replicasAcknowledging(this.connection, replicas, timeoutMs);
+    if (acknowledged < replicas) {
+      throw new AppError(
+        ErrorCode.UNAVAILABLE,
+        `the job was written, but ${acknowledged} of the ${replicas} Redis replicas required (REDIS_WAIT_REPLICAS) confirmed it within ${timeoutMs} ms: it may be lost in a failover; retry with the same Idempotency-Key`,
+        { retryAfterSeconds: 1 },
+      );
+    }
   }
 
   /** Whether BullMQ holds the job (in any state). */

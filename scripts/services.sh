@@ -71,9 +71,12 @@ wait_for() {
 start_redis() {
   if redis_ok; then say "redis: already answering on 127.0.0.1:$REDIS_PORT, left as is"; return; fi
   mkdir -p "$STATE_DIR/redis"
+  # AOF, fsync'd every second: a restart (or a crash of Redis) loses no job; a crash of the
+  # machine, at most the last second. noeviction: a full Redis refuses writes, never drops jobs.
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
     --dir "$STATE_DIR/redis" --logfile "$STATE_DIR/redis.log" --pidfile "$STATE_DIR/redis.pid" \
-    --save '' --appendonly no >/dev/null
+    --save '' --appendonly yes --appendfsync everysec \
+    --maxmemory-policy noeviction >/dev/null
   wait_for "redis" redis_ok "$STATE_DIR/redis.log"
   say "redis: started on 127.0.0.1:$REDIS_PORT"
 }

@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Server } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AUDIT_LOG, type AuditLog } from './common/audit/audit-log.js';
@@ -113,7 +113,7 @@ export async function createApp(
     // bodyParser: false — the JSON parser is ours (above), not Nest's.
     { logger: new PinoLoggerService(logger), abortOnError: false, bodyParser: false },
   );
-  limitDeps.current = { redis: app.get<Redis>(REDIS), keys: app.get(REDIS_KEYS) };
+  limitDeps.current = { redis: app.get<RedisClient>(REDIS), keys: app.get(REDIS_KEYS) };
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins],

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { AuditEntry, AuditLog } from '#src/common/audit/audit-log.js';
 import { currentRequest } from '#src/common/logging/request-context.js';
 import type { AppConfig } from '#src/config/config.js';
@@ -33,7 +33,7 @@ export class RedisAuditLog implements AuditLog {
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
   ) {
     this.retentionMs = config.auditRetentionDays * 24 * 3600 * 1000;

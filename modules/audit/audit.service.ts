@@ -1,6 +1,6 @@
 import { requireUnscopedAdmin, type Caller } from '#src/common/auth/caller.js';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { decodeCursor, encodeCursor, type Page } from '#src/common/pagination.js';
 import type { AppConfig } from '#src/config/config.js';
@@ -35,7 +35,7 @@ export class AuditService {
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
   ) {
     this.retentionMs = config.auditRetentionDays * 24 * 3600 * 1000;

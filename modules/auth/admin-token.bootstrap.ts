@@ -7,8 +7,8 @@ import {
 } from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
-import { redactUri } from '#src/libvirt/index.js';
 import { RedisRecovery } from '#src/redis/redis-recovery.js';
+import { describeRedis } from '#src/redis/redis-connection.js';
 import { TokensService } from './tokens.service.js';
 
 /** Where the generated admin token is printed, once (process.stdout; tests pass their own). */
@@ -49,7 +49,7 @@ export class AdminTokenBootstrap implements OnModuleInit, OnApplicationBootstrap
       await this.ensureAdminToken();
     } catch (err) {
       throw new Error(
-        `cannot set up the admin token in Redis (${redactUri(this.config.redisUrl)}): ${(err as Error).message}`,
+        `cannot set up the admin token in Redis (${describeRedis(this.config.redisTopology)}): ${(err as Error).message}`,
         { cause: err },
       );
     }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import {
   CALLER_ROLES,
   roleAtLeast,
@@ -106,7 +106,7 @@ export class TokensService {
   private readonly verified = new OutageCache<TokenRecord>(VERIFIED_FOR_OUTAGES_MS);
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
   ) {
     this.redis.defineCommand('virtgateFindToken', { numberOfKeys: 1, lua: FIND });

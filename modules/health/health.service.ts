@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { redactUri } from '#src/libvirt/index.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { REDIS } from '#src/redis/redis.module.js';
@@ -20,7 +20,7 @@ import { CHECK_TIMEOUT_MS, LibvirtProbe } from './libvirt-probe.js';
 @Injectable()
 export class HealthService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly libvirt: LibvirtProbe,
     private readonly recovery: RedisRecovery,
   ) {}

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { bullConnection, withDeadline } from '#jobs/queues.js';
 import type { AppConfig } from '#src/config/config.js';
 import type { GatewayEvent } from '#src/events/event.js';
@@ -89,14 +89,14 @@ function bullIdOf(delivery: Delivery): string {
  */
 @Injectable()
 export class DeliveryQueue implements OnApplicationShutdown {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly queue: Queue<Delivery>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS_KEYS) keys: RedisKeys,
   ) {
-    this.connection = bullConnection(config.redisUrl, 'virtgate-webhook-queue');
+    this.connection = bullConnection(config.redisTopology, 'virtgate-webhook-queue');
     this.queue = new Queue<Delivery>(DELIVERY_QUEUE, {
       connection: this.connection,
       prefix: keys.bull,

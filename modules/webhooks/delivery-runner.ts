@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { bullConnection, withDeadline } from '#jobs/queues.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -61,7 +61,7 @@ export function deliveryRetryDelay(
 export class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WebhookDeliveries');
   private readonly policy: DestinationPolicy;
-  private connection: Redis | null = null;
+  private connection: RedisClient | null = null;
   private worker: Worker<Delivery> | null = null;
 
   constructor(
@@ -79,7 +79,7 @@ export class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     const schedule = this.config.webhookRetrySchedule;
-    this.connection = bullConnection(this.config.redisUrl, 'virtgate-webhook-worker');
+    this.connection = bullConnection(this.config.redisTopology, 'virtgate-webhook-worker');
     this.worker = new Worker<Delivery>(DELIVERY_QUEUE, (job) => this.attempt(job), {
       connection: this.connection,
       prefix: this.keys.bull,

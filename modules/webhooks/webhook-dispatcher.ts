@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type RedisClient } from '#src/redis/redis-connection.js';
 import { JobCallbacks } from '#jobs/job-callback.js';
 import { TERMINAL_STATES, type JobState } from '#jobs/job-types.js';
 import type { AppConfig } from '#src/config/config.js';
@@ -54,7 +54,7 @@ interface Subscription {
 export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WebhookDispatcher');
   private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  private reader: Redis | null = null;
+  private reader: RedisClient | null = null;
   private closed = false;
   private running: Promise<void> | null = null;
   private version: string | null = null;
@@ -66,7 +66,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly store: WebhookStore,
     private readonly queue: DeliveryQueue,
@@ -77,11 +77,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   onApplicationBootstrap(): void {
-    this.reader = this.redis.duplicate({
-      // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
-      enableOfflineQueue: true,
-      connectionName: 'virtgate-webhook-dispatch',
-    });
+    this.reader = duplicateConnection(this.redis, 'virtgate-webhook-dispatch');
     this.running = this.run(this.reader);
   }
 
@@ -91,7 +87,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     await this.running;
   }
 
-  private async run(reader: Redis): Promise<void> {
+  private async run(reader: RedisClient): Promise<void> {
     let failures = 0;
     let grouped = false;
     while (!this.closed) {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Caller, CallerRole, HostScope } from '#src/common/auth/caller.js';
 import { SecretBox } from '#src/common/secret-box.js';
 import type { AppConfig } from '#src/config/config.js';
@@ -114,7 +114,7 @@ export class WebhookStore {
   private readonly box: SecretBox | null;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {

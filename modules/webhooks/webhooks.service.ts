@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { AppError, ErrorCode, invalidField } from '#src/common/errors/app-error.js';
 import { paginate, type Page } from '#src/common/pagination.js';
@@ -56,7 +56,7 @@ export class WebhooksService {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(EVENT_STREAM) private readonly stream: EventStream,
     private readonly store: WebhookStore,

@@ -14,6 +14,39 @@ import { parseCidr } from '#src/net/cidr.js';
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** One `host:port` of REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Where the gateway's Redis is (read below; src/redis/redis-connection.ts connects to it):
+ * - `single`: one server at REDIS_URL (credentials, db and TLS in the URL);
+ * - `sentinel`: the master Sentinel names REDIS_SENTINEL_NAME, found through
+ *   REDIS_SENTINELS, followed across failovers;
+ * - `cluster`: a Redis Cluster reached through any of REDIS_CLUSTER_NODES;
+ *   every key of the gateway carries the prefix's hash tag, so all of them
+ *   (BullMQ's included) are in one slot and multi-key scripts run.
+ * Passwords are kept here for the connection only: `describeRedis` never shows them.
+ */
+export type RedisTopology =
+  | { readonly kind: 'single'; readonly url: string }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly RedisNode[];
+      readonly masterName: string;
+      readonly username: string | null;
+      readonly password: string | null;
+      readonly sentinelPassword: string | null;
+    }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: readonly RedisNode[];
+      readonly username: string | null;
+      readonly password: string | null;
+    };
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -24,10 +57,27 @@ export interface AppConfig {
   readonly host: string;
   /** ROLE: api (HTTP only), worker (jobs only) or all (both, one process). */
   readonly role: Role;
-  /** REDIS_URL: redis:// or rediss:// URL. */
+  /** REDIS_URL: redis:// or rediss:// URL (the single-server topology's; unused with Sentinel or Cluster). */
   readonly redisUrl: string;
-  /** VIRTGATE_REDIS_PREFIX: prefix of every key the gateway writes. */
+  /**
+   * REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES
+   * (with REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD): where Redis
+   * is, and how every connection of the gateway reaches it (src/redis/redis-connection.ts).
+   */
+  readonly redisTopology: RedisTopology;
+  /**
+   * VIRTGATE_REDIS_PREFIX: prefix of every key the gateway writes. With a
+   * Cluster it must hold a hash tag (`{virtgate}:`, the default there).
+   */
   readonly redisPrefix: string;
+  /**
+   * REDIS_WAIT_REPLICAS: replicas that must have a job's acceptance, start and
+   * end (Redis WAIT) before the gateway goes on, so a failover to a replica
+   * loses no acknowledged job and runs none twice (0: do not wait).
+   */
+  readonly redisWaitReplicas: number;
+  /** REDIS_WAIT_TIMEOUT_MS: how long one such WAIT may take. */
+  readonly redisWaitTimeoutMs: number;
   /** LIBVIRT_DEFAULT_URI: the libvirt host used when a request names none. */
   readonly libvirtDefaultUri: string;
   /** VIRTGATE_ADMIN_TOKEN: the admin bearer token; generated at first start when unset. */
@@ -251,6 +301,10 @@ export const CONFIG_DEFAULTS = {
   ROLE: 'all',
   REDIS_URL: 'redis://127.0.0.1:6379',
   VIRTGATE_REDIS_PREFIX: 'virtgate:',
+  /** The prefix with REDIS_CLUSTER_NODES: a hash tag puts every key in one slot. */
+  VIRTGATE_REDIS_PREFIX_CLUSTER: '{virtgate}:',
+  REDIS_WAIT_REPLICAS: '0',
+  REDIS_WAIT_TIMEOUT_MS: '1000',
   LIBVIRT_DEFAULT_URI: 'qemu:///system',
   LOG_LEVEL: 'info',
   LIBVIRT_POOL_SIZE: '4',
@@ -342,12 +396,36 @@ export function loadConfig(env: Env): AppConfig {
     }
   };
 
+  const redisUrl = read('REDIS_URL', parseRedisUrl, CONFIG_DEFAULTS.REDIS_URL);
+  const redisTopology = readRedisTopology(env, read, redisUrl, problems);
+  const cluster = redisTopology.kind === 'cluster';
+  const redisPrefix = read(
+    'VIRTGATE_REDIS_PREFIX',
+    parsePrefix,
+    cluster ? CONFIG_DEFAULTS.VIRTGATE_REDIS_PREFIX_CLUSTER : CONFIG_DEFAULTS.VIRTGATE_REDIS_PREFIX,
+  );
+  if (cluster && redisPrefix !== undefined && !HASH_TAGGED.test(redisPrefix)) {
+    problems.push(
+      `VIRTGATE_REDIS_PREFIX must hold a hash tag ({...}) with REDIS_CLUSTER_NODES, so that every key of the gateway and of BullMQ is in one slot (their Lua scripts touch several keys), e.g. {virtgate}:, got ${JSON.stringify(redisPrefix)}`,
+    );
+  }
   const config: AppConfig = {
     port: read('PORT', parsePort, CONFIG_DEFAULTS.PORT),
     host: read('HOST', parseHost, CONFIG_DEFAULTS.HOST),
     role: read('ROLE', oneOf(ROLES), CONFIG_DEFAULTS.ROLE),
-    redisUrl: read('REDIS_URL', parseRedisUrl, CONFIG_DEFAULTS.REDIS_URL),
-    redisPrefix: read('VIRTGATE_REDIS_PREFIX', parsePrefix, CONFIG_DEFAULTS.VIRTGATE_REDIS_PREFIX),
+    redisUrl,
+    redisTopology,
+    redisPrefix,
+    redisWaitReplicas: read(
+      'REDIS_WAIT_REPLICAS',
+      intIn(0, 16),
+      CONFIG_DEFAULTS.REDIS_WAIT_REPLICAS,
+    ),
+    redisWaitTimeoutMs: read(
+      'REDIS_WAIT_TIMEOUT_MS',
+      intIn(10, 60_000),
+      CONFIG_DEFAULTS.REDIS_WAIT_TIMEOUT_MS,
+    ),
     libvirtDefaultUri: read(
       'LIBVIRT_DEFAULT_URI',
       parseLibvirtDefaultUri,
@@ -577,6 +655,11 @@ export function loadConfig(env: Env): AppConfig {
       CONFIG_DEFAULTS.WEBHOOK_DENIED_CIDRS,
     ),
   };
+  if (cluster && config.redisWaitReplicas > 0) {
+    problems.push(
+      'REDIS_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES (WAIT must go to the master of the slot written): leave it 0',
+    );
+  }
   if (config.jwt && config.adminToken !== undefined && looksLikeJwt(config.adminToken)) {
     problems.push(
       'VIRTGATE_ADMIN_TOKEN looks like a JWT (three base64url parts), which JWT_ISSUER makes the gateway verify as one: choose another (value not shown)',
@@ -658,10 +741,109 @@ function parseRedisUrl(raw: string): string {
   throw new Invalid('must be a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)');
 }
 
+/** A prefix whose one pair of braces is a non-empty hash tag: Redis Cluster hashes only what is inside. */
+const HASH_TAGGED = /^[^{}]*\{[^{}]+\}[^{}]*$/;
+
 function parsePrefix(raw: string): string {
-  // Keys are found again with SCAN MATCH <prefix>*, so no glob characters.
-  if (/^[A-Za-z0-9:_.-]{1,64}$/.test(raw)) return raw;
-  throw new Invalid('must be 1-64 characters from A-Z a-z 0-9 : _ . - (e.g. virtgate:)');
+  // Keys are found again with SCAN MATCH <prefix>*, so no glob characters; braces
+  // only as one hash tag, else a key's slot would depend on what follows the prefix.
+  if (/^[A-Za-z0-9:_.{}-]{1,64}$/.test(raw) && (!/[{}]/.test(raw) || HASH_TAGGED.test(raw))) {
+    return raw;
+  }
+  throw new Invalid(
+    'must be 1-64 characters from A-Z a-z 0-9 : _ . - and at most one hash tag {...} (e.g. virtgate: or {virtgate}:)',
+  );
+}
+
+/**
+ * The Redis topology: Sentinel when REDIS_SENTINELS is set, Cluster when
+ * REDIS_CLUSTER_NODES is, else the single server of REDIS_URL. Two of them
+ * at once is an error (which one was meant?). Passwords are never echoed.
+ */
+function readRedisTopology(env: Env, read: Read, url: string, problems: string[]): RedisTopology {
+  const given = (name: string): boolean => env[name] !== undefined && env[name] !== '';
+  const secret = (name: string): string | null => {
+    if (!given(name)) return null;
+    if (/^[\x21-\x7e]{1,512}$/.test(env[name]!)) return env[name]!;
+    problems.push(
+      `${name} must be 1-512 printable ASCII characters without spaces (value not shown)`,
+    );
+    return null;
+  };
+  const chosen = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter(given);
+  if (chosen.length > 1) {
+    problems.push(
+      `${chosen.join(' and ')} are both set: set REDIS_URL for one server, REDIS_SENTINELS (with REDIS_SENTINEL_NAME) for Sentinel, or REDIS_CLUSTER_NODES for a Cluster`,
+    );
+  }
+  const auth = {
+    username: given('REDIS_USERNAME') ? read('REDIS_USERNAME', parseRedisUsername, '') : null,
+    password: secret('REDIS_PASSWORD'),
+  };
+  if (given('REDIS_SENTINELS')) {
+    if (!given('REDIS_SENTINEL_NAME')) {
+      problems.push(
+        'REDIS_SENTINELS is set, but not REDIS_SENTINEL_NAME (the master group name Sentinel monitors, e.g. mymaster)',
+      );
+    }
+    return Object.freeze({
+      kind: 'sentinel',
+      sentinels: read('REDIS_SENTINELS', parseRedisNodes, ''),
+      masterName: given('REDIS_SENTINEL_NAME')
+        ? read('REDIS_SENTINEL_NAME', parseSentinelName, '')
+        : '',
+      ...auth,
+      sentinelPassword: secret('REDIS_SENTINEL_PASSWORD'),
+    });
+  }
+  for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD']) {
+    if (given(name)) problems.push(`${name} is set, but not REDIS_SENTINELS`);
+  }
+  if (given('REDIS_CLUSTER_NODES')) {
+    return Object.freeze({
+      kind: 'cluster',
+      nodes: read('REDIS_CLUSTER_NODES', parseRedisNodes, ''),
+      ...auth,
+    });
+  }
+  for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD']) {
+    if (given(name)) {
+      problems.push(
+        `${name} is set without REDIS_SENTINELS or REDIS_CLUSTER_NODES: for one server, put the credentials in REDIS_URL (redis://user:password@host:port)`,
+      );
+    }
+  }
+  return Object.freeze({ kind: 'single', url });
+}
+
+/** `host:port,host:port`: at least one, each a host name or IPv4/[IPv6] address and a port. */
+function parseRedisNodes(raw: string): readonly RedisNode[] {
+  const nodes = raw
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '')
+    .map((n) => {
+      const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(n);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || !(port >= 1 && port <= 65535)) {
+        throw new Invalid(
+          'must be comma-separated host:port pairs (e.g. 10.0.0.1:26379,10.0.0.2:26379)',
+        );
+      }
+      return Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    });
+  if (nodes.length === 0) throw new Invalid('must name at least one host:port');
+  return Object.freeze(nodes);
+}
+
+function parseSentinelName(raw: string): string {
+  if (/^[A-Za-z0-9._-]{1,128}$/.test(raw)) return raw;
+  throw new Invalid('must be 1-128 characters from A-Z a-z 0-9 . _ - (e.g. mymaster)');
+}
+
+function parseRedisUsername(raw: string): string {
+  if (/^[\x21-\x7e]{1,128}$/.test(raw)) return raw;
+  throw new Invalid('must be 1-128 printable ASCII characters without spaces');
 }
 
 function parseLibvirtDefaultUri(raw: string): string {

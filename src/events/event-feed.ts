@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type RedisClient } from '#src/redis/redis-connection.js';
 import { REDIS, REDIS_KEYS } from '../redis/redis.module.js';
 import type { RedisKeys } from '../redis/keys.js';
 import type { GatewayEvent } from './event.js';
@@ -43,13 +43,13 @@ const CATCH_UP_CHUNK = 500;
 export class EventFeed implements OnApplicationShutdown {
   private readonly logger = new Logger(EventFeed.name);
   private readonly subscribers = new Set<Subscriber>();
-  private reader: Redis | null = null;
+  private reader: RedisClient | null = null;
   private started: Promise<void> | null = null;
   private lastId = '0-0';
   private closed = false;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(EVENT_STREAM) private readonly stream: EventStream,
   ) {}
@@ -139,11 +139,7 @@ export class EventFeed implements OnApplicationShutdown {
   private start(): Promise<void> {
     this.started ??= (async () => {
       this.lastId = await this.stream.latest();
-      this.reader = this.redis.duplicate({
-        // Blocking readers wait out a reconnect (the shared client of the api fails fast instead).
-        enableOfflineQueue: true,
-        connectionName: 'virtgate-event-feed',
-      });
+      this.reader = duplicateConnection(this.redis, 'virtgate-event-feed');
       void this.follow(this.reader);
     })().catch((err: unknown) => {
       this.started = null;
@@ -152,7 +148,7 @@ export class EventFeed implements OnApplicationShutdown {
     return this.started;
   }
 
-  private async follow(reader: Redis): Promise<void> {
+  private async follow(reader: RedisClient): Promise<void> {
     let failures = 0;
     while (!this.closed) {
       try {

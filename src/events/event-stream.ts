@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { AppError, ErrorCode, invalidField } from '../common/errors/app-error.js';
 import type { RedisKeys } from '../redis/keys.js';
 import type { GatewayEvent, NewEvent } from './event.js';
@@ -103,7 +103,7 @@ const CHUNK = 500;
  */
 export class EventStream {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     readonly retention: EventRetention,
   ) {}

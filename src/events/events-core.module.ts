@@ -8,7 +8,7 @@ import {
   type OnModuleInit,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { REDIS, REDIS_KEYS } from '../redis/redis.module.js';
@@ -53,7 +53,7 @@ class EventRetentionTimer implements OnApplicationBootstrap, OnApplicationShutdo
 class EventRecoveryHook implements OnModuleInit {
   constructor(
     @Inject(EVENT_STREAM) private readonly stream: EventStream,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly recovery: RedisRecovery,
   ) {}
@@ -62,8 +62,8 @@ class EventRecoveryHook implements OnModuleInit {
     this.recovery.register({
       name: 'the event stream',
       order: 5,
-      onDataLoss: async ({ first, detectedAt }) => {
-        if (!first) return;
+      onDataLoss: async () => undefined,
+      onFirstNotice: async ({ detectedAt }) => {
         const [id] = await this.stream.append(
           newEvent('gateway.degraded', null, {
             time: detectedAt,
@@ -95,7 +95,7 @@ class EventRecoveryHook implements OnModuleInit {
     {
       provide: EVENT_STREAM,
       inject: [REDIS, REDIS_KEYS, APP_CONFIG],
-      useFactory: (redis: Redis, keys: RedisKeys, config: AppConfig) =>
+      useFactory: (redis: RedisClient, keys: RedisKeys, config: AppConfig) =>
         new EventStream(redis, keys, {
           maxLength: config.eventsRetentionMaxEvents,
           maxAgeMs: config.eventsRetentionHours * 3_600_000,

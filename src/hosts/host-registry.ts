@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleInit,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { requireHostInScope } from '#src/common/auth/scope.js';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
@@ -45,7 +45,7 @@ export class HostRegistry implements OnModuleInit, OnApplicationBootstrap {
   private readonly lastRead = new OutageCache<HostRecord>(OUTAGE_CACHE_MS);
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly recovery: RedisRecovery,

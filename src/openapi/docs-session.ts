@@ -6,7 +6,7 @@ import {
   randomBytes,
 } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Caller } from '../common/auth/caller.js';
 import type { RequestAuthenticator } from '../common/auth/authenticator.js';
 import { AppError, ErrorCode } from '../common/errors/app-error.js';
@@ -31,7 +31,7 @@ const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
  */
 export class DocsSessions {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly authenticator: RequestAuthenticator,
     private readonly ttlSeconds: number,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import { REQUEST_AUTHENTICATOR, type RequestAuthenticator } from '../common/auth/authenticator.js';
 import { AppError, ErrorCode } from '../common/errors/app-error.js';
 import type { AppConfig } from '../config/config.js';
@@ -59,7 +59,7 @@ export function setupDocs(app: NestFastifyApplication): void {
   const config = app.get<AppConfig>(APP_CONFIG);
   const authenticator = app.get<RequestAuthenticator>(REQUEST_AUTHENTICATOR);
   const sessions = new DocsSessions(
-    app.get<Redis>(REDIS),
+    app.get<RedisClient>(REDIS),
     app.get<RedisKeys>(REDIS_KEYS),
     authenticator,
     config.docsSessionTtlSeconds,

@@ -8,7 +8,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { REDIS, REDIS_KEYS } from './redis.module.js';
@@ -21,6 +21,13 @@ const CHECK_INTERVAL_MS = 1000;
  * the recovery (none runs, or it died in the middle): the mark lapses then.
  */
 const RECOVERING_TTL_SECONDS = 120;
+/** The marker's value while the first finder announces a loss (with a TTL: a finder that dies lets it go). */
+const PENDING = 'pending:';
+const PENDING_MS = 10_000;
+/** Hooks of this order and above reconcile with the hosts: they wait for SETTLE_MS after the loss was noticed. */
+export const RECONCILE_ORDER = 20;
+/** Time for every process to notice a loss (two check intervals) before the gateway is said recovered. */
+const SETTLE_MS = 2 * CHECK_INTERVAL_MS;
 
 /** What a recovery hook is told. */
 export interface DataLossContext {
@@ -37,6 +44,8 @@ export interface RecoveryHook {
   readonly name: string;
   /** Lower runs first: bootstrap records (0), then what builds on them (10), then reconciliation (20). */
   readonly order: number;
+  /** Run once gateway-wide, by the process that found the loss, before any process recovers. */
+  onFirstNotice?(ctx: DataLossContext): Promise<void>;
   /** Restores what this part of the gateway keeps in Redis. Errors are logged, and the hook re-run at the next check. */
   onDataLoss(ctx: DataLossContext): Promise<void>;
   /** The whole recovery is done (called once, in the worker that finished it). */
@@ -79,7 +88,7 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
   private stopped = false;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -138,19 +147,31 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
 
   private async checkOnce(): Promise<void> {
     const current = await this.redis.get(this.keys.marker);
+    // Another process is announcing a loss it found: its epoch is final in a moment.
+    if (current !== null && current.startsWith(PENDING)) return;
     if (current !== null && current === this.epoch && !this.pending) return;
     if (current === null || current !== this.epoch) {
       const detectedAt = new Date().toISOString();
-      const epoch = randomUUID();
-      const first =
-        current === null && (await this.redis.set(this.keys.marker, epoch, 'NX')) === 'OK';
-      if (first) {
-        await this.redis.set(this.keys.recovering, epoch, 'EX', RECOVERING_TTL_SECONDS);
+      let first = false;
+      let seen = current;
+      if (current === null) {
+        seen = randomUUID();
+        const won = await this.redis.set(this.keys.marker, PENDING + seen, 'PX', PENDING_MS, 'NX');
+        if (won !== 'OK') return; // another process found it first: its epoch shows next check
+        first = true;
+        await this.redis.set(this.keys.recovering, seen, 'EX', RECOVERING_TTL_SECONDS);
+        // What is announced once (the event stream's gateway.degraded) comes before any
+        // process, seeing the new epoch, can finish its part.
+        for (const hook of this.hooks) {
+          await hook.onFirstNotice?.({ epoch: seen, first, detectedAt }).catch((err: unknown) => {
+            this.logger.warn(`${hook.name} on the loss: ${(err as Error).message}`);
+          });
+        }
+        await this.redis.set(this.keys.marker, seen);
       }
-      const seen = first ? epoch : ((await this.redis.get(this.keys.marker)) ?? epoch);
-      this.epoch = seen;
+      this.epoch = seen!;
       this.lastLoss = { detectedAt, recoveredAt: null };
-      this.pending = { ctx: { epoch: seen, first, detectedAt }, hooks: [...this.hooks] };
+      this.pending = { ctx: { epoch: seen!, first, detectedAt }, hooks: [...this.hooks] };
       this.logger.warn(
         first
           ? "Redis lost the gateway's data (its marker key is gone): restoring what the gateway keeps there"
@@ -164,6 +185,12 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
     const pending = this.pending!;
     while (pending.hooks.length > 0) {
       const hook = pending.hooks[0]!;
+      if (hook.order >= RECONCILE_ORDER) {
+        // Every process notices within a check interval; the reconciliation waits for all of
+        // them to have written back their running jobs, lest it take one for an orphan.
+        const wait = Date.parse(pending.ctx.detectedAt) + SETTLE_MS - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       try {
         await hook.onDataLoss(pending.ctx);
       } catch (err) {
@@ -182,7 +209,10 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
       );
       return;
     }
-    // A worker finishes the gateway's recovery: the hosts' block jobs are reconciled by now.
+    // A worker finishes the gateway's recovery: the hosts' block jobs are reconciled by now
+    // (and every process had the time to notice).
+    const wait = Date.parse(pending.ctx.detectedAt) + SETTLE_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const cleared = (await this.redis.eval(
       `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
       1,
@@ -201,7 +231,10 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
   private async readOrWriteMarker(): Promise<string> {
     const epoch = randomUUID();
     const won = await this.redis.set(this.keys.marker, epoch, 'NX');
-    return won === 'OK' ? epoch : ((await this.redis.get(this.keys.marker)) ?? epoch);
+    if (won === 'OK') return epoch;
+    const current = (await this.redis.get(this.keys.marker)) ?? epoch;
+    // Booting while a loss is being announced: this process starts on the new epoch.
+    return current.startsWith(PENDING) ? current.slice(PENDING.length) : current;
   }
 }
 

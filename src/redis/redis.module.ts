@@ -1,51 +1,47 @@
-import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { redisKeys, type RedisKeys } from './keys.js';
+import { checkRedisSetup } from './redis-checks.js';
+import {
+  closeConnection,
+  createRedisConnection,
+  describeRedis,
+  failFastOnceUp,
+  type RedisClient,
+} from './redis-connection.js';
 
-/** Injection token of the shared ioredis client. */
+/** Injection token of the shared Redis connection (a RedisClient: Redis, or Cluster). */
 export const REDIS = Symbol('REDIS');
 /** Injection token of the key names (RedisKeys) for the configured prefix. */
 export const REDIS_KEYS = Symbol('REDIS_KEYS');
 
-/** One ioredis connection for the process's commands (blocking commands need their own). */
+/**
+ * One Redis connection for the process's commands (blocking commands need
+ * their own), on the configured topology. At init, in every role, it refuses
+ * a Redis that may evict keys (the process does not start).
+ */
 @Global()
 @Module({
   providers: [
     {
       provide: REDIS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): Redis => {
-        const logger = new Logger('Redis');
-        const redis = new Redis(config.redisUrl, {
-          connectionName: `virtgate-${config.role}`,
-          // Fail a command after a few reconnect attempts instead of queueing it for minutes,
-          // and never wait forever on a server that accepted the connection but does not answer.
-          // A worker rides out a restart of Redis (about 10 s of reconnect attempts): a
-          // running job's next write waits instead of failing the job.
-          maxRetriesPerRequest: config.role === 'worker' ? 20 : 3,
-          commandTimeout: 5000,
-        });
-        let lastError = '';
-        redis.on('error', (err: Error) => {
-          // ioredis repeats the error at every reconnect attempt: log changes only.
-          if (err.message !== lastError) logger.warn(`connection error: ${err.message}`);
-          lastError = err.message;
-        });
-        redis.on('ready', () => {
-          if (lastError) logger.log('connection restored');
-          lastError = '';
-        });
-        if (config.role !== 'worker') {
-          // Once up, the api's commands fail at once while Redis is away (503 within
-          // milliseconds) instead of waiting in the offline queue for reconnect attempts:
-          // a request never waits on an outage. Workers wait it out: a job rides out a blip.
-          redis.once('ready', () => {
-            redis.options.enableOfflineQueue = false;
-          });
-        }
-        return redis;
+      useFactory: (config: AppConfig): RedisClient => {
+        const client = createRedisConnection(
+          config.redisTopology,
+          `virtgate-${config.role}`,
+          'commands',
+        );
+        if (config.role !== 'worker') failFastOnceUp(client);
+        return client;
       },
     },
     {
@@ -56,15 +52,35 @@ export const REDIS_KEYS = Symbol('REDIS_KEYS');
   ],
   exports: [REDIS, REDIS_KEYS],
 })
-export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+export class RedisModule implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Before anything uses Redis: a Redis that evicts keys loses jobs, so the process stops here. */
+  async onModuleInit(): Promise<void> {
+    const where = describeRedis(this.config.redisTopology);
+    let result: { withoutAof: string[] };
+    try {
+      result = await checkRedisSetup(this.redis);
+    } catch (err) {
+      if ((err as Error).name === 'RedisSetupError') throw err;
+      throw new Error(`cannot check the setup of Redis (${where}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (result.withoutAof.length > 0) {
+      this.logger.warn(
+        `Redis at ${result.withoutAof.join(', ')} runs without AOF (appendonly no): a restart loses what was written since its last snapshot, jobs included`,
+      );
+    }
+    this.logger.log(`using ${where}`);
+  }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.redis.status !== 'ready') {
-      // Reconnecting or never connected: QUIT would wait in the offline queue.
-      this.redis.disconnect();
-      return;
-    }
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeConnection(this.redis);
   }
 }

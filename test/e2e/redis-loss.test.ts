@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { DomainState, LibvirtClient } from '#src/libvirt/index.js';
-import { PrivateRedis } from '../support/private-redis.js';
+import { RedisServer, stopAllRedisServers } from '../support/redis-servers.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import { waitFor } from '../support/wait.js';
 import { WorkerProcess } from '../support/worker-process.js';
@@ -34,7 +34,7 @@ interface Job {
 }
 
 describe('Redis loses its data under a running gateway', () => {
-  let redis: PrivateRedis;
+  let redis: RedisServer;
   let t: TestApp;
   let client: LibvirtClient;
   const workers: WorkerProcess[] = [];
@@ -53,7 +53,7 @@ describe('Redis loses its data under a running gateway', () => {
   const job = async (id: string): Promise<Job> => (await http.get(`/v1/jobs/${id}`)).body as Job;
 
   before(async () => {
-    redis = await PrivateRedis.start();
+    redis = await RedisServer.start('loss', { aof: false });
     client = await LibvirtClient.connect('qemu:///system');
     const env = { REDIS_URL: redis.url, VIRTGATE_ADMIN_TOKEN: ADMIN };
     t = await startApp(testConfig(prefix, { ...env, ROLE: 'api' }));
@@ -67,7 +67,7 @@ describe('Redis loses its data under a running gateway', () => {
     await closeAllApps();
     for (const d of domains) await d.remove();
     await client.close();
-    await redis.remove();
+    await stopAllRedisServers();
   });
 
   it('tokens work again, readiness goes degraded then ok, the running jobs end once under their ids, the copy pivots', async () => {
@@ -117,12 +117,8 @@ describe('Redis loses its data under a running gateway', () => {
       }
     })();
 
-    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await admin.connect();
-    await admin.call('SHUTDOWN', 'NOSAVE').catch(() => undefined); // the connection goes with it
-    admin.disconnect();
-    await redis.exited();
-    await redis.restart();
+    await redis.shutdown(true);
+    await redis.run();
     const empty = new Redis(redis.url);
     assert.equal(
       await empty.exists(`${prefix}job:${copyId}`),

@@ -5,64 +5,26 @@
  * shared one must stay up for the other tests).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import request from 'supertest';
+import { RedisServer, stopAllRedisServers } from '../support/redis-servers.js';
 import { closeAllApps, PROBLEM_JSON, startApp, testConfig, uniquePrefix } from './helpers.js';
 
 const ADMIN_TOKEN = 'redis-outage-admin-token-0123456789';
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let out = '';
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  try {
-    for await (const chunk of child.stdout!) {
-      out += String(chunk);
-      if (out.includes('Ready to accept connections')) return child;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  throw new Error(`redis-server on ${port} did not start within 10 s: ${out}`);
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'exit');
-}
-
 describe('Redis outage', () => {
-  let redis: ChildProcess | undefined;
+  let redis: RedisServer;
 
   after(async () => {
     await closeAllApps();
-    if (redis) await stopRedis(redis);
+    await stopAllRedisServers();
   });
 
   it('answers 503 at once where Redis is needed, keeps serving reads that need none, and recovers', async () => {
-    const port = await freePort();
-    redis = await startRedis(port);
+    redis = await RedisServer.start('outage', { aof: false });
     const t = await startApp(
       testConfig(uniquePrefix(import.meta.url), {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_URL: redis.url,
         VIRTGATE_ADMIN_TOKEN: ADMIN_TOKEN,
       }),
     );
@@ -77,7 +39,7 @@ describe('Redis outage', () => {
     const xmlBefore = await get('/v1/hosts/tst/domains/test/xml');
     assert.equal(xmlBefore.status, 200, JSON.stringify(xmlBefore.body));
 
-    await stopRedis(redis);
+    await redis.kill();
 
     // What needs Redis: a 503 problem with Retry-After, within 250 ms, never a hang.
     for (const path of ['/v1/jobs', '/v1/hosts', '/v1/tokens']) {
@@ -121,7 +83,7 @@ describe('Redis outage', () => {
 
     // An empty Redis comes back: the gateway notices its data is gone and registers the
     // configured admin token and the default host again, without a restart.
-    redis = await startRedis(port);
+    await redis.run();
     let status = 0;
     for (let i = 0; i < 100 && status !== 200; i++) {
       const hosts = await get('/v1/hosts');

@@ -6,7 +6,8 @@ export const STORE_RETRY_AFTER_SECONDS = 5;
 /**
  * ioredis's ways of saying the server is not there: the connection is closed
  * or not up, the reconnect attempts allowed per command ran out, or the
- * command timed out. A reply error from a live server (ReplyError) is not one of them.
+ * command timed out; a Cluster or Sentinel in transition. Other reply errors
+ * from a live server (ReplyError) are not one of them.
  */
 export function isRedisUnavailable(err: unknown): err is Error {
   if (!(err instanceof Error)) return false;
@@ -16,7 +17,14 @@ export function isRedisUnavailable(err: unknown): err is Error {
     err.message.startsWith("Stream isn't writeable") ||
     err.message === 'Connection is closed.' ||
     err.message === 'Command timed out' ||
-    /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(err.message)
+    /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(err.message) ||
+    // A Cluster or Sentinel between two states: a master restarting or failing over, a
+    // server still loading its AOF, a write reaching a replica before the switch is seen.
+    err.name === 'ClusterAllFailedError' ||
+    /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS) /.test(err.message) ||
+    err.message.startsWith('None of startup nodes is available') ||
+    err.message.startsWith('Too many Cluster redirections') ||
+    err.message.startsWith('All sentinels are unreachable')
   );
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { Logger } from 'pino';
 import type { AppConfig } from '#src/config/config.js';
 import type { RedisKeys } from '#src/redis/keys.js';
@@ -40,7 +40,7 @@ return out
 const EXEMPT = /^\/(health|metrics)(\/|$)/;
 
 export interface RateLimitDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 
@@ -238,8 +238,8 @@ export function messageLimitsOf(fastify: FastifyInstance): MessageLimits | undef
 }
 
 /** Runs HIT by its SHA (EVALSHA; the script's text is sent once per connection, not per request). */
-async function hit(redis: Redis, keys: string[], window: number, countLast: boolean) {
-  const r = redis as Redis & {
+async function hit(redis: RedisClient, keys: string[], window: number, countLast: boolean) {
+  const r = redis as RedisClient & {
     virtgateRateHit?: (n: number, ...args: Array<string | number>) => Promise<number[]>;
   };
   if (!r.virtgateRateHit) r.defineCommand('virtgateRateHit', { lua: HIT });
