@@ -44,6 +44,12 @@ export interface JobRecord {
   attempts: number;
   /** A cancel was asked for while the job ran. */
   cancelRequested: boolean;
+  /**
+   * A block job libvirt ran with no record of the gateway's (started outside
+   * it, or its record lost with Redis's data), taken on by reconciliation so
+   * it can be pivoted or canceled like any other; false for every job asked for.
+   */
+  adopted: boolean;
 }
 
 const JSON_FIELDS = ['request', 'resolved', 'progress', 'result', 'error'] as const;
@@ -443,5 +449,6 @@ function decode(fields: Record<string, string>): JobRecord {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) out[k] = JSON.parse(v);
   for (const k of JSON_FIELDS) out[k] ??= null;
+  out.adopted ??= false; // records written before the field existed
   return out as unknown as JobRecord;
 }
