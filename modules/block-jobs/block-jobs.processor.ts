@@ -32,6 +32,7 @@ import type {
 import { JobProcessor, type JobContext, type QueueProcessor } from '#jobs/processor.js';
 import { disksView } from '#modules/domains/index.js';
 import type { DiskModel } from '#modules/domains/models/domain.model.js';
+import { isAdopted, outcomeOfJob, shapeOfJob } from './adoption.js';
 import { chainPaths, conflict, usableChain, type ChainOutcome } from './block-chain.js';
 import { BlockJobWatch } from './block-job-watch.js';
 import { BLOCK_JOB_DOMAIN_STATES, confineCopy, planOf } from './plans/index.js';
@@ -206,11 +207,18 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       (book.phase === 'starting' &&
         !info.found &&
         book.chainAtStart !== null &&
-        planOf(job.type).classify(job.params, book.chainAtStart, chainPaths(read.disk)) ===
+        outcomeOfJob(job.type, job.params, book.chainAtStart, chainPaths(read.disk)) ===
           'unchanged');
 
     let run: Run;
     if (this.stopping) throw new HandBack();
+    if (fresh && isAdopted(job.params)) {
+      // Adopted jobs are libvirt's: one whose bookkeeping is gone has nothing the gateway may start.
+      throw new AppError(
+        ErrorCode.INTERNAL,
+        `job ${id}: an adopted block job without its record of the chain; reconciliation adopts libvirt's job anew`,
+      );
+    }
     if (fresh) {
       if (await ctx.cancelRequested()) {
         throw new JobEnd('canceled', this.resultOf(read, null, 'unchanged', null, false, null));
@@ -259,14 +267,14 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (book.chainAtStart === null) {
         throw new AppError(ErrorCode.INTERNAL, `job ${id}: its start left no record of the chain`);
       }
-      const { twoPhase, libvirtType } = planOf(job.type).shape(job.params);
+      const { twoPhase, libvirtType } = shapeOfJob(job.type, job.params);
       if (info.found && info.type !== libvirtType) {
         throw conflict(
           `disk '${target}' now runs a block job of another type (${info.type}) than this job's (${libvirtType}); it is left alone`,
         );
       }
       this.logger.log(
-        `job ${id}: re-attaching (start ${book.phase}; libvirt ${info.found ? `still runs it, ${info.cur}/${info.end}` : 'has no job on the disk any more'})`,
+        `job ${id}: re-attaching (${isAdopted(job.params) ? 'adopted' : `start ${book.phase}`}; libvirt ${info.found ? `still runs it, ${info.cur}/${info.end}` : 'has no job on the disk any more'})`,
       );
       run = {
         type: job.type,
@@ -398,7 +406,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     let outcome: ChainOutcome;
     for (;;) {
       read = await this.readDisk(client, dom, target);
-      outcome = planOf(run.type).classify(run.params, run.chainAtStart, chainPaths(read.disk));
+      outcome = outcomeOfJob(run.type, run.params, run.chainAtStart, chainPaths(read.disk));
       if (outcome === 'applied' || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
