@@ -2,7 +2,7 @@
  * Domain views, declared once for REST (@ApiProperty) and GraphQL (@Field).
  * Sizes are bytes (Float in GraphQL: Int is 32-bit).
  */
-import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
@@ -167,7 +167,10 @@ export class DiskBlockJobModel {
       'started outside it, which the next reconciliation adopts',
     example: '0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11',
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => ID, {
+    nullable: true,
+    description: "The gateway's job that runs it; null for a block job it has no job for",
+  })
   jobId!: string | null;
 }
 
