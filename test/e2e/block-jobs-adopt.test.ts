@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { LibvirtClient } from '#src/libvirt/index.js';
@@ -49,6 +50,7 @@ interface Job {
   resolved: Record<string, unknown>;
   result: {
     outcome: string;
+    completionSeenIn: string | null;
     pivoted: boolean | null;
     reattached: boolean;
     chainBefore: string[];
@@ -351,7 +353,7 @@ class WorkerProcess {
     child.stdout!.on('data', (chunk) => (this.out += String(chunk)));
   }
 
-  static start(prefix: string): WorkerProcess {
+  static start(prefix: string, env: Record<string, string> = {}): WorkerProcess {
     const child = spawn(process.execPath, ['dist/src/main.js'], {
       env: {
         ...process.env,
@@ -359,6 +361,7 @@ class WorkerProcess {
         REDIS_URL,
         VIRTGATE_REDIS_PREFIX: prefix,
         LOG_LEVEL: 'info',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -430,5 +433,100 @@ describe('two workers booting at once with a block job to adopt', () => {
     assert.equal(done.state, 'completed', JSON.stringify(done.error));
     await d.assertChain([copy], 'after the pivot');
     await d.assertPatterns(copy);
+  });
+});
+
+describe('block jobs whose queue entries were lost while no worker ran', () => {
+  const prefix = uniquePrefix(import.meta.url);
+  let t: TestApp;
+  let client: LibvirtClient;
+  let queue: Queue;
+  const run = randomUUID().slice(0, 6);
+  const workers: WorkerProcess[] = [];
+  const domains: TcgChainDomain[] = [];
+  const g = gateway(() => t);
+
+  before(async () => {
+    client = await LibvirtClient.connect('qemu:///system');
+    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN, ROLE: 'api' }));
+    queue = new Queue('block-jobs', { connection: { url: REDIS_URL }, prefix: `${prefix}bull` });
+  });
+
+  after(async () => {
+    for (const w of workers) await w.stop();
+    await queue.close();
+    await closeAllApps();
+    for (const d of domains) await d.remove();
+    await client.close();
+    await deleteKeys(prefix);
+  });
+
+  it('are queued again while libvirt runs them, and finished from the live chain once it does not', async () => {
+    const first = WorkerProcess.start(prefix, { JOB_LOCK_MS: '1000' });
+    workers.push(first);
+    await first.until('processing queues');
+    const running = await TcgChainDomain.create(client, `vg-bja-${run}-lost1`);
+    const pivoted = await TcgChainDomain.create(client, `vg-bja-${run}-lost2`);
+    domains.push(running, pivoted);
+    const ids: string[] = [];
+    for (const d of [running, pivoted]) {
+      const res = await g.http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+        type: 'commit',
+        base: d.paths.s2,
+        pivot: false,
+      });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      ids.push((res.body as Job).id);
+    }
+    for (const id of ids) await g.until(id, (j) => j.state === 'ready', 'ready');
+    const [runningId, pivotedId] = ids as [string, string];
+
+    // The worker dies, and Redis loses the queue entries (the records stay).
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+    await new Promise((r) => setTimeout(r, 1500)); // its job locks lapse
+    for (const id of ids) {
+      const entry = await queue.getJob(id);
+      assert.ok(entry, `job ${id} had a queue entry`);
+      await entry.remove();
+      assert.equal(await queue.getJob(id), undefined);
+    }
+    // Meanwhile one of the two commits is pivoted outside the gateway.
+    await virsh('blockjob', pivoted.name, 'vda', '--pivot');
+    assert.ok(!(await libvirtHasJob(client, pivoted)));
+    assert.ok(await libvirtHasJob(client, running));
+
+    const next = WorkerProcess.start(prefix, { JOB_LOCK_MS: '1000' });
+    workers.push(next);
+    await next.until("host 'local': block jobs reconciled");
+    assert.equal(
+      next.lines('adopted libvirt').length,
+      0,
+      'the records are the jobs: nothing adopted',
+    );
+
+    // Still run by libvirt: queued again; the worker re-attaches and it waits for its pivot.
+    assert.ok(next.lines(`job ${runningId}: its queue entry was lost`).length === 1);
+    await g.until(runningId, (j) => j.state === 'ready' && j.adopted === false, 'ready');
+    assert.equal((await g.http.post(`/v1/jobs/${runningId}/pivot`)).status, 202);
+    const done = await g.ended(runningId);
+    assert.equal(done.state, 'completed', JSON.stringify(done.error));
+    assert.equal(done.result?.pivoted, true);
+    const { base, s1, s2 } = running.paths;
+    await running.assertChain([s2, s1, base], 'after the re-queued commit');
+    await running.assertPatterns(s2);
+
+    // Gone from libvirt: finished from the chain it left, never run again.
+    const finished = await g.ended(pivotedId);
+    assert.equal(finished.state, 'completed', JSON.stringify(finished.error));
+    assert.equal(finished.result?.outcome, 'applied');
+    assert.equal(finished.result?.pivoted, true);
+    assert.equal(finished.result?.completionSeenIn, 'chain');
+    assert.equal(next.lines(`job ${pivotedId}: re-attaching`).length, 0, 'not run again');
+    assert.equal(await queue.getJob(pivotedId), undefined, 'not queued again');
+    await pivoted.assertChain(
+      [pivoted.paths.s2, pivoted.paths.s1, pivoted.paths.base],
+      'after the commit pivoted outside the gateway',
+    );
   });
 });
