@@ -228,6 +228,11 @@ export class JobStore {
     return { record: decode(fields), cursor: newest?.[0]?.[0] ?? '0-0' };
   }
 
+  /** Whether the record is there (a worker following a long job notices that Redis lost it). */
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.job(id))) === 1;
+  }
+
   /** Whether a cancel was asked for: one field, for workers that look every poll. */
   async cancelRequested(id: string): Promise<boolean> {
     return (await this.redis.hget(this.keys.job(id), 'cancelRequested')) === 'true';

@@ -9,6 +9,8 @@ import {
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import { fromLibvirtError } from '#src/common/errors/libvirt-errors.js';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
 import {
@@ -108,6 +110,7 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
   private closed = false;
 
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly registry: HostRegistry,
@@ -169,7 +172,9 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
       await this.connections.withClient(host, async (c) => {
         const requestId = `reconcile-${token}`;
         await this.lostQueueEntries(c, host, report, requestId);
-        await this.orphans(c, host, report, requestId, () => this.renew(lock, token));
+        if (this.config.blockJobAdopt) {
+          await this.orphans(c, host, report, requestId, () => this.renew(lock, token));
+        }
       });
       const { adopted, requeued, finished, skipped } = report;
       this.logger.log(

@@ -22,6 +22,7 @@ import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
 import { BlockJobLedger, type DiskRef } from '#jobs/block-job-ledger.js';
 import { HandBack, JobEnd } from '#jobs/job-end.js';
 import { JobSignals } from '#jobs/job-signals.js';
+import { JobStore } from '#jobs/job-store.js';
 import type {
   BlockCommitParams,
   BlockCopyParams,
@@ -122,6 +123,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     private readonly events: HostEvents,
     private readonly signals: JobSignals,
     private readonly confinement: PathConfinement,
+    private readonly store: JobStore,
   ) {
     this.concurrency = config.blockJobConcurrency;
   }
@@ -309,6 +311,18 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (terminal) return { status: terminal.status, domainStopped: false };
       // libvirt goes on with the job; the next worker re-attaches to it.
       if (this.stopping) throw new HandBack();
+      if (!(await this.store.exists(job.jobId))) {
+        // Redis lost the record: reconciliation adopts libvirt's job as a job of its own, which
+        // is pivoted or canceled; following it here too would only hold a slot until it ends.
+        this.logger.warn(
+          `job ${job.jobId}: its record is gone; libvirt's job is left to reconciliation`,
+        );
+        throw new JobEnd(
+          'failed',
+          {},
+          new AppError(ErrorCode.INTERNAL, 'the record of the job was lost while it ran'),
+        );
+      }
       const info = await this.jobInfo(client, dom, target);
       if (info === null) return { status: null, domainStopped: true };
       if (!info.found) {

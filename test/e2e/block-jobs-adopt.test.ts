@@ -143,7 +143,9 @@ describe('block jobs started outside the gateway, adopted', () => {
 
   before(async () => {
     client = await LibvirtClient.connect('qemu:///system');
-    t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+    t = await startApp(
+      testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN, BLOCK_JOB_ADOPT: 'true' }),
+    );
     // ROLE=all: the worker's services are in the app.
     reconciler = t.app.get(BlockJobReconciler, { strict: false });
   });
