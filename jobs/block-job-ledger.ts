@@ -153,6 +153,12 @@ export class BlockJobLedger {
     return last ?? null;
   }
 
+  /** The job whose claim `ref` has (live or stale: the caller judges by its record), or null. */
+  async holder(ref: DiskRef): Promise<string | null> {
+    const held = await this.redis.get(this.keys.diskBlockJob(ref.host, ref.domainUuid, ref.disk));
+    return held === null ? null : (JSON.parse(held) as { jobId: string }).jobId;
+  }
+
   async book(jobId: string): Promise<BlockJobBook> {
     const h = await this.redis.hgetall(this.keys.blockJob(jobId));
     return {

@@ -44,6 +44,12 @@ export interface JobRecord {
   attempts: number;
   /** A cancel was asked for while the job ran. */
   cancelRequested: boolean;
+  /**
+   * A block job libvirt ran with no record of the gateway's (started outside
+   * it, or its record lost with Redis's data), taken on by reconciliation so
+   * it can be pivoted or canceled like any other; false for every job asked for.
+   */
+  adopted: boolean;
 }
 
 const JSON_FIELDS = ['request', 'resolved', 'progress', 'result', 'error'] as const;
@@ -233,6 +239,11 @@ export class JobStore {
     if (!fields?.id) return null;
     const newest = newestReply?.[1] as [string, string[]][] | undefined;
     return { record: decode(fields), cursor: newest?.[0]?.[0] ?? '0-0' };
+  }
+
+  /** Whether the record is there (a worker following a long job notices that Redis lost it). */
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.job(id))) === 1;
   }
 
   /** Whether a cancel was asked for: one field, for workers that look every poll. */
@@ -456,5 +467,6 @@ function decode(fields: Record<string, string>): JobRecord {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) out[k] = JSON.parse(v);
   for (const k of JSON_FIELDS) out[k] ??= null;
+  out.adopted ??= false; // records written before the field existed
   return out as unknown as JobRecord;
 }

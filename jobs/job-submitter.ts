@@ -203,6 +203,7 @@ export class JobSubmitter {
       updatedAt: now,
       attempts: 0,
       cancelRequested: false,
+      adopted: false,
     };
     if (callbackUrl !== null) await this.callbacks.remember(id, callbackUrl);
     await this.store.create(record);

@@ -13,7 +13,13 @@ import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { JobStore, type JobRecord } from './job-store.js';
-import { JOB_STATES, TERMINAL_STATES, type JobParams, type QueuedJob } from './job-types.js';
+import {
+  isBlockJobType,
+  JOB_STATES,
+  TERMINAL_STATES,
+  type JobParams,
+  type QueuedJob,
+} from './job-types.js';
 import { JobQueues } from './queues.js';
 
 /** How often a worker looks for orphans (besides at boot and after a loss of Redis data). */
@@ -37,7 +43,9 @@ export interface SweepReport {
 /**
  * Jobs whose records survived but whose queue entries did not (a partial
  * loss of Redis data, a flushed BullMQ prefix): a record not final, with no
- * BullMQ job and no worker holding it, would otherwise wait for ever. Each
+ * BullMQ job and no worker holding it, would otherwise wait for ever. (A
+ * block job that started is left to modules/block-jobs' reconciliation,
+ * which asks libvirt first.) Each
  * goes back on its queue under its own id, rebuilt from its record, so the
  * worker that takes it runs it as after a crash: a job already final is never
  * run again, a block job libvirt runs is re-attached (its book says how far
@@ -100,6 +108,9 @@ export class OrphanJobSweeper implements OnApplicationBootstrap, OnApplicationSh
     const record = await this.store.get(id);
     if (!record || TERMINAL_STATES.has(record.state)) return;
     if (now - Date.parse(record.updatedAt) < GRACE_MS) return;
+    // A block job that started is the block-job reconciliation's: it asks libvirt whether
+    // the job still runs there before queueing it again or finishing it from the chain.
+    if (isBlockJobType(record.type) && record.startedAt !== null) return;
     if ((await this.redis.exists(this.keys.jobHeld(id))) === 1) return; // a worker runs it
     if (await this.queues.has(record.type, id)) return;
     const job = queuedJobOf(record);

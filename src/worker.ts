@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { JobsCoreModule } from '#jobs/jobs-core.module.js';
 import { AuditLogModule } from '#modules/audit/audit-log.module.js';
-import { BlockJobsWorkerModule } from '#modules/block-jobs/block-jobs-worker.module.js';
+import { BlockJobsWorkerModule } from '#modules/block-jobs/index.js';
 import { DomainsWorkerModule } from '#modules/domains/domains-worker.module.js';
 import { EventsWorkerModule } from '#modules/events/events-worker.module.js';
 import { SnapshotsWorkerModule } from '#modules/snapshots/snapshots-worker.module.js';

@@ -22,6 +22,7 @@ import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
 import { BlockJobLedger, type DiskRef } from '#jobs/block-job-ledger.js';
 import { HandBack, JobEnd } from '#jobs/job-end.js';
 import { JobSignals } from '#jobs/job-signals.js';
+import { JobStore } from '#jobs/job-store.js';
 import type {
   BlockCommitParams,
   BlockCopyParams,
@@ -32,6 +33,7 @@ import type {
 import { JobProcessor, type JobContext, type QueueProcessor } from '#jobs/processor.js';
 import { disksView } from '#modules/domains/index.js';
 import type { DiskModel } from '#modules/domains/models/domain.model.js';
+import { isAdopted, outcomeOfJob, shapeOfJob } from './adoption.js';
 import { chainPaths, conflict, usableChain, type ChainOutcome } from './block-chain.js';
 import { BlockJobWatch } from './block-job-watch.js';
 import { BLOCK_JOB_DOMAIN_STATES, confineCopy, planOf } from './plans/index.js';
@@ -121,6 +123,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     private readonly events: HostEvents,
     private readonly signals: JobSignals,
     private readonly confinement: PathConfinement,
+    private readonly store: JobStore,
   ) {
     this.concurrency = config.blockJobConcurrency;
   }
@@ -206,11 +209,18 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       (book.phase === 'starting' &&
         !info.found &&
         book.chainAtStart !== null &&
-        planOf(job.type).classify(job.params, book.chainAtStart, chainPaths(read.disk)) ===
+        outcomeOfJob(job.type, job.params, book.chainAtStart, chainPaths(read.disk)) ===
           'unchanged');
 
     let run: Run;
     if (this.stopping) throw new HandBack();
+    if (fresh && isAdopted(job.params)) {
+      // Adopted jobs are libvirt's: one whose bookkeeping is gone has nothing the gateway may start.
+      throw new AppError(
+        ErrorCode.INTERNAL,
+        `job ${id}: an adopted block job without its record of the chain; reconciliation adopts libvirt's job anew`,
+      );
+    }
     if (fresh) {
       if (await ctx.cancelRequested()) {
         throw new JobEnd('canceled', this.resultOf(read, null, 'unchanged', null, false, null));
@@ -259,14 +269,14 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (book.chainAtStart === null) {
         throw new AppError(ErrorCode.INTERNAL, `job ${id}: its start left no record of the chain`);
       }
-      const { twoPhase, libvirtType } = planOf(job.type).shape(job.params);
+      const { twoPhase, libvirtType } = shapeOfJob(job.type, job.params);
       if (info.found && info.type !== libvirtType) {
         throw conflict(
           `disk '${target}' now runs a block job of another type (${info.type}) than this job's (${libvirtType}); it is left alone`,
         );
       }
       this.logger.log(
-        `job ${id}: re-attaching (start ${book.phase}; libvirt ${info.found ? `still runs it, ${info.cur}/${info.end}` : 'has no job on the disk any more'})`,
+        `job ${id}: re-attaching (${isAdopted(job.params) ? 'adopted' : `start ${book.phase}`}; libvirt ${info.found ? `still runs it, ${info.cur}/${info.end}` : 'has no job on the disk any more'})`,
       );
       run = {
         type: job.type,
@@ -301,6 +311,18 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (terminal) return { status: terminal.status, domainStopped: false };
       // libvirt goes on with the job; the next worker re-attaches to it.
       if (this.stopping) throw new HandBack();
+      if (!(await this.store.exists(job.jobId))) {
+        // Redis lost the record: reconciliation adopts libvirt's job as a job of its own, which
+        // is pivoted or canceled; following it here too would only hold a slot until it ends.
+        this.logger.warn(
+          `job ${job.jobId}: its record is gone; libvirt's job is left to reconciliation`,
+        );
+        throw new JobEnd(
+          'failed',
+          {},
+          new AppError(ErrorCode.INTERNAL, 'the record of the job was lost while it ran'),
+        );
+      }
       const info = await this.jobInfo(client, dom, target);
       if (info === null) return { status: null, domainStopped: true };
       if (!info.found) {
@@ -398,7 +420,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     let outcome: ChainOutcome;
     for (;;) {
       read = await this.readDisk(client, dom, target);
-      outcome = planOf(run.type).classify(run.params, run.chainAtStart, chainPaths(read.disk));
+      outcome = outcomeOfJob(run.type, run.params, run.chainAtStart, chainPaths(read.disk));
       if (outcome === 'applied' || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }

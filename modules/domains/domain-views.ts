@@ -3,6 +3,7 @@
  * statistics) to the domain views both transports return.
  */
 import {
+  DomainBlockJobType,
   TypedParamType,
   uuidString,
   type RemoteDomain,
@@ -12,6 +13,7 @@ import type { ChainImageXml, DiskXml, DomainXml } from '#src/xml/domain-xml.js';
 import { reasonName, stateName } from './domain-state.js';
 import type {
   ChainImageModel,
+  DiskBlockJobModel,
   DiskModel,
   DomainSummaryModel,
   InterfaceModel,
@@ -149,14 +151,48 @@ export function chainDiffers(live: DiskXml, persistent: DiskXml | undefined): bo
   });
 }
 
+/** libvirt's block job types (virDomainBlockJobType) by the names the views and events give them. */
+const BLOCK_JOB_KINDS: Record<number, string> = {
+  [DomainBlockJobType.PULL]: 'pull',
+  [DomainBlockJobType.COPY]: 'copy',
+  [DomainBlockJobType.COMMIT]: 'commit',
+  [DomainBlockJobType.ACTIVE_COMMIT]: 'active-commit',
+  [DomainBlockJobType.BACKUP]: 'backup',
+};
+
+/** A disk's block job as virDomainGetBlockJobInfo reports it (bytes), with the gateway's job on it. */
+export function blockJobView(
+  info: { type: number; cur: number; end: number },
+  mirrorReady: boolean,
+  jobId: string | null,
+): DiskBlockJobModel {
+  const twoPhase =
+    info.type === DomainBlockJobType.COPY || info.type === DomainBlockJobType.ACTIVE_COMMIT;
+  // libvirt keeps cur < end until QEMU reports a mirror ready: either tells.
+  const ready = twoPhase && (mirrorReady || (info.end > 0 && info.cur === info.end));
+  return {
+    type: BLOCK_JOB_KINDS[info.type] ?? 'unknown',
+    progress: {
+      cur: info.cur,
+      end: info.end,
+      percent: info.end > 0 ? Math.floor((info.cur * 100) / info.end) : 0,
+    },
+    ready,
+    jobId,
+  };
+}
+
 /**
  * Disks of a domain from its live XML, the persistent definition (null for a
- * transient domain) and block statistics (null when not available).
+ * transient domain), block statistics (null when not available) and the
+ * block jobs libvirt runs, by disk target (null when they were not read:
+ * every disk then shows none).
  */
 export function disksView(
   live: DomainXml,
   persistent: DomainXml | null,
   sizes: BlockSizes | null,
+  blockJobs: ReadonlyMap<string, DiskBlockJobModel> | null = null,
 ): DiskModel[] {
   return live.disks.map((disk) => {
     const def = persistent?.disks.find((d) => d.target === disk.target);
@@ -176,6 +212,7 @@ export function disksView(
         job: disk.mirror.job,
         ready: disk.mirror.ready === 'yes',
       },
+      blockJob: blockJobs?.get(disk.target) ?? null,
     };
   });
 }

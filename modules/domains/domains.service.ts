@@ -8,17 +8,25 @@ import { HostConnections } from '#src/hosts/host-connections.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
 import {
   ConnectListAllDomainsFlags as ListFlags,
+  DomainBlockJobInfoFlags,
   DomainStatsTypes,
   DomainXmlFlags,
+  ErrorNumber,
   GetAllDomainStatsFlags,
+  isLibvirtError,
   isNoDomain,
+  uuidString,
   type LibvirtClient,
   type RemoteDomain,
 } from '#src/libvirt/index.js';
 import { parseDomainXml, type DomainXml } from '#src/xml/domain-xml.js';
+import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import { JobStore } from '#jobs/job-store.js';
+import { TERMINAL_STATES } from '#jobs/job-types.js';
 import { DomainInventory, FACTS_MAX_AGE_MS, uuidKey } from './domain-inventory.service.js';
 import type { DomainStateName } from './domain-state.js';
 import {
+  blockJobView,
   blockSizes,
   disksView,
   interfacesView,
@@ -28,6 +36,7 @@ import {
   type DomainFacts,
 } from './domain-views.js';
 import type {
+  DiskBlockJobModel,
   DiskModel,
   DomainModel,
   DomainSummaryModel,
@@ -60,10 +69,15 @@ const STATE_FLAGS: Partial<Record<DomainStateName, number>> = {
  */
 @Injectable()
 export class DomainsService {
+  /** Connections whose driver has no block jobs (the test driver): not asked again. */
+  private readonly withoutBlockJobs = new WeakSet<LibvirtClient>();
+
   constructor(
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly inventory: DomainInventory,
+    private readonly ledger: BlockJobLedger,
+    private readonly store: JobStore,
   ) {}
 
   async list(
@@ -185,7 +199,10 @@ export class DomainsService {
     const host = await this.registry.getFor(caller, hostName);
     return this.connections.withClient(host, async (c) => {
       const dom = await requireDomain(c, ref, { caller, host: host.name });
-      const [[facts], details] = await Promise.all([this.factsOne(c, dom), this.details(c, [dom])]);
+      const [[facts], details] = await Promise.all([
+        this.factsOne(c, dom),
+        this.details(c, host.name, [dom]),
+      ]);
       const d = details[0]!;
       if (!facts) throw domainNotFound(ref);
       return { ...summaryView(facts), disks: d.disks, interfaces: d.interfaces };
@@ -213,8 +230,11 @@ export class DomainsService {
     return this.connections.withClient(
       host,
       async (c) =>
-        (await this.details(c, [await requireDomain(c, ref, { caller, host: host.name })]))[0]!
-          .disks,
+        (
+          await this.details(c, host.name, [
+            await requireDomain(c, ref, { caller, host: host.name }),
+          ])
+        )[0]!.disks,
     );
   }
 
@@ -233,7 +253,7 @@ export class DomainsService {
     host: HostRecord,
     doms: readonly RemoteDomain[],
   ): Promise<{ disks: DiskModel[]; interfaces: InterfaceModel[] }[]> {
-    return this.connections.withClient(host, (c) => this.details(c, doms));
+    return this.connections.withClient(host, (c) => this.details(c, host.name, doms));
   }
 
   private async factsOne(c: LibvirtClient, dom: RemoteDomain): Promise<DomainFacts[]> {
@@ -310,8 +330,20 @@ export class DomainsService {
     return out.filter((f): f is DomainFacts => f !== null);
   }
 
+  /** The gateway's job holding a disk, while its record says it runs; null for none. */
+  private async gatewayJobOn(
+    host: string,
+    dom: RemoteDomain,
+    disk: string,
+  ): Promise<string | null> {
+    const id = await this.ledger.holder({ host, domainUuid: uuidString(dom.uuid), disk });
+    const record = id === null ? null : await this.store.get(id);
+    return record && !TERMINAL_STATES.has(record.state) ? record.id : null;
+  }
+
   private async details(
     c: LibvirtClient,
+    host: string,
     doms: readonly RemoteDomain[],
   ): Promise<{ disks: DiskModel[]; interfaces: InterfaceModel[] }[]> {
     const sizesPromise = c.rpc
@@ -336,24 +368,74 @@ export class DomainsService {
         ]);
         const live = parseDomainXml(liveXml.xml);
         // A domain that is not running shows its persistent definition as its XML: no second read.
-        if (live.id === null) return { live, persistent: live };
-        const persistent =
+        if (live.id === null) return { live, persistent: live, blockJobs: null };
+        const [persistent, blockJobs] = await Promise.all([
           isPersistent.persistent === 1
-            ? parseDomainXml(
-                (await c.rpc.domainGetXmlDesc({ dom, flags: DomainXmlFlags.INACTIVE })).xml,
-              )
-            : null;
-        return { live, persistent };
+            ? c.rpc
+                .domainGetXmlDesc({ dom, flags: DomainXmlFlags.INACTIVE })
+                .then((r) => parseDomainXml(r.xml))
+            : null,
+          this.blockJobs(c, host, dom, live),
+        ]);
+        return { live, persistent, blockJobs };
       }),
     );
     const sizes = await sizesPromise;
     return doms.map((dom, i) => {
-      const { live, persistent } = xmls[i]! as { live: DomainXml; persistent: DomainXml | null };
+      const { live, persistent, blockJobs } = xmls[i]! as {
+        live: DomainXml;
+        persistent: DomainXml | null;
+        blockJobs: Map<string, DiskBlockJobModel> | null;
+      };
       return {
-        disks: disksView(live, persistent, sizes.get(dom.uuid.toString('hex')) ?? null),
+        disks: disksView(live, persistent, sizes.get(dom.uuid.toString('hex')) ?? null, blockJobs),
         interfaces: interfacesView(live),
       };
     });
+  }
+
+  /**
+   * The block jobs libvirt runs on a running domain's disks, asked for each
+   * disk that has an image (one call per disk: libvirt has no bulk call for
+   * it), with the gateway's job on each: the one holding the disk, while its
+   * record is not final. A disk whose read fails (the domain stopped
+   * meanwhile) shows none; a driver without block jobs is not asked again.
+   */
+  private async blockJobs(
+    c: LibvirtClient,
+    host: string,
+    dom: RemoteDomain,
+    live: DomainXml,
+  ): Promise<Map<string, DiskBlockJobModel> | null> {
+    if (this.withoutBlockJobs.has(c)) return null;
+    const out = new Map<string, DiskBlockJobModel>();
+    await Promise.all(
+      live.disks
+        .filter((d) => d.chain.length > 0)
+        .map(async (disk) => {
+          let info;
+          try {
+            info = await c.rpc.domainGetBlockJobInfo({
+              dom,
+              path: disk.target,
+              flags: DomainBlockJobInfoFlags.BANDWIDTH_BYTES,
+            });
+          } catch (err) {
+            if (isLibvirtError(err, ErrorNumber.VIR_ERR_NO_SUPPORT)) this.withoutBlockJobs.add(c);
+            return;
+          }
+          if (info.found !== 1) return;
+          out.set(
+            disk.target,
+            blockJobView(
+              { type: info.type, cur: Number(info.cur), end: Number(info.end) },
+              disk.mirror?.ready === 'yes',
+              await this.gatewayJobOn(host, dom, disk.target),
+            ),
+          );
+        }),
+    );
+    return out;
   }
 }
 

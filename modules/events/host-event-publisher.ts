@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { RedisClient } from '#src/redis/redis-connection.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import { BlockJobReconciler } from '#modules/block-jobs/index.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { newEvent, type NewEvent } from '#src/events/event.js';
@@ -117,6 +118,7 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
     private readonly hostEvents: HostEvents,
     private readonly connections: HostConnections,
     private readonly ledger: BlockJobLedger,
+    private readonly blockJobs: BlockJobReconciler,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -337,11 +339,15 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
       }
       events.push(reconciled('domain.undefined', host, domain, 'removed'));
     }
-    if (o.link === 'down') events.push(newEvent('host.reconnected', host));
+    const reconnected = o.link === 'down';
+    if (reconnected) events.push(newEvent('host.reconnected', host));
     await this.publish(o, events, updates, 'up');
     if (events.length > 0) {
       this.logger.log(`host '${host}': ${events.length} event(s) announced on reconciliation`);
     }
+    // The host's block jobs too, once it is back or taken over (its holder may have died
+    // with jobs running): in the background, the host's events must not wait for it.
+    if (reconnected || !first) void this.blockJobs.reconcileHost(host);
   }
 
   private async publish(

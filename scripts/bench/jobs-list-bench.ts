@@ -41,6 +41,7 @@ function record(i: number, createdMs: number): JobRecord {
     updatedAt: at,
     attempts: 1,
     cancelRequested: false,
+    adopted: false,
   };
 }
 

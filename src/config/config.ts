@@ -131,6 +131,13 @@ export interface AppConfig {
    */
   readonly blockJobConcurrency: number;
   /**
+   * BLOCK_JOB_ADOPT: reconciliation adopts the block jobs libvirt runs with no
+   * live job of the gateway (started outside it, or their records lost). Off
+   * only where several gateways share one libvirtd (each would adopt the
+   * others' jobs): lost queue entries of its own jobs are still reconciled.
+   */
+  readonly blockJobAdopt: boolean;
+  /**
    * AUDIT_RETENTION_DAYS: how long an audit entry is kept; older ones are
    * trimmed from the stream as new ones come, and never listed.
    */
@@ -322,6 +329,7 @@ export const CONFIG_DEFAULTS = {
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
   BLOCK_JOB_CONCURRENCY: '64',
+  BLOCK_JOB_ADOPT: 'true',
   AUDIT_RETENTION_DAYS: '90',
   AUDIT_DENIED_WINDOW_SECONDS: '10',
   JWT_ALGORITHMS: JWT_ALGORITHMS.join(','),
@@ -496,6 +504,7 @@ export function loadConfig(env: Env): AppConfig {
       intIn(1, 1000),
       CONFIG_DEFAULTS.BLOCK_JOB_CONCURRENCY,
     ),
+    blockJobAdopt: read('BLOCK_JOB_ADOPT', parseBoolean, CONFIG_DEFAULTS.BLOCK_JOB_ADOPT),
     auditRetentionDays: read(
       'AUDIT_RETENTION_DAYS',
       intIn(1, 36_500),

@@ -42,6 +42,8 @@ export interface RedisKeys {
   diskBlockJob(host: string, domainUuid: string, disk: string): string;
   /** HASH: a block job's bookkeeping beyond its record: how far its start got, a pivot asked for. */
   blockJob(id: string): string;
+  /** STRING (with a TTL): held by the worker reconciling a host's block jobs with libvirt, one at a time. */
+  blockJobReconcileLock(host: string): string;
   /** STREAM: the audit trail, one entry per recorded event, trimmed by age (modules/audit). */
   readonly auditEvents: string;
   /** STRING: held (with a TTL) while a denied-auth entry for this address was written this window. */
@@ -125,6 +127,7 @@ export function redisKeys(prefix: string): RedisKeys {
     diskBlockJob: (host: string, domainUuid: string, disk: string) =>
       `${prefix}disk-block-job:${host}:${domainUuid}:${disk}`,
     blockJob: (id: string) => `${prefix}block-job:${id}`,
+    blockJobReconcileLock: (host: string) => `${prefix}block-jobs:reconcile-lock:${host}`,
     auditEvents: `${prefix}audit`,
     auditDeniedGate: (address: string) => `${prefix}audit:denied-gate:${address}`,
     auditDeniedFolded: (address: string) => `${prefix}audit:denied-folded:${address}`,

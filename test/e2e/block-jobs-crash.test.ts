@@ -65,6 +65,8 @@ class WorkerProcess {
       env: {
         ...process.env,
         ROLE: 'worker',
+        // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
+        BLOCK_JOB_ADOPT: 'false',
         REDIS_URL,
         VIRTGATE_REDIS_PREFIX: prefix,
         JOB_LOCK_MS: '1000',

@@ -542,6 +542,7 @@ describe('confined paths', () => {
         updatedAt: now,
         attempts: 0,
         cancelRequested: false,
+        adopted: false,
       };
       await t.app.get(JobStore).create(record);
       // What a gateway of before queued: no `access`.

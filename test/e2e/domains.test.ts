@@ -357,7 +357,8 @@ describe('domains', () => {
             chainComplete persistentChainDiffers
             chain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
             persistentChain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
-            mirror { path format job ready } } } } }`,
+            mirror { path format job ready }
+            blockJob { type progress { cur end percent } ready jobId } } } } }`,
           variables: { n: name },
         });
       assert.equal(gql.body.errors, undefined, JSON.stringify(gql.body.errors));

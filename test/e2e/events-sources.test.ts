@@ -239,6 +239,8 @@ class WorkerProcess {
       env: {
         ...process.env,
         ROLE: 'worker',
+        // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
+        BLOCK_JOB_ADOPT: 'false',
         REDIS_URL,
         VIRTGATE_REDIS_PREFIX: prefix,
         EVENTS_LEASE_MS: '1500',

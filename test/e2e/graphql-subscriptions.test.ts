@@ -117,6 +117,7 @@ async function startProcess(
     env: {
       ...process.env,
       ROLE: role,
+      BLOCK_JOB_ADOPT: 'false', // other test files' block jobs are none of its business
       REDIS_URL,
       VIRTGATE_REDIS_PREFIX: prefix,
       VIRTGATE_ADMIN_TOKEN: ADMIN,

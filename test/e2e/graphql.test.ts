@@ -228,7 +228,8 @@ describe('GraphQL', () => {
       disks { target bus device readOnly chainComplete persistentChainDiffers
         chain { depth index ref type path network { protocol name hosts } format capacityBytes allocationBytes physicalBytes }
         persistentChain { depth index ref type path format capacityBytes allocationBytes physicalBytes network { protocol name hosts } }
-        mirror { path format job ready } }
+        mirror { path format job ready }
+        blockJob { type progress { cur end percent } ready jobId } }
       interfaces { type mac model source target }`;
     const res = await gql(
       `query($n: String!, $p: String!) { host(name: "test") {

@@ -51,6 +51,9 @@ export function testConfig(prefix: string, env: Env = {}): AppConfig {
     LOG_LEVEL: 'debug',
     VIRTGATE_PATH_ROOTS: tmpdir(),
     VIRTGATE_SECRETS_KEY: SECRETS_KEY,
+    // Test files share one libvirtd: an app adopting another file's block jobs would follow
+    // them and add their events to its stream. The adoption tests turn it on.
+    BLOCK_JOB_ADOPT: 'false',
     ...env,
   });
 }

@@ -48,6 +48,8 @@ async function startWorkerProcess(): Promise<ChildProcess> {
     env: {
       ...process.env,
       ROLE: 'worker',
+      // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
+      BLOCK_JOB_ADOPT: 'false',
       REDIS_URL,
       VIRTGATE_REDIS_PREFIX: prefix,
       LOG_LEVEL: 'info',
@@ -331,6 +333,7 @@ describe('jobs', () => {
     const processor = new DomainsProcessor(null as never);
     const blockJobs = new BlockJobsProcessor(
       { blockJobConcurrency: 1 } as never,
+      null as never,
       null as never,
       null as never,
       null as never,

@@ -50,16 +50,22 @@ describe('Redis loses its data under a running gateway', () => {
     },
   };
 
+  const workerEnv = () => ({
+    REDIS_URL: redis.url,
+    VIRTGATE_ADMIN_TOKEN: ADMIN,
+    VIRTGATE_REDIS_PREFIX: prefix,
+    JOB_LOCK_MS: '1000',
+  });
   const job = async (id: string): Promise<Job> => (await http.get(`/v1/jobs/${id}`)).body as Job;
 
   before(async () => {
     redis = await RedisServer.start('loss', { aof: false });
     client = await LibvirtClient.connect('qemu:///system');
-    const env = { REDIS_URL: redis.url, VIRTGATE_ADMIN_TOKEN: ADMIN };
-    t = await startApp(testConfig(prefix, { ...env, ROLE: 'api' }));
-    workers.push(
-      await WorkerProcess.start({ ...env, VIRTGATE_REDIS_PREFIX: prefix, JOB_LOCK_MS: '1000' }),
+    t = await startApp(
+      testConfig(prefix, { REDIS_URL: redis.url, VIRTGATE_ADMIN_TOKEN: ADMIN, ROLE: 'api' }),
     );
+    // With adoption on: the first case checks that a copy written back is not adopted again.
+    workers.push(await WorkerProcess.start({ ...workerEnv(), BLOCK_JOB_ADOPT: 'true' }));
   });
 
   after(async () => {
@@ -157,6 +163,14 @@ describe('Redis loses its data under a running gateway', () => {
     polling = false;
     await poller;
     assert.deepEqual(seen.slice(seen.indexOf('degraded')), ['degraded', 'ok'], seen.join(' → '));
+    // The copy the worker ran was written back with its disk's claim: reconciliation (done
+    // by now: readiness is ok) adopted no second job for it.
+    const onDisk = await http.get(`/v1/jobs?domain=${copied.name}`);
+    assert.deepEqual(
+      (onDisk.body.items as Job[]).map((j) => j.id),
+      [copyId],
+      JSON.stringify(onDisk.body),
+    );
 
     // The lifecycle job ended as it would have, once.
     await waitFor(
@@ -189,5 +203,57 @@ describe('Redis loses its data under a running gateway', () => {
     assert.equal(resumed.status, 410, JSON.stringify(resumed.body));
     assert.equal(resumed.body.code, 'CURSOR_EXPIRED');
     assert.equal(resumed.body.oldestEventId, (events.body.items as { id: string }[])[0]!.id);
+  });
+
+  it('with the worker killed too, the copy libvirt runs is adopted and pivots through the API', async () => {
+    const d = await TcgChainDomain.create(client, `vg-loss-${run}-adopt`);
+    domains.push(d);
+    const destination = path.join(d.dir, 'copy.qcow2');
+    const copy = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'copy',
+      destination,
+      pivot: false,
+    });
+    assert.equal(copy.status, 202, JSON.stringify(copy.body));
+    const copyId = copy.body.id as string;
+    await waitFor(
+      async () => (await job(copyId)).state === 'ready',
+      'the copy to be ready',
+      30_000,
+    );
+
+    // Nothing is left that remembers the copy but libvirt.
+    await workers[0]!.kill();
+    await redis.shutdown(true);
+    await redis.run();
+    workers.push(await WorkerProcess.start({ ...workerEnv(), BLOCK_JOB_ADOPT: 'true' }));
+
+    await waitFor(
+      async () => (await http.get('/v1/me')).status === 200,
+      'the admin token to work',
+      10_000,
+    );
+    let adopted: (Job & { adopted: boolean; disk: string }) | undefined;
+    await waitFor(
+      async () => {
+        const res = await http.get(`/v1/jobs?domain=${d.name}`);
+        adopted = res.status === 200 ? (res.body.items as (typeof adopted)[]).at(0) : undefined;
+        return adopted?.state === 'ready';
+      },
+      'the copy to be adopted',
+      20_000,
+    );
+    assert.equal(adopted!.adopted, true);
+    assert.equal(adopted!.type, 'block.copy');
+    assert.equal(adopted!.disk, 'vda');
+    assert.notEqual(adopted!.id, copyId, 'a new job: the old record went with the data');
+    const disk = await http.get(`/v1/hosts/local/domains/${d.name}/disks/vda`);
+    assert.equal(disk.body.blockJob?.jobId, adopted!.id, JSON.stringify(disk.body.blockJob));
+
+    const pivot = await http.post(`/v1/jobs/${adopted!.id}/pivot`, {}, 'wait=30');
+    assert.equal(pivot.status, 200, JSON.stringify(pivot.body));
+    assert.equal(pivot.body.state, 'completed', JSON.stringify(pivot.body));
+    await d.assertChain([destination], 'after the pivot of the adopted copy');
+    await d.assertPatterns(destination);
   });
 });

@@ -83,6 +83,8 @@ describe('Redis topologies', () => {
         env: {
           ...process.env,
           ROLE: 'worker',
+          // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
+          BLOCK_JOB_ADOPT: 'false',
           REDIS_URL: redis.url,
           VIRTGATE_REDIS_PREFIX: uniquePrefix(import.meta.url),
           LOG_LEVEL: 'info',

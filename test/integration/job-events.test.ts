@@ -41,6 +41,7 @@ function record(fields: Partial<JobRecord>): JobRecord {
     updatedAt: at,
     attempts: 0,
     cancelRequested: false,
+    adopted: false,
     ...fields,
   };
 }

@@ -44,6 +44,7 @@ function record(
     updatedAt: at,
     attempts: 0,
     cancelRequested: false,
+    adopted: false,
     ...fields,
   };
 }

@@ -16,7 +16,8 @@ export class WorkerProcess {
   /** Starts one with the given environment (beside the test's own) and waits until it processes queues. */
   static async start(env: Record<string, string>): Promise<WorkerProcess> {
     const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: { ...process.env, ROLE: 'worker', LOG_LEVEL: 'info', ...env },
+      // Other test files' block jobs run on the same libvirtd: adopting them is opted into.
+      env: { ...process.env, ROLE: 'worker', LOG_LEVEL: 'info', BLOCK_JOB_ADOPT: 'false', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const w = new WorkerProcess(child);

@@ -2,10 +2,11 @@
  * Domain views, declared once for REST (@ApiProperty) and GraphQL (@Field).
  * Sizes are bytes (Float in GraphQL: Int is 32-bit).
  */
-import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
+import { JobProgressModel } from '#modules/jobs/models/job.model.js';
 
 export const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
 registerEnumType(DomainStateEnum, {
@@ -137,6 +138,42 @@ export class DiskMirrorModel {
   ready!: boolean;
 }
 
+@ApiSchema({ name: 'DiskBlockJob' })
+@ObjectType('DiskBlockJob')
+export class DiskBlockJobModel {
+  @ApiProperty({
+    description:
+      "libvirt's type of the block job: pull, copy, commit, active-commit, backup or unknown",
+    example: 'copy',
+  })
+  @Field({ description: 'pull, copy, commit, active-commit, backup or unknown' })
+  type!: string;
+
+  @ApiProperty({ type: JobProgressModel, description: "libvirt's progress (bytes)" })
+  @Field(() => JobProgressModel)
+  progress!: JobProgressModel;
+
+  @ApiProperty({
+    description: 'A copy or active commit that has caught up: it can be pivoted (or canceled)',
+  })
+  @Field()
+  ready!: boolean;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      "The gateway's job that runs it (an adopted job included); null when the gateway has none: a block job " +
+      'started outside it, which the next reconciliation adopts',
+    example: '0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11',
+  })
+  @Field(() => ID, {
+    nullable: true,
+    description: "The gateway's job that runs it; null for a block job it has no job for",
+  })
+  jobId!: string | null;
+}
+
 @ApiSchema({ name: 'Disk' })
 @ObjectType('Disk')
 export class DiskModel {
@@ -194,6 +231,16 @@ export class DiskModel {
   })
   @Field(() => DiskMirrorModel, { nullable: true })
   mirror!: DiskMirrorModel | null;
+
+  @ApiProperty({
+    type: DiskBlockJobModel,
+    nullable: true,
+    description:
+      'The block job libvirt runs on the disk now (read from libvirt, whether the gateway has a record of it or ' +
+      'not); null when none runs, and for a domain that is not running',
+  })
+  @Field(() => DiskBlockJobModel, { nullable: true })
+  blockJob!: DiskBlockJobModel | null;
 }
 
 @ApiSchema({ name: 'NetworkInterface' })

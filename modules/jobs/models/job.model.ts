@@ -145,6 +145,15 @@ export class JobModel {
   @ApiProperty({ description: 'A cancel was asked for while the job ran' })
   @Field()
   cancelRequested!: boolean;
+
+  @ApiProperty({
+    description:
+      "A block job libvirt was running with no record of the gateway's (started outside it, or its record " +
+      'lost), taken on by reconciliation: `resolved` holds what libvirt said of it; it is pivoted or canceled ' +
+      'like any other. False for every job that was asked for',
+  })
+  @Field()
+  adopted!: boolean;
 }
 
 @ApiSchema({ name: 'JobList' })
