@@ -120,9 +120,9 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly recovery: RedisRecovery,
   ) {}
 
-  /** How long a job's held mark outlives its worker: a few lock periods, as a stall takes. */
+  /** How long a job's held mark outlives its worker: two lock periods, as BullMQ's stall check takes. */
   private get holdMs(): number {
-    return 3 * this.config.jobLockMs;
+    return 2 * this.config.jobLockMs;
   }
 
   onApplicationBootstrap(): void {

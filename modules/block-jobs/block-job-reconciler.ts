@@ -109,6 +109,7 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
   private readonly logger = new Logger(BlockJobReconciler.name);
   private readonly running = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -142,6 +143,7 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
+    for (const timer of this.rechecks.values()) clearTimeout(timer);
     await Promise.allSettled([...this.running]);
   }
 
@@ -205,6 +207,17 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
       await this.redis.eval(RELEASE_LOCK, 1, lock, token).catch(() => undefined);
     }
     return report;
+  }
+
+  /** Reconciles `host` again in `ms` (once: a later ask within that time joins it). */
+  private recheck(host: string, ms: number): void {
+    if (this.rechecks.has(host) || this.closed) return;
+    const timer = setTimeout(() => {
+      this.rechecks.delete(host);
+      if (!this.closed) void this.reconcileHost(host);
+    }, ms + 100);
+    timer.unref();
+    this.rechecks.set(host, timer);
   }
 
   private async lock(key: string, token: string): Promise<boolean> {
@@ -379,8 +392,13 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
           // Queued and never started: its request is being accepted, or it waits its turn.
           if (record.state === 'queued' && record.startedAt === null) continue;
           if (await this.queues.queueOf(record.type).getJob(record.id)) continue;
-          // A worker runs it still (its record was written back after a loss of Redis data).
-          if ((await this.redis.exists(this.keys.jobHeld(record.id))) === 1) continue;
+          // A worker runs it still, or ran it until lately: its held mark lapses within two
+          // job locks of its death; the host is looked at again then.
+          const heldFor = await this.redis.pttl(this.keys.jobHeld(record.id));
+          if (heldFor > 0) {
+            this.recheck(host.name, heldFor);
+            continue;
+          }
           await this.lostEntry(c, host, record, report, requestId);
         }
         const last = page.items.at(-1);

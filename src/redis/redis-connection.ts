@@ -25,7 +25,14 @@ export type ConnectionUse = 'commands' | 'bullmq';
 
 function optionsFor(use: ConnectionUse, connectionName: string): RedisOptions {
   return use === 'commands'
-    ? { connectionName, maxRetriesPerRequest: 3, commandTimeout: 5000 }
+    ? {
+        connectionName,
+        maxRetriesPerRequest: 3,
+        commandTimeout: 5000,
+        // Reconnect attempts at most half a second apart: requests are 503 only while
+        // Redis is really away, not for a backoff after it is back.
+        retryStrategy: (times: number) => Math.min(times * 50, 500),
+      }
     : { connectionName, maxRetriesPerRequest: null };
 }
 

@@ -508,7 +508,9 @@ describe('block jobs whose queue entries were lost while no worker ran', () => {
     );
 
     // Still run by libvirt: queued again; the worker re-attaches and it waits for its pivot.
-    assert.ok(next.lines(`job ${runningId}: its queue entry was lost`).length === 1);
+    // (Once the dead worker's held mark lapsed: the host is looked at again then.)
+    await next.until(`job ${runningId}: its queue entry was lost`);
+    assert.equal(next.lines(`job ${runningId}: its queue entry was lost`).length, 1);
     await g.until(runningId, (j) => j.state === 'ready' && j.adopted === false, 'ready');
     assert.equal((await g.http.post(`/v1/jobs/${runningId}/pivot`)).status, 202);
     const done = await g.ended(runningId);

@@ -9,7 +9,6 @@
  * chain) and the chain and the data are right.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +22,7 @@ import {
   type DomainEvent,
 } from '#src/libvirt/index.js';
 import { Forwarder } from '../support/forwarder.js';
+import { WorkerProcess } from '../support/worker-process.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import {
   closeAllApps,
@@ -53,55 +53,6 @@ interface Job {
   error: { code: string; message: string } | null;
 }
 
-/** The worker role alone, in a process of its own, with a short job lock so a dead one is noticed fast. */
-class WorkerProcess {
-  private out = '';
-  private constructor(readonly child: ChildProcess) {
-    child.stdout!.on('data', (chunk) => (this.out += String(chunk)));
-  }
-
-  static async start(): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: {
-        ...process.env,
-        ROLE: 'worker',
-        // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
-        BLOCK_JOB_ADOPT: 'false',
-        REDIS_URL,
-        VIRTGATE_REDIS_PREFIX: prefix,
-        JOB_LOCK_MS: '1000',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const w = new WorkerProcess(child);
-    const deadline = Date.now() + 20_000;
-    while (!w.out.includes('processing queues')) {
-      assert.ok(child.exitCode === null, `the worker exited: ${w.out}`);
-      assert.ok(Date.now() < deadline, `the worker did not start: ${w.out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return w;
-  }
-
-  /** When (ms since the epoch) this worker logged `text` about job `id`, or null. */
-  loggedAt(id: string, text: string): number | null {
-    const line = this.linesOf(id).find((l) => l.includes(text));
-    return line ? Date.parse((JSON.parse(line) as { time: string }).time) : null;
-  }
-
-  /** Log lines about job `id`. */
-  linesOf(id: string): string[] {
-    return this.out.split('\n').filter((l) => l.includes(id));
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGKILL');
-    await once(this.child, 'exit');
-  }
-}
-
 describe('block jobs when the worker is killed (SIGKILL)', () => {
   let t: TestApp;
   let client: LibvirtClient;
@@ -127,7 +78,12 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
   }
 
   async function startWorker(): Promise<WorkerProcess> {
-    worker = await WorkerProcess.start();
+    // The worker role alone, with a short job lock so a dead one is noticed fast.
+    worker = await WorkerProcess.start({
+      REDIS_URL,
+      VIRTGATE_REDIS_PREFIX: prefix,
+      JOB_LOCK_MS: '1000',
+    });
     workers.push(worker);
     return worker;
   }

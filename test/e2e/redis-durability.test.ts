@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { waitFor } from '../support/wait.js';
 import { assertEachRanOnce, JobLoad, TEST_DRIVER_URI } from '../support/job-load.js';
 import {
   startRedisServer,
@@ -78,6 +79,11 @@ describe('Redis restart with AOF', () => {
     );
     for (const r of load.refused) assert.equal(r.status, 503, JSON.stringify(r));
 
+    // The api's client fails fast while disconnected: wait for it to be back.
+    await waitFor(
+      async () => (await request(t.server).get('/health/ready')).status === 200,
+      'the gateway to reach Redis again',
+    );
     // Everything written before is back.
     const me = await request(t.server).get('/v1/me').set('authorization', `Bearer ${viewerToken}`);
     assert.equal(me.status, 200, JSON.stringify(me.body));

@@ -58,6 +58,24 @@ describe('Redis loses its data under a running gateway', () => {
   });
   const job = async (id: string): Promise<Job> => (await http.get(`/v1/jobs/${id}`)).body as Job;
 
+  /** A full copy of `d`'s vda through the api, waiting in ready (pivot: false). */
+  async function copyToReady(d: TcgChainDomain): Promise<{ destination: string; copyId: string }> {
+    const destination = path.join(d.dir, 'copy.qcow2');
+    const copy = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
+      type: 'copy',
+      destination,
+      pivot: false,
+    });
+    assert.equal(copy.status, 202, JSON.stringify(copy.body));
+    const copyId = copy.body.id as string;
+    await waitFor(
+      async () => (await job(copyId)).state === 'ready',
+      'the copy to be ready',
+      30_000,
+    );
+    return { destination, copyId };
+  }
+
   before(async () => {
     redis = await RedisServer.start('loss', { aof: false });
     client = await LibvirtClient.connect('qemu:///system');
@@ -82,20 +100,7 @@ describe('Redis loses its data under a running gateway', () => {
       TcgChainDomain.create(client, `vg-loss-${run}-stop`),
     ]);
     domains.push(copied, stopped);
-    const destination = path.join(copied.dir, 'copy.qcow2');
-
-    const copy = await http.post(`/v1/hosts/local/domains/${copied.name}/disks/vda/block-jobs`, {
-      type: 'copy',
-      destination,
-      pivot: false,
-    });
-    assert.equal(copy.status, 202, JSON.stringify(copy.body));
-    const copyId = copy.body.id as string;
-    await waitFor(
-      async () => (await job(copyId)).state === 'ready',
-      'the copy to be ready',
-      30_000,
-    );
+    const { destination, copyId } = await copyToReady(copied);
 
     // A guest without an OS ignores ACPI: the shutdown waits its 6 s out, then forces it.
     const shutdown = await http.post(`/v1/hosts/local/domains/${stopped.name}/actions/shutdown`, {
@@ -208,19 +213,7 @@ describe('Redis loses its data under a running gateway', () => {
   it('with the worker killed too, the copy libvirt runs is adopted and pivots through the API', async () => {
     const d = await TcgChainDomain.create(client, `vg-loss-${run}-adopt`);
     domains.push(d);
-    const destination = path.join(d.dir, 'copy.qcow2');
-    const copy = await http.post(`/v1/hosts/local/domains/${d.name}/disks/vda/block-jobs`, {
-      type: 'copy',
-      destination,
-      pivot: false,
-    });
-    assert.equal(copy.status, 202, JSON.stringify(copy.body));
-    const copyId = copy.body.id as string;
-    await waitFor(
-      async () => (await job(copyId)).state === 'ready',
-      'the copy to be ready',
-      30_000,
-    );
+    const { destination, copyId } = await copyToReady(d);
 
     // Nothing is left that remembers the copy but libvirt.
     await workers[0]!.kill();
