@@ -26,8 +26,9 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 async function dumpRedis(redis: Redis): Promise<string[]> {
   const out: string[] = [];
   for (const key of await scanKeys(redis, prefix)) {
-    out.push(key);
     const type = await redis.type(key);
+    if (type === 'none') continue; // gone since the scan (a lock the worker held a moment)
+    out.push(key);
     if (type === 'string') out.push((await redis.get(key)) ?? '');
     else if (type === 'hash') out.push(...Object.entries(await redis.hgetall(key)).flat());
     else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
