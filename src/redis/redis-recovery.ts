@@ -115,7 +115,8 @@ export class RedisRecovery implements OnApplicationBootstrap, OnApplicationShutd
   /** This process's view; see `degraded()` for the gateway's. */
   status(): RecoveryStatus {
     return {
-      state: this.pending || this.running ? 'recovering' : 'ok',
+      // Only a loss being recovered from: the routine look at the marker is no recovery.
+      state: this.pending ? 'recovering' : 'ok',
       lastLoss: this.lastLoss && { ...this.lastLoss },
     };
   }
