@@ -31,6 +31,7 @@ import type {
   JobState,
 } from '#jobs/job-types.js';
 import { JobProcessor, type JobContext, type QueueProcessor } from '#jobs/processor.js';
+import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import { disksView } from '#modules/domains/index.js';
 import type { DiskModel } from '#modules/domains/models/domain.model.js';
 import { isAdopted, outcomeOfJob, shapeOfJob } from './adoption.js';
@@ -124,8 +125,20 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     private readonly signals: JobSignals,
     private readonly confinement: PathConfinement,
     private readonly store: JobStore,
+    private readonly recovery: RedisRecovery,
   ) {
     this.concurrency = config.blockJobConcurrency;
+  }
+
+  /**
+   * Whether the job's record exists. One found gone may be a loss of Redis
+   * data this process has not noticed yet: the marker is looked at first,
+   * which writes back the records of the jobs this worker runs.
+   */
+  private async recordStillThere(id: string): Promise<boolean> {
+    if (await this.store.exists(id)) return true;
+    await this.recovery.check();
+    return this.store.exists(id);
   }
 
   /** Runs before the queues' workers are closed, which waits for the jobs they run. */
@@ -311,7 +324,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
       if (terminal) return { status: terminal.status, domainStopped: false };
       // libvirt goes on with the job; the next worker re-attaches to it.
       if (this.stopping) throw new HandBack();
-      if (!(await this.store.exists(job.jobId))) {
+      if (!(await this.recordStillThere(job.jobId))) {
         // Redis lost the record: reconciliation adopts libvirt's job as a job of its own, which
         // is pivoted or canceled; following it here too would only hold a slot until it ends.
         this.logger.warn(

@@ -338,6 +338,7 @@ describe('jobs', () => {
       null as never,
       null as never,
       null as never,
+      null as never,
     );
     assert.doesNotThrow(() =>
       checkProcessors([

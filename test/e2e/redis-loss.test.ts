@@ -148,7 +148,11 @@ describe('Redis loses its data under a running gateway', () => {
     await waitFor(
       async () => (await http.get(`/v1/jobs/${copyId}`)).status === 200,
       'the copy job back',
-    );
+    ).catch((err: Error) => {
+      // What the worker did about the loss, to tell why.
+      const said = workers[0]!.log.split('\n').filter((l) => /Recovery|Redis|written back/.test(l));
+      throw new Error(`${err.message}; the worker logged:\n${said.slice(-30).join('\n')}`);
+    });
     assert.equal((await job(copyId)).state, 'ready');
     await waitFor(
       async () => (await http.get(`/v1/jobs/${shutdownId}`)).status === 200,
