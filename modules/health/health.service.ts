@@ -60,10 +60,16 @@ export class HealthService {
       );
       return { status: 'up', latencyMs: elapsed(started) };
     } catch (err) {
-      const error =
-        this.redis.status === 'ready'
-          ? (err as Error).message
-          : `the connection to Redis is closed (${this.redis.status}): ${(err as Error).message}`;
+      // Just after the socket drops, ioredis may still say 'ready' while it already
+      // refuses to write: the connection is closed either way.
+      const message = (err as Error).message;
+      const closed =
+        this.redis.status !== 'ready' ||
+        message.startsWith("Stream isn't writeable") ||
+        message === 'Connection is closed.';
+      const error = !closed
+        ? message
+        : `the connection to Redis is closed (${this.redis.status}): ${message}`;
       return { status: 'down', latencyMs: elapsed(started), error };
     }
   }
