@@ -14,6 +14,7 @@ import {
 import type { RemoteDomain } from './protocol/types.js';
 import { RpcConnection, type CallOptions } from './rpc/connection.js';
 import { Program, type PacketHeader } from './rpc/header.js';
+import type { TransportCredentials } from './transport/credentials.js';
 import type { Transport } from './transport/transport.js';
 import { parseLibvirtUri, transportFor, type LibvirtUri } from './uri.js';
 import type { Codec } from './xdr/codec.js';
@@ -41,6 +42,8 @@ export interface ConnectOptions {
   maxInFlight?: number;
   /** Use this transport instead of the one the URI names (tests, custom sockets). */
   transport?: Transport;
+  /** What the URI's transport authenticates with (TLS certificates, an SSH key and host keys). */
+  credentials?: TransportCredentials;
 }
 
 export interface ClientFeatures {
@@ -91,7 +94,7 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
   static async connect(uri: string, options: ConnectOptions = {}): Promise<LibvirtClient> {
     const readOnly = options.readOnly ?? false;
     const parsed = parseLibvirtUri(uri, { readOnly });
-    const transport = options.transport ?? transportFor(parsed);
+    const transport = options.transport ?? transportFor(parsed, options.credentials);
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     const socket = await transport.connect(connectTimeoutMs);
     const conn = new RpcConnection(socket, {

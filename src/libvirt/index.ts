@@ -35,5 +35,10 @@ export {
 } from './protocol/types.js';
 export { RpcConnection, type CallOptions } from './rpc/connection.js';
 export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
+export type {
+  SshCredentials,
+  TlsCredentials,
+  TransportCredentials,
+} from './transport/credentials.js';
 export { parseLibvirtUri, redactUri, type LibvirtUri } from './uri.js';
 export * from './helpers.js';

@@ -1,7 +1,8 @@
 import { UriError } from './errors.js';
+import type { TransportCredentials } from './transport/credentials.js';
 import { TcpTransport, UnixTransport, type Transport } from './transport/transport.js';
 
-export type TransportKind = 'unix' | 'tcp' | 'tls';
+export type TransportKind = 'unix' | 'tcp' | 'tls' | 'ssh';
 
 /** A libvirt connection URI as libvirt users write it, and what the client does with it. */
 export interface LibvirtUri {
@@ -12,16 +13,27 @@ export interface LibvirtUri {
   readonly transport: TransportKind;
   readonly host: string | null;
   readonly port: number | null;
+  /** The user of `ssh://user@host` (null: the gateway's own user name). */
+  readonly user: string | null;
   /** `/system`, `/session`, `/default`, … */
   readonly path: string;
-  /** UNIX socket path for the unix transport. */
+  /**
+   * The daemon's UNIX socket: local for the unix transport, on the remote
+   * machine for ssh (what `nc -U` connects to there).
+   */
   readonly socketPath: string | null;
+  /**
+   * The transport parameters of the query as given (`pkipath`, `no_verify`,
+   * `keyfile`, `known_hosts`, `socket`, `proxy`, …), not passed on to the daemon.
+   */
+  readonly params: Readonly<Record<string, string>>;
   /** The name sent in CONNECT_OPEN: the URI without transport and host (remoteConnectFormatURI). */
   readonly name: string;
 }
 
 export const DEFAULT_TCP_PORT = 16509;
 export const DEFAULT_TLS_PORT = 16514;
+export const DEFAULT_SSH_PORT = 22;
 const RUN_DIR = '/var/run/libvirt';
 
 /** Query parameters the remote driver consumes itself; they are not passed on to the daemon. */
@@ -68,11 +80,16 @@ export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {
   let transport: TransportKind;
   if (explicit === undefined) {
     transport = host ? 'tls' : 'unix';
-  } else if (explicit === 'unix' || explicit === 'tcp' || explicit === 'tls') {
+  } else if (
+    explicit === 'unix' ||
+    explicit === 'tcp' ||
+    explicit === 'tls' ||
+    explicit === 'ssh'
+  ) {
     transport = explicit;
   } else {
     throw new UriError(
-      `transport '${explicit}' is not supported (use unix, tcp or tls) in '${redactUri(uri)}'`,
+      `transport '${explicit}' is not supported (use unix, tcp, tls or ssh) in '${redactUri(uri)}'`,
     );
   }
   if (transport === 'unix' && host) {
@@ -90,19 +107,33 @@ export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {
     port = DEFAULT_TCP_PORT;
   } else if (transport === 'tls') {
     port = DEFAULT_TLS_PORT;
+  } else if (transport === 'ssh') {
+    port = DEFAULT_SSH_PORT;
+  }
+  const user = url.username === '' ? null : decodeURIComponent(url.username);
+  if (user !== null && transport !== 'ssh') {
+    throw new UriError(`only the ssh transport takes a user: '${redactUri(uri)}'`);
   }
   const path = url.pathname === '' ? '/' : decodeURIComponent(url.pathname);
 
   const passOn = new URLSearchParams();
-  for (const [k, v] of url.searchParams) if (!TRANSPORT_PARAMS.has(k)) passOn.append(k, v);
+  const params: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) {
+    if (TRANSPORT_PARAMS.has(k)) params[k] = v;
+    else passOn.append(k, v);
+  }
   const query = passOn.toString();
   const name = url.searchParams.get('name') ?? `${driver}://${path}${query ? `?${query}` : ''}`;
 
   let socketPath: string | null = null;
   if (transport === 'unix') {
     socketPath = url.searchParams.get('socket') ?? defaultSocket(path, options.readOnly ?? false);
+  } else if (transport === 'ssh') {
+    // The remote machine's socket: its session socket cannot be known from here.
+    socketPath =
+      url.searchParams.get('socket') ?? `${RUN_DIR}/libvirt-sock${options.readOnly ? '-ro' : ''}`;
   }
-  return { uri, driver, transport, host, port, path, socketPath, name };
+  return { uri, driver, transport, host, port, user, path, socketPath, params, name };
 }
 
 function defaultSocket(path: string, readOnly: boolean): string {
@@ -113,15 +144,18 @@ function defaultSocket(path: string, readOnly: boolean): string {
   return `${RUN_DIR}/libvirt-sock${readOnly ? '-ro' : ''}`;
 }
 
-export function transportFor(u: LibvirtUri): Transport {
+/** The transport a URI names, authenticating with `credentials` where it needs any. */
+export function transportFor(u: LibvirtUri, credentials: TransportCredentials = {}): Transport {
+  void credentials;
   switch (u.transport) {
     case 'unix':
       return new UnixTransport(u.socketPath!);
     case 'tcp':
       return new TcpTransport(u.host!, u.port!);
     case 'tls':
+    case 'ssh':
       throw new UriError(
-        `the tls transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
+        `the ${u.transport} transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
       );
   }
 }
