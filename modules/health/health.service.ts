@@ -4,13 +4,20 @@ import { redactUri } from '#src/libvirt/index.js';
 import { withTimeout } from '#src/common/with-timeout.js';
 import { REDIS } from '#src/redis/redis.module.js';
 import { RedisRecovery } from '#src/redis/redis-recovery.js';
+import { HostCredentialStore } from '#src/hosts/host-credentials.js';
+import { HostRegistry } from '#src/hosts/host-registry.js';
 import type {
+  CredentialsCheckDto,
+  CredentialWarningDto,
   LibvirtCheckDto,
   ReadinessDto,
   RecoveryCheckDto,
   RedisCheckDto,
 } from './dto/health.dto.js';
 import { CHECK_TIMEOUT_MS, LibvirtProbe } from './libvirt-probe.js';
+
+/** How often readiness looks at the hosts' certificates again. */
+const CREDENTIALS_EVERY_MS = 5000;
 
 /**
  * Readiness: Redis answers PING and the default libvirt host answers
@@ -23,17 +30,50 @@ export class HealthService {
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly libvirt: LibvirtProbe,
     private readonly recovery: RedisRecovery,
+    private readonly registry: HostRegistry,
+    private readonly credentials: HostCredentialStore,
   ) {}
 
+  private lastCredentials: { value: Promise<CredentialsCheckDto>; at: number } | null = null;
+
   async readiness(): Promise<ReadinessDto> {
-    const [redis, libvirt, recovery] = await Promise.all([
+    const [redis, libvirt, recovery, credentials] = await Promise.all([
       this.checkRedis(),
       this.checkLibvirt(),
       this.checkRecovery(),
+      this.checkCredentials(),
     ]);
     const up = redis.status === 'up' && libvirt.status === 'up';
     const status = !up ? 'unavailable' : recovery.status === 'recovering' ? 'degraded' : 'ok';
-    return { status, checks: { redis, libvirt, recovery } };
+    return { status, checks: { redis, libvirt, recovery, credentials } };
+  }
+
+  /**
+   * Certificates of TLS hosts near or past their expiry, credentials that
+   * cannot be read: looked at every 5 s at most (files are read, sealed
+   * records opened), served from the last look in between.
+   */
+  private checkCredentials(): Promise<CredentialsCheckDto> {
+    if (this.lastCredentials && Date.now() - this.lastCredentials.at < CREDENTIALS_EVERY_MS) {
+      return this.lastCredentials.value;
+    }
+    const value = withTimeout(this.lookAtCredentials(), CHECK_TIMEOUT_MS, 'too slow').catch(
+      (): CredentialsCheckDto => ({ status: 'ok', warnings: [] }),
+    );
+    this.lastCredentials = { value, at: Date.now() };
+    return value;
+  }
+
+  private async lookAtCredentials(): Promise<CredentialsCheckDto> {
+    const warnings: CredentialWarningDto[] = [];
+    for (const host of await this.registry.list()) {
+      const view = await this.credentials.describe(host);
+      if (view.error !== null) warnings.push({ host: host.name, message: view.error });
+      for (const message of view.warnings) {
+        if (/expire/.test(message)) warnings.push({ host: host.name, message });
+      }
+    }
+    return { status: warnings.length > 0 ? 'warning' : 'ok', warnings };
   }
 
   /** Degraded while a loss of Redis data is being recovered from, here or by another process. */

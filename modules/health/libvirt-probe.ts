@@ -5,7 +5,15 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CallTimeoutError, LibvirtClient, formatVersion, redactUri } from '#src/libvirt/index.js';
+import {
+  CallTimeoutError,
+  LibvirtClient,
+  formatVersion,
+  redactUri,
+  type TransportCredentials,
+} from '#src/libvirt/index.js';
+import { HostCredentialStore } from '#src/hosts/host-credentials.js';
+import { DEFAULT_HOST_NAME, HostRegistry } from '#src/hosts/host-registry.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 
@@ -34,12 +42,26 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
 
   private readonly keepalive: { intervalMs: number; count: number };
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly registry: HostRegistry,
+    private readonly credentials: HostCredentialStore,
+  ) {
     this.uri = config.libvirtDefaultUri;
     this.keepalive = {
       intervalMs: config.libvirtKeepaliveIntervalMs,
       count: config.libvirtKeepaliveCount,
     };
+  }
+
+  /**
+   * What the default host authenticates with: its registered credentials while
+   * its record still has this URI, otherwise what the URI names.
+   */
+  private async credentialsNow(): Promise<TransportCredentials> {
+    const record = await this.registry.find(DEFAULT_HOST_NAME).catch(() => null);
+    const host = record?.uri === this.uri ? record : { name: DEFAULT_HOST_NAME, uri: this.uri };
+    return this.credentials.credentialsFor(host);
   }
 
   /** Connects at boot, so the first readiness check finds the connection open. */
@@ -73,12 +95,16 @@ export class LibvirtProbe implements OnApplicationBootstrap, OnApplicationShutdo
         new Error(`${this.lastError} (next connection attempt in ${Math.ceil(wait / 1000)} s)`),
       );
     }
-    this.connecting = LibvirtClient.connect(this.uri, {
-      readOnly: true,
-      connectTimeoutMs: CHECK_TIMEOUT_MS,
-      callTimeoutMs: CHECK_TIMEOUT_MS,
-      keepalive: this.keepalive,
-    })
+    this.connecting = this.credentialsNow()
+      .then((credentials) =>
+        LibvirtClient.connect(this.uri, {
+          credentials,
+          readOnly: true,
+          connectTimeoutMs: CHECK_TIMEOUT_MS,
+          callTimeoutMs: CHECK_TIMEOUT_MS,
+          keepalive: this.keepalive,
+        }),
+      )
       .then(
         (client) => this.adopt(client),
         (err: Error) => {

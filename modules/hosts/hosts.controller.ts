@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
@@ -12,7 +12,7 @@ import { ApiProblemResponses } from '#src/common/decorators/api-problem-response
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
-import { CreateHostDto } from './dto/create-host.dto.js';
+import { CreateHostDto, UpdateHostDto } from './dto/create-host.dto.js';
 import { HostsService } from './hosts.service.js';
 import { HostListModel, HostModel } from './models/host.model.js';
 
@@ -24,9 +24,13 @@ export class HostsController {
 
   @Access('admin')
   @Post()
-  @ApiOperation({ summary: 'Register a libvirt host (admin)' })
+  @ApiOperation({
+    summary: 'Register a libvirt host (admin)',
+    description:
+      'With `credentials` for a qemu+tls:// or qemu+ssh:// URI: certificates and keys inline or as files under HOST_CREDENTIAL_DIRS, kept encrypted with VIRTGATE_SECRETS_KEY (409 without one) and never returned; the view shows only their kind, subjects, expiry and fingerprints. `ssh.trustOnFirstUse` connects once now and pins the host key it meets (503 if the host does not answer).',
+  })
   @ApiCreatedResponse({ type: HostModel })
-  @ApiProblemResponses(400, 403, 409)
+  @ApiProblemResponses(400, 403, 409, 503)
   createHost(@CurrentCaller() caller: Caller, @Body() body: CreateHostDto): Promise<HostModel> {
     return this.hosts.create(caller, body);
   }
@@ -49,6 +53,23 @@ export class HostsController {
   @ApiProblemResponses(404)
   getHost(@CurrentCaller() caller: Caller, @Param('host') host: string): Promise<HostModel> {
     return this.hosts.get(caller, host);
+  }
+
+  @Access('admin')
+  @Patch(':host')
+  @ApiOperation({
+    summary: "Change a host's URI or rotate its credentials (admin)",
+    description:
+      'Connections opened from now on, in every api and worker process, use the new credentials; the open ones go on. A new URI drops the connections to the old one at once. `credentials: null` removes the registered ones.',
+  })
+  @ApiOkResponse({ type: HostModel })
+  @ApiProblemResponses(400, 403, 404, 409)
+  updateHost(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Body() body: UpdateHostDto,
+  ): Promise<HostModel> {
+    return this.hosts.update(caller, host, body);
   }
 
   @Access('admin')

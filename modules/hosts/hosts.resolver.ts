@@ -8,7 +8,7 @@ import {
   toConnection,
   withConnectionArgs,
 } from '#src/graphql/connection.js';
-import { CreateHostDto } from './dto/create-host.dto.js';
+import { CreateHostDto, UpdateHostDto } from './dto/create-host.dto.js';
 import { HostsService } from './hosts.service.js';
 import { HostModel } from './models/host.model.js';
 import { HostsConnection } from './models/hosts-connection.model.js';
@@ -51,6 +51,19 @@ export class HostsResolver {
     @Args('input') input: CreateHostDto,
   ): Promise<HostModel> {
     return this.hosts.create(caller, input);
+  }
+
+  @Access('admin')
+  @Mutation(() => HostModel, {
+    description:
+      "Change a host's URI or rotate its credentials (admin); new connections use them at once",
+  })
+  updateHost(
+    @CurrentCaller() caller: Caller,
+    @Args('name') name: string,
+    @Args('input') input: UpdateHostDto,
+  ): Promise<HostModel> {
+    return this.hosts.update(caller, name, input);
   }
 
   @Access('admin')

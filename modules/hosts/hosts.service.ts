@@ -8,11 +8,24 @@ import { hostInScope, isUnscoped } from '#src/common/auth/scope.js';
 import { paginate, type Page, type Scoped } from '#src/common/pagination.js';
 import { redactText } from '#src/common/redact.js';
 import { withTimeout } from '#src/common/with-timeout.js';
-import { formatVersion, parseLibvirtUri, redactUri, UriError } from '#src/libvirt/index.js';
+import {
+  formatVersion,
+  LibvirtClient,
+  parseLibvirtUri,
+  redactUri,
+  UriError,
+} from '#src/libvirt/index.js';
 import { HostConnections, type HostFacts } from '#src/hosts/host-connections.js';
 import { HostEvents } from '#src/hosts/host-events.js';
 import { HostRegistry, type HostRecord } from '#src/hosts/host-registry.js';
-import type { CreateHostDto } from './dto/create-host.dto.js';
+import {
+  CredentialError,
+  HostCredentialStore,
+  type HostCredentialsInput,
+  type StoredHostCredentials,
+} from '#src/hosts/host-credentials.js';
+import type { CreateHostDto, UpdateHostDto } from './dto/create-host.dto.js';
+import type { HostCredentialsDto } from './dto/host-credentials.dto.js';
 import type { HostModel } from './models/host.model.js';
 
 /** How long a host listing waits for a host's facts before showing it without them. */
@@ -26,24 +39,35 @@ export class HostsService {
     private readonly registry: HostRegistry,
     private readonly connections: HostConnections,
     private readonly events: HostEvents,
+    private readonly credentials: HostCredentialStore,
     @Inject(AUDIT_LOG) private readonly audit: AuditLog,
   ) {}
 
   async create(caller: Caller, input: CreateHostDto): Promise<HostModel> {
     requireUnscopedAdmin(caller, 'register hosts');
     const audited = { action: 'host.register', name: input.name, uri: input.uri } as const;
+    let record: HostRecord;
     try {
       validateUri(input.uri);
+      record = {
+        name: input.name,
+        uri: input.uri,
+        createdAt: new Date().toISOString(),
+        createdBy: caller.id,
+      };
+      const given = compactCredentials(input.credentials);
+      if (given) {
+        const pinned = given.ssh?.trustOnFirstUse ? await this.firstUse(record, given) : given;
+        record.credentials = await this.sealed(record, pinned);
+      } else {
+        await this.checkUsable(record);
+      }
     } catch (err) {
-      await this.auditChange(caller, { ...audited, uri: undefined }, err); // not a URI: not kept
+      // A URI that does not parse is not kept in the audit.
+      const keep = err instanceof AppError && fieldOf(err) === 'uri' ? { uri: undefined } : {};
+      await this.auditChange(caller, { ...audited, ...keep }, err);
       throw err;
     }
-    const record: HostRecord = {
-      name: input.name,
-      uri: input.uri,
-      createdAt: new Date().toISOString(),
-      createdBy: caller.id,
-    };
     if (!(await this.registry.add(record))) {
       const err = new AppError(
         ErrorCode.ALREADY_EXISTS,
@@ -54,6 +78,140 @@ export class HostsService {
     }
     await this.auditChange(caller, audited, null);
     return this.view(record, this.config.libvirtConnectTimeoutMs);
+  }
+
+  /**
+   * Changes a host's URI or credentials. New connections use them at once, in
+   * every process (each reads the record when it connects); a new URI drops
+   * the connections to the old one.
+   */
+  async update(caller: Caller, name: string, input: UpdateHostDto): Promise<HostModel> {
+    requireUnscopedAdmin(caller, 'change hosts');
+    const audited = { action: 'host.update', name, uri: input.uri } as const;
+    try {
+      const current = await this.registry.get(name);
+      if (input.uri === undefined && input.credentials === undefined) {
+        throw new AppError(ErrorCode.INVALID_ARGUMENT, 'give uri, credentials or both', {
+          fields: [{ field: 'body', message: 'give uri, credentials or both' }],
+        });
+      }
+      if (input.uri !== undefined) validateUri(input.uri);
+      const next: HostRecord = {
+        ...current,
+        uri: input.uri ?? current.uri,
+        updatedAt: new Date().toISOString(),
+        updatedBy: caller.id,
+      };
+      if (input.credentials === null) {
+        delete next.credentials;
+      } else if (input.credentials !== undefined) {
+        const given = compactCredentials(input.credentials);
+        if (!given)
+          throw credentialField(
+            'credentials',
+            'give tls or ssh credentials, or null to remove them',
+          );
+        if (given.ssh?.trustOnFirstUse) {
+          throw credentialField(
+            'credentials.ssh.trustOnFirstUse',
+            "trust on first use is for a host's registration only: give the host key (hostKeyFingerprints or knownHosts)",
+          );
+        }
+        next.credentials = await this.sealed(next, given);
+      } else if (current.credentials && next.uri !== current.uri) {
+        // The same credentials for a new URI: checked again, sealed again (a new version).
+        const kept = this.credentials.open(current);
+        next.credentials = kept ? await this.sealed(next, kept) : undefined;
+        if (!next.credentials) delete next.credentials;
+      }
+      if (!next.credentials) await this.checkUsable(next);
+      if (!(await this.registry.replace(next))) {
+        throw new AppError(ErrorCode.NOT_FOUND, `no host named '${name}' is registered`);
+      }
+      await this.auditChange(caller, audited, null);
+      if (next.uri !== current.uri) {
+        this.connections.drop(name, `host '${name}' has a new URI`);
+        this.events.drop(name);
+      }
+      return this.view(next, this.config.libvirtConnectTimeoutMs);
+    } catch (err) {
+      const keep = err instanceof AppError && fieldOf(err) === 'uri' ? { uri: undefined } : {};
+      await this.auditChange(caller, { ...audited, ...keep }, err);
+      throw err;
+    }
+  }
+
+  /** Credentials sealed for `record`, or a 4xx naming the field that does not hold. */
+  private async sealed(
+    record: HostRecord,
+    input: HostCredentialsInput,
+  ): Promise<StoredHostCredentials> {
+    try {
+      return await this.credentials.seal(record.name, record.uri, input);
+    } catch (err) {
+      throw asFieldError(err);
+    }
+  }
+
+  /** A TLS or SSH host without registered credentials: what its URI and the defaults give must do. */
+  private async checkUsable(record: HostRecord): Promise<void> {
+    try {
+      await this.credentials.credentialsFor(record);
+    } catch (err) {
+      throw asFieldError(err);
+    }
+  }
+
+  /**
+   * Trust on first use, asked for by an admin at registration: connects once,
+   * accepting the host key it meets, and gives back the credentials with that
+   * key pinned (the next connection refuses any other). The host must answer now.
+   */
+  private async firstUse(
+    record: HostRecord,
+    input: HostCredentialsInput,
+  ): Promise<HostCredentialsInput> {
+    const ssh = input.ssh!;
+    if (ssh.hostKeyFingerprints?.length || ssh.knownHosts || ssh.knownHostsFile) {
+      throw credentialField(
+        'credentials.ssh.trustOnFirstUse',
+        'trust on first use is for a host whose key is not given: drop trustOnFirstUse or the host keys',
+      );
+    }
+    // Checked (and sealed) once before the connection: the key and the URI hold.
+    const probe = await this.sealed(record, input);
+    const credentials = await this.credentials.credentialsFor({ ...record, credentials: probe });
+    let met: string | null = null;
+    try {
+      const client = await LibvirtClient.connect(record.uri, {
+        readOnly: true,
+        connectTimeoutMs: this.config.libvirtConnectTimeoutMs,
+        callTimeoutMs: this.config.libvirtCallTimeoutMs,
+        keepalive: false,
+        credentials: {
+          ssh: {
+            ...credentials.ssh,
+            trustOnFirstUse: true,
+            onHostKey: (fingerprint) => (met = fingerprint),
+          },
+        },
+      });
+      await client.close();
+    } catch (err) {
+      if (met === null) {
+        throw new AppError(
+          ErrorCode.HOST_UNREACHABLE,
+          `trust on first use needs the host to answer at registration: ${redactText((err as Error).message)}`,
+        );
+      }
+      // The key was met (and is pinned); the daemon behind it is checked by the host view.
+    }
+    if (met === null) {
+      throw new AppError(ErrorCode.HOST_UNREACHABLE, 'the host showed no host key');
+    }
+    const { trustOnFirstUse: _asked, ...rest } = ssh;
+    void _asked;
+    return { ...input, ssh: { ...rest, hostKeyFingerprints: [met] } };
   }
 
   async list(
@@ -91,7 +249,11 @@ export class HostsService {
   /** The audit entry of a registration or removal; `err` when it was refused. */
   private async auditChange(
     caller: Caller,
-    change: { action: 'host.register' | 'host.unregister'; name: string; uri?: string },
+    change: {
+      action: 'host.register' | 'host.unregister' | 'host.update';
+      name: string;
+      uri?: string;
+    },
     err: unknown,
   ): Promise<void> {
     await this.audit.record({
@@ -118,10 +280,13 @@ export class HostsService {
       'facts not ready',
     ).catch(() => null);
     const status = this.connections.status(record.name);
+    const credentials = await this.credentials.describe(record);
     return {
       name: record.name,
       uri: redactUri(record.uri),
       createdAt: record.createdAt,
+      updatedAt: record.updatedAt ?? null,
+      credentials,
       connection: {
         state: facts === null && status.state === 'connected' ? 'connecting' : status.state,
         lastError: status.lastError === null ? null : redactText(status.lastError),
@@ -164,21 +329,47 @@ function factsView(
 }
 
 function validateUri(uri: string): void {
-  let transport: string;
   try {
-    transport = parseLibvirtUri(uri).transport;
+    parseLibvirtUri(uri);
   } catch (err) {
     if (!(err instanceof UriError)) throw err;
     throw new AppError(ErrorCode.INVALID_ARGUMENT, err.message, {
       fields: [{ field: 'uri', message: err.message }],
     });
   }
-  if (transport === 'tls') {
-    const message = 'the tls transport is not supported yet: use +tcp, +unix or a local URI';
-    throw new AppError(ErrorCode.INVALID_ARGUMENT, message, {
-      fields: [{ field: 'uri', message }],
-    });
-  }
+}
+
+function credentialField(field: string, message: string): AppError {
+  return new AppError(ErrorCode.INVALID_ARGUMENT, message, { fields: [{ field, message }] });
+}
+
+/** A credential that does not hold, as a 400 naming its field; anything else as it is. */
+function asFieldError(err: unknown): unknown {
+  if (err instanceof CredentialError) return credentialField(err.field, err.message);
+  if (err instanceof UriError) return credentialField('uri', err.message);
+  return err;
+}
+
+function fieldOf(err: AppError): string | undefined {
+  return err.fields[0]?.field;
+}
+
+/** The credentials given, without the nulls GraphQL sends for fields left out; null when empty. */
+function compactCredentials(
+  input: HostCredentialsDto | null | undefined,
+): HostCredentialsInput | null {
+  if (!input) return null;
+  const compact = <T extends object>(o: T | null | undefined): T | undefined => {
+    if (!o) return undefined;
+    const out = Object.fromEntries(
+      Object.entries(o).filter(([, v]) => v !== null && v !== undefined),
+    );
+    return Object.keys(out).length === 0 ? undefined : (out as T);
+  };
+  const tls = compact(input.tls);
+  const ssh = compact(input.ssh);
+  if (!tls && !ssh) return null;
+  return { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) };
 }
 
 /** A URI fit for the audit: its password redacted and its query (which may hold credentials) left out. */

@@ -1,5 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CALLER_ROLES, type CallerRole } from './roles.js';
 import { parseLibvirtUri, redactUri } from '#src/libvirt/index.js';
@@ -155,6 +156,13 @@ export interface AppConfig {
    * pools, and no pool can be defined through the API).
    */
   readonly pathRoots: readonly string[];
+  /**
+   * HOST_CREDENTIAL_DIRS: absolute directories (colon-separated) from which a
+   * host's certificates, keys and known_hosts may be read: files a
+   * registration names, the URI's pkipath/keyfile/known_hosts, libvirt's
+   * default places. Anything elsewhere is refused.
+   */
+  readonly hostCredentialDirs: readonly string[];
   /** VIRTGATE_MAX_MEMORY_MIB: largest memory of a domain defined from a spec. */
   readonly maxMemoryMiB: number;
   /** VIRTGATE_MAX_VCPUS: most vCPUs of a domain defined from a spec. */
@@ -340,6 +348,7 @@ export const CONFIG_DEFAULTS = {
   JWT_JWKS_CACHE_S: '600',
   JWT_JWKS_REFRESH_MIN_S: '30',
   VIRTGATE_PATH_ROOTS: '',
+  HOST_CREDENTIAL_DIRS: `/etc/pki:/etc/virtgate:${homedir()}/.pki:${homedir()}/.ssh`,
   VIRTGATE_MAX_MEMORY_MIB: '262144',
   VIRTGATE_MAX_VCPUS: '64',
   VIRTGATE_MAX_DISK_GIB: '4096',
@@ -517,6 +526,11 @@ export function loadConfig(env: Env): AppConfig {
     ),
     jwt: readJwt(env, read, problems),
     pathRoots: read('VIRTGATE_PATH_ROOTS', parsePathRoots, CONFIG_DEFAULTS.VIRTGATE_PATH_ROOTS),
+    hostCredentialDirs: read(
+      'HOST_CREDENTIAL_DIRS',
+      parsePathRoots,
+      CONFIG_DEFAULTS.HOST_CREDENTIAL_DIRS,
+    ),
     maxMemoryMiB: read(
       'VIRTGATE_MAX_MEMORY_MIB',
       intIn(16, 16 * 1024 * 1024),
@@ -856,16 +870,10 @@ function parseRedisUsername(raw: string): string {
 }
 
 function parseLibvirtDefaultUri(raw: string): string {
-  let transport: string;
   try {
-    transport = parseLibvirtUri(raw).transport;
+    parseLibvirtUri(raw);
   } catch (err) {
     throw new Invalid(`must be a libvirt URI this gateway can use (${(err as Error).message})`);
-  }
-  if (transport === 'tls') {
-    throw new Invalid(
-      'uses the tls transport, not supported yet (use qemu+tcp:// or qemu:///system)',
-    );
   }
   return raw;
 }

@@ -11,6 +11,7 @@ import {
   type NodeInfo,
 } from '#src/libvirt/index.js';
 import { parseCapabilitiesXml, type CapabilitiesXml } from '#src/xml/capabilities-xml.js';
+import { CredentialError, HostCredentialStore } from './host-credentials.js';
 import type { HostRecord } from './host-registry.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'unreachable';
@@ -64,11 +65,19 @@ class HostPool {
   probing: Promise<void> | null = null;
   facts: { value: Promise<HostFacts>; at: number } | null = null;
   closed = false;
+
+  get uri(): string {
+    return this.host.uri;
+  }
   /** Rejects when the pool is dropped: a request waiting on `connecting` is let go at once. */
   readonly dropped: Promise<never>;
   private rejectDropped!: (err: Error) => void;
 
-  constructor(readonly uri: string) {
+  /** The host's record as last seen: new connections use its credentials (rotation). */
+  host: HostRecord;
+
+  constructor(host: HostRecord) {
+    this.host = host;
     this.dropped = new Promise<never>((_, reject) => (this.rejectDropped = reject));
     this.dropped.catch(() => undefined);
   }
@@ -122,7 +131,10 @@ export class HostConnections implements OnApplicationShutdown {
    */
   protected readonly attemptsProbe: boolean = false;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly credentials: HostCredentialStore,
+  ) {}
 
   /**
    * A connected client for `host`, opening the first one if the pool has
@@ -253,14 +265,34 @@ export class HostConnections implements OnApplicationShutdown {
       pool = undefined;
     }
     if (!pool) {
-      pool = new HostPool(host.uri);
+      pool = new HostPool(host);
       this.pools.set(host.name, pool);
+    } else if (pool.host.credentials?.version !== host.credentials?.version) {
+      // Rotated: connections from now on use the new credentials, the open ones go on.
+      pool.host = host;
+      if (pool.open && !pool.probing) {
+        pool.retryAt = Date.now();
+        if (pool.probeTimer) clearTimeout(pool.probeTimer);
+        pool.probeTimer = null;
+        this.scheduleProbe(host.name, pool);
+      }
+    } else {
+      pool.host = host;
     }
     return pool;
   }
 
-  private connect(uri: string): Promise<LibvirtClient> {
-    return LibvirtClient.connect(uri, {
+  /** A new connection to `host`, with its credentials as they are now. */
+  private async connect(host: HostRecord): Promise<LibvirtClient> {
+    let credentials;
+    try {
+      credentials = await this.credentials.credentialsFor(host);
+    } catch (err) {
+      if (!(err instanceof CredentialError)) throw err;
+      throw new Error(`the host's credentials cannot be used: ${err.message}`);
+    }
+    return LibvirtClient.connect(host.uri, {
+      credentials,
       readOnly: this.readOnly,
       connectTimeoutMs: this.config.libvirtConnectTimeoutMs,
       callTimeoutMs: this.config.libvirtCallTimeoutMs,
@@ -276,7 +308,7 @@ export class HostConnections implements OnApplicationShutdown {
     pool.opening++;
     pool.setState('connecting', pool.status.lastError);
     try {
-      const client = await this.connect(pool.uri);
+      const client = await this.connect(pool.host);
       if (pool.closed) {
         client.destroy(new ConnectionClosedError(`host '${name}' was removed`));
         throw new AppError(ErrorCode.HOST_UNREACHABLE, `host '${name}' was removed`);
@@ -301,7 +333,7 @@ export class HostConnections implements OnApplicationShutdown {
   /** One more connection for a busy pool; a failure only delays the next try. */
   private grow(name: string, pool: HostPool): void {
     pool.opening++;
-    this.connect(pool.uri)
+    this.connect(pool.host)
       .then(
         (client) => {
           if (pool.closed || pool.open) {
@@ -407,7 +439,7 @@ export class HostConnections implements OnApplicationShutdown {
     if (pool.closed || !pool.open) return;
     let client: LibvirtClient | null = null;
     try {
-      client = await this.connect(pool.uri);
+      client = await this.connect(pool.host);
       await client.call('connectGetLibVersion', undefined, {
         timeoutMs: this.config.libvirtConnectTimeoutMs,
       });

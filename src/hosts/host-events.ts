@@ -9,6 +9,7 @@ import {
   redactUri,
   type DomainEvent,
 } from '#src/libvirt/index.js';
+import { HostCredentialStore } from './host-credentials.js';
 import type { HostRecord } from './host-registry.js';
 
 /**
@@ -74,8 +75,13 @@ class HostEventSource {
 
   constructor(
     readonly name: string,
-    readonly uri: string,
+    /** The host's record as last seen: a reconnection uses its credentials (rotation). */
+    public host: HostRecord,
   ) {}
+
+  get uri(): string {
+    return this.host.uri;
+  }
 
   get connected(): boolean {
     return this.client !== null && !this.client.closed;
@@ -101,7 +107,10 @@ export class HostEvents implements OnApplicationShutdown {
   private readonly logger = new Logger(HostEvents.name);
   private readonly sources = new Map<string, HostEventSource>();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly credentials: HostCredentialStore,
+  ) {}
 
   /** Listens to `host`'s events from now on; opens nothing by itself (see `ready`). */
   subscribe(host: HostRecord, listener: HostEventListener): HostEventSubscription {
@@ -162,8 +171,10 @@ export class HostEvents implements OnApplicationShutdown {
       source = undefined;
     }
     if (!source) {
-      source = new HostEventSource(host.name, host.uri);
+      source = new HostEventSource(host.name, host);
       this.sources.set(host.name, source);
+    } else {
+      source.host = host;
     }
     return source;
   }
@@ -173,6 +184,7 @@ export class HostEvents implements OnApplicationShutdown {
       let client: LibvirtClient | null = null;
       try {
         client = await LibvirtClient.connect(source.uri, {
+          credentials: await this.credentials.credentialsFor(source.host),
           readOnly: true,
           connectTimeoutMs: this.config.libvirtConnectTimeoutMs,
           callTimeoutMs: this.config.libvirtCallTimeoutMs,

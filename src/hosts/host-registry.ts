@@ -17,6 +17,7 @@ import { redactUri } from '#src/libvirt/index.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import type { RedisKeys } from '#src/redis/keys.js';
+import type { StoredHostCredentials } from './host-credentials.js';
 
 /** A registered libvirt host, as stored. */
 export interface HostRecord {
@@ -24,6 +25,11 @@ export interface HostRecord {
   uri: string;
   createdAt: string;
   createdBy: string;
+  /** Set by PATCH: when and by whom the URI or credentials were last changed. */
+  updatedAt?: string;
+  updatedBy?: string;
+  /** Registered credentials, sealed (src/hosts/host-credentials.ts); never in clear. */
+  credentials?: StoredHostCredentials;
 }
 
 /** How long a host's record read from Redis serves while Redis is down. */
@@ -82,6 +88,22 @@ export class HostRegistry implements OnModuleInit, OnApplicationBootstrap {
   /** Adds a host; false if the name is taken. */
   async add(record: HostRecord): Promise<boolean> {
     return (await this.redis.hsetnx(this.keys.hosts, record.name, JSON.stringify(record))) === 1;
+  }
+
+  /**
+   * Replaces the record of a host that is registered; false when it is not
+   * (removed meanwhile: an update never brings a host back).
+   */
+  async replace(record: HostRecord): Promise<boolean> {
+    const replaced = await this.redis.eval(
+      "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0",
+      1,
+      this.keys.hosts,
+      record.name,
+      JSON.stringify(record),
+    );
+    if (replaced === 1) this.lastRead.remember(record.name, record);
+    return replaced === 1;
   }
 
   async find(name: string): Promise<HostRecord | null> {

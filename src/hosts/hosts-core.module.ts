@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { HostCredentialStore } from './host-credentials.js';
 import { HostConnections, WorkerConnections } from './host-connections.js';
 import { HostEvents } from './host-events.js';
 import { HostRegistry } from './host-registry.js';
@@ -12,7 +13,21 @@ import { PathConfinement } from './path-confinement.js';
  */
 @Global()
 @Module({
-  providers: [HostRegistry, HostConnections, WorkerConnections, HostEvents, PathConfinement],
-  exports: [HostRegistry, HostConnections, WorkerConnections, HostEvents, PathConfinement],
+  providers: [
+    HostRegistry,
+    HostCredentialStore,
+    HostConnections,
+    WorkerConnections,
+    HostEvents,
+    PathConfinement,
+  ],
+  exports: [
+    HostRegistry,
+    HostCredentialStore,
+    HostConnections,
+    WorkerConnections,
+    HostEvents,
+    PathConfinement,
+  ],
 })
 export class HostsCoreModule {}

@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createSecretKey, randomBytes } from 'node:crypto';
@@ -48,6 +49,7 @@ describe('loadConfig', () => {
       auditDeniedWindowSeconds: 10,
       jwt: null,
       pathRoots: [],
+      hostCredentialDirs: ['/etc/pki', '/etc/virtgate', `${homedir()}/.pki`, `${homedir()}/.ssh`],
       maxMemoryMiB: 262144,
       maxVcpus: 64,
       maxDiskGiB: 4096,
@@ -116,6 +118,7 @@ describe('loadConfig', () => {
       AUDIT_RETENTION_DAYS: '30',
       AUDIT_DENIED_WINDOW_SECONDS: '0',
       VIRTGATE_PATH_ROOTS: '/srv/vm:/var/lib/virtgate/',
+      HOST_CREDENTIAL_DIRS: '/etc/virtgate/pki:/srv/keys/',
       VIRTGATE_MAX_MEMORY_MIB: '4096',
       VIRTGATE_MAX_VCPUS: '8',
       VIRTGATE_MAX_DISK_GIB: '100',
@@ -181,6 +184,7 @@ describe('loadConfig', () => {
       auditDeniedWindowSeconds: 0,
       jwt: null,
       pathRoots: ['/srv/vm', '/var/lib/virtgate'],
+      hostCredentialDirs: ['/etc/virtgate/pki', '/srv/keys'],
       maxMemoryMiB: 4096,
       maxVcpus: 8,
       maxDiskGiB: 100,
@@ -399,13 +403,13 @@ describe('loadConfig', () => {
       /^LIBVIRT_DEFAULT_URI must be a libvirt URI/,
     );
     assert.match(
-      problemsOf({ LIBVIRT_DEFAULT_URI: 'qemu+ssh://host/system' })[0]!,
-      /^LIBVIRT_DEFAULT_URI .*transport 'ssh' is not supported/,
+      problemsOf({ LIBVIRT_DEFAULT_URI: 'qemu+ftp://host/system' })[0]!,
+      /^LIBVIRT_DEFAULT_URI .*transport 'ftp' is not supported/,
     );
-    assert.match(
-      problemsOf({ LIBVIRT_DEFAULT_URI: 'qemu://host/system' })[0]!,
-      /^LIBVIRT_DEFAULT_URI uses the tls transport/,
-    );
+    // TLS (a URI with a host and no transport means TLS) and SSH are transports it speaks.
+    for (const uri of ['qemu://host/system', 'qemu+ssh://root@host:2222/system?keyfile=/k']) {
+      assert.equal(loadConfig({ LIBVIRT_DEFAULT_URI: uri }).libvirtDefaultUri, uri);
+    }
   });
 
   it('reports every bad variable at once, in one error message', () => {

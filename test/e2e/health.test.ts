@@ -71,7 +71,7 @@ describe('health', () => {
       checks: { redis: Record<string, unknown>; libvirt: Record<string, unknown> };
     };
     assert.equal(status, 'ok');
-    assert.deepEqual(Object.keys(checks).sort(), ['libvirt', 'recovery', 'redis']);
+    assert.deepEqual(Object.keys(checks).sort(), ['credentials', 'libvirt', 'recovery', 'redis']);
     assert.equal(checks.redis.status, 'up');
     assert.equal(typeof checks.redis.latencyMs, 'number');
     assert.equal(checks.redis.error, undefined);

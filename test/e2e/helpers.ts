@@ -17,6 +17,7 @@ import {
   recordResponses,
   registerSecret,
 } from '../support/secrets.js';
+import { SERVICES_DIR } from '../support/services.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -50,6 +51,8 @@ export function testConfig(prefix: string, env: Env = {}): AppConfig {
     VIRTGATE_REDIS_PREFIX: prefix,
     LOG_LEVEL: 'debug',
     VIRTGATE_PATH_ROOTS: tmpdir(),
+    // The services script's test PKI and SSH keys, and files a test writes for itself.
+    HOST_CREDENTIAL_DIRS: `${SERVICES_DIR}:${tmpdir()}`,
     VIRTGATE_SECRETS_KEY: SECRETS_KEY,
     // Test files share one libvirtd: an app adopting another file's block jobs would follow
     // them and add their events to its stream. The adoption tests turn it on.

@@ -14,6 +14,7 @@ import request from 'supertest';
 import { AppError } from '#src/common/errors/app-error.js';
 import { loadConfig } from '#src/config/config.js';
 import { HostConnections } from '#src/hosts/host-connections.js';
+import { HostCredentialStore } from '#src/hosts/host-credentials.js';
 import { LibvirtClient, RpcConnection, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { Forwarder } from '../support/forwarder.js';
@@ -260,14 +261,13 @@ describe('a call that times out on a host', () => {
   before(async () => {
     await fwd.open();
     // A call deadline shorter than the keepalive's bound: the timeout trips the breaker first.
-    connections = new HostConnections(
-      testConfig(uniquePrefix(import.meta.url) + 'timeout:', {
-        LIBVIRT_CALL_TIMEOUT_MS: '300',
-        LIBVIRT_KEEPALIVE_INTERVAL_MS: '2000',
-        LIBVIRT_KEEPALIVE_COUNT: '3',
-        LIBVIRT_CONNECT_TIMEOUT_MS: '500',
-      }),
-    );
+    const config = testConfig(uniquePrefix(import.meta.url) + 'timeout:', {
+      LIBVIRT_CALL_TIMEOUT_MS: '300',
+      LIBVIRT_KEEPALIVE_INTERVAL_MS: '2000',
+      LIBVIRT_KEEPALIVE_COUNT: '3',
+      LIBVIRT_CONNECT_TIMEOUT_MS: '500',
+    });
+    connections = new HostConnections(config, new HostCredentialStore(config));
   });
 
   after(async () => {

@@ -77,14 +77,15 @@ describe('hosts', () => {
     });
   }
 
-  it('refuses a duplicate name, a bad URI, a TLS URI and a bad name, naming the field', async () => {
+  it('refuses a duplicate name, a bad URI, credential files outside HOST_CREDENTIAL_DIRS and a bad name, naming the field', async () => {
     const dup = await admin().post('/v1/hosts', { name: 'test-unix', uri: 'test+unix:///default' });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.code, 'ALREADY_EXISTS');
     for (const [body, field] of [
       [{ name: 'bad-uri', uri: 'not a uri' }, 'uri'],
-      [{ name: 'bad-uri', uri: 'qemu+ssh://h/system' }, 'uri'],
-      [{ name: 'tls', uri: 'qemu+tls://127.0.0.1/system' }, 'uri'],
+      [{ name: 'bad-uri', uri: 'qemu+ftp://h/system' }, 'uri'],
+      [{ name: 'tls', uri: 'qemu+tls://127.0.0.1/system?pkipath=/etc' }, 'uri'],
+      [{ name: 'ssh', uri: 'qemu+ssh://root@h/system?keyfile=/etc/shadow' }, 'uri'],
       [{ name: 'Bad Name', uri: 'qemu:///system' }, 'name'],
       [{ name: 'x', uri: 'qemu:///system', extra: true }, 'extra'],
       [{ name: 'x' }, 'uri'],

@@ -66,6 +66,31 @@ export class RecoveryCheckDto {
   recoveredAt!: string | null;
 }
 
+@ApiSchema({ name: 'CredentialWarning' })
+export class CredentialWarningDto {
+  @ApiProperty({ example: 'edge1' })
+  host!: string;
+
+  @ApiProperty({
+    example:
+      'the client certificate (O=example, CN=gateway) expires in 12 days, on 2026-12-14T00:00:00.000Z',
+  })
+  message!: string;
+}
+
+@ApiSchema({ name: 'CredentialsCheck' })
+export class CredentialsCheckDto {
+  @ApiProperty({
+    enum: ['ok', 'warning'],
+    description:
+      "`warning` when a host's certificate is within 30 days of expiry or past it, or its credentials cannot be read; readiness itself is not changed by it",
+  })
+  status!: 'ok' | 'warning';
+
+  @ApiProperty({ type: [CredentialWarningDto] })
+  warnings!: CredentialWarningDto[];
+}
+
 @ApiSchema({ name: 'ReadinessChecks' })
 export class ReadinessChecksDto {
   @ApiProperty({ type: RedisCheckDto })
@@ -76,6 +101,9 @@ export class ReadinessChecksDto {
 
   @ApiProperty({ type: RecoveryCheckDto })
   recovery!: RecoveryCheckDto;
+
+  @ApiProperty({ type: CredentialsCheckDto })
+  credentials!: CredentialsCheckDto;
 }
 
 @ApiSchema({ name: 'Readiness' })

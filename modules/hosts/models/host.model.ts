@@ -6,6 +6,7 @@ import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import type { ConnectionState } from '#src/hosts/host-connections.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
+import { HostCredentialsModel } from './host-credentials.model.js';
 
 export const CONNECTION_STATES: readonly ConnectionState[] = [
   'idle',
@@ -156,9 +157,22 @@ export class HostModel {
   @Field()
   createdAt!: string;
 
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'When the URI or credentials were last changed (PATCH); null if never',
+    example: null,
+  })
+  @Field(() => String, { nullable: true })
+  updatedAt!: string | null;
+
   @ApiProperty({ type: HostConnectionModel })
   @Field(() => HostConnectionModel)
   connection!: HostConnectionModel;
+
+  @ApiProperty({ type: HostCredentialsModel })
+  @Field(() => HostCredentialsModel)
+  credentials!: HostCredentialsModel;
 
   @ApiProperty({
     type: String,

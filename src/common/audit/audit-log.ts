@@ -16,6 +16,7 @@ export const AUDIT_ACTIONS = [
   'job.request',
   'host.register',
   'host.unregister',
+  'host.update',
   'token.create',
   'token.revoke',
   'webhook.create',
