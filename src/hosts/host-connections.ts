@@ -289,7 +289,7 @@ export class HostConnections implements OnApplicationShutdown {
       credentials = await this.credentials.credentialsFor(host);
     } catch (err) {
       if (!(err instanceof CredentialError)) throw err;
-      throw new Error(`the host's credentials cannot be used: ${err.message}`);
+      throw new Error(`the host's credentials cannot be used: ${err.message}`, { cause: err });
     }
     return LibvirtClient.connect(host.uri, {
       credentials,
