@@ -29,6 +29,7 @@ import {
   type TlsCredentials,
   type TransportCredentials,
 } from '#src/libvirt/index.js';
+import type { StoredHostCredentials } from './host-registry.js';
 import { hasDotDot, isWithin, resolveHere } from './path-confinement.js';
 
 /** TLS material as a registration gives it: each of the three inline (PEM) or as a file. */
@@ -58,15 +59,6 @@ export interface SshCredentialsInput {
 export interface HostCredentialsInput {
   tls?: TlsCredentialsInput;
   ssh?: SshCredentialsInput;
-}
-
-/** The part of a host's record about its credentials; `sealed` opens only with the key. */
-export interface StoredHostCredentials {
-  /** HostCredentialsInput as JSON, sealed for `host:<name>`. */
-  sealed: string;
-  /** Changes with every registration or rotation: connections opened before are retired. */
-  version: string;
-  kinds: ('tls' | 'ssh')[];
 }
 
 /** Where one piece of material came from. */
@@ -139,6 +131,8 @@ export class CredentialError extends Error {
 }
 
 /** The record fields this needs: a HostRecord satisfies it. */
+export type { StoredHostCredentials };
+
 export interface CredentialedHost {
   name: string;
   uri: string;

@@ -17,7 +17,15 @@ import { redactUri } from '#src/libvirt/index.js';
 import { REDIS, REDIS_KEYS } from '#src/redis/redis.module.js';
 import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import type { RedisKeys } from '#src/redis/keys.js';
-import type { StoredHostCredentials } from './host-credentials.js';
+
+/** The part of a host's record about its credentials; `sealed` opens only with the key. */
+export interface StoredHostCredentials {
+  /** HostCredentialsInput as JSON, sealed for `host:<name>`. */
+  sealed: string;
+  /** Changes with every registration or rotation: connections opened before are retired. */
+  version: string;
+  kinds: ('tls' | 'ssh')[];
+}
 
 /** A registered libvirt host, as stored. */
 export interface HostRecord {
