@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local services for virtgate: Redis and libvirtd (QEMU driver, TCG), on loopback only.
+# Local services for virtgate: Redis and libvirtd (QEMU driver, TCG), on loopback only,
+# and a second, session-mode libvirtd run as an unprivileged user (two real hosts).
 #
 #   scripts/services.sh up      install what is missing (Debian packages), start, wait until ready
 #   scripts/services.sh status  say what answers; exit 1 if something does not
@@ -156,6 +157,34 @@ start_libvirt() {
   say "libvirtd: started (UNIX /var/run/libvirt/libvirt-sock, TCP 127.0.0.1:$LIBVIRT_TCP_PORT)"
 }
 
+# The second QEMU daemon: libvirtd in session mode, run as an unprivileged user of its own
+# (virtgate-session) with its runtime, config and images under $SESSION_DIR, so tests and
+# benches have two real hosts at once. It answers only on its UNIX socket (root may use it).
+SESSION_USER=virtgate-session
+SESSION_DIR="$STATE_DIR/session"
+SESSION_SOCK="$SESSION_DIR/run/libvirt/libvirt-sock"
+session_ok() { virsh -q -c "qemu:///session?socket=$SESSION_SOCK" version >/dev/null 2>&1; }
+
+start_session_libvirt() {
+  if session_ok; then say "libvirtd (session): already answering on $SESSION_SOCK, left as is"; return; fi
+  getent passwd "$SESSION_USER" >/dev/null ||
+    useradd --system --no-create-home --home-dir "$SESSION_DIR" --shell /usr/sbin/nologin "$SESSION_USER"
+  mkdir -p "$SESSION_DIR/run" "$SESSION_DIR/config" "$SESSION_DIR/cache" "$SESSION_DIR/images"
+  chown -R "$SESSION_USER:" "$SESSION_DIR"
+  chmod 0700 "$SESSION_DIR/run"
+  chmod 0755 "$SESSION_DIR" "$SESSION_DIR/images"
+  : >"$STATE_DIR/libvirtd-session.log"
+  chown "$SESSION_USER:" "$STATE_DIR/libvirtd-session.log"
+  # setpriv, not su: no PAM session, no login shell (the user has none).
+  setpriv --reuid="$SESSION_USER" --regid="$SESSION_USER" --init-groups \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$SESSION_DIR" XDG_RUNTIME_DIR="$SESSION_DIR/run" \
+    XDG_CONFIG_HOME="$SESSION_DIR/config" XDG_CACHE_HOME="$SESSION_DIR/cache" \
+    LIBVIRT_LOG_OUTPUTS="3:file:$STATE_DIR/libvirtd-session.log" \
+    libvirtd -d -p "$SESSION_DIR/run/libvirtd.pid"
+  wait_for "libvirtd (session, $SESSION_SOCK)" session_ok "$STATE_DIR/libvirtd-session.log"
+  say "libvirtd (session): started as $SESSION_USER (UNIX $SESSION_SOCK)"
+}
+
 stop_pidfile() {
   local name="$1" pidfile="$2" pid i
   [ -f "$pidfile" ] || return 0
@@ -174,6 +203,7 @@ status() {
   if command -v virsh >/dev/null 2>&1 && libvirt_unix_ok; then say "libvirtd unix: up"; else say "libvirtd unix: DOWN"; rc=1; fi
   if virtlogd_ok; then say "virtlogd: up"; else say "virtlogd: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && libvirt_tcp_ok; then say "libvirtd tcp: up (127.0.0.1:$LIBVIRT_TCP_PORT)"; else say "libvirtd tcp: DOWN"; rc=1; fi
+  if command -v virsh >/dev/null 2>&1 && session_ok; then say "libvirtd session: up ($SESSION_SOCK)"; else say "libvirtd session: DOWN"; rc=1; fi
   return $rc
 }
 
@@ -187,9 +217,11 @@ main() {
       start_redis
       start_virtlogd
       start_libvirt
+      start_session_libvirt
       ;;
     down)
       need_root "$@"
+      stop_pidfile "libvirtd (session)" "$SESSION_DIR/run/libvirtd.pid"
       stop_pidfile libvirtd "$STATE_DIR/libvirtd.pid"
       stop_pidfile virtlogd "$STATE_DIR/virtlogd.pid"
       stop_pidfile redis "$STATE_DIR/redis.pid"
