@@ -66,6 +66,7 @@ export class Forwarder {
 
   /** Forwards again, the bytes held while frozen first. */
   resume(): void {
+    if (!this.frozen) return; // flowing already: piping again would send every byte twice
     this.frozen = false;
     for (const pair of this.pairs) flow(pair);
   }
