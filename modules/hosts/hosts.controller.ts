@@ -60,7 +60,7 @@ export class HostsController {
   @ApiOperation({
     summary: "Change a host's URI or rotate its credentials (admin)",
     description:
-      'Connections opened from now on, in every api and worker process, use the new credentials; the open ones go on. A new URI drops the connections to the old one at once. `credentials: null` removes the registered ones.',
+      'Connections opened from now on, in every api and worker process, use the new credentials; the open ones go on. A new URI drops the connections to the old one at once. `removeCredentials: true` removes the registered ones.',
   })
   @ApiOkResponse({ type: HostModel })
   @ApiProblemResponses(400, 403, 404, 409)

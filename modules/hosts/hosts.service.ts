@@ -90,10 +90,15 @@ export class HostsService {
     const audited = { action: 'host.update', name, uri: input.uri } as const;
     try {
       const current = await this.registry.get(name);
-      if (input.uri === undefined && input.credentials === undefined) {
-        throw new AppError(ErrorCode.INVALID_ARGUMENT, 'give uri, credentials or both', {
-          fields: [{ field: 'body', message: 'give uri, credentials or both' }],
-        });
+      const remove = input.removeCredentials === true;
+      if (input.uri === undefined && input.credentials === undefined && !remove) {
+        throw credentialField('body', 'give uri, credentials or removeCredentials');
+      }
+      if (remove && input.credentials !== undefined) {
+        throw credentialField(
+          'removeCredentials',
+          'give credentials or removeCredentials, not both',
+        );
       }
       if (input.uri !== undefined) validateUri(input.uri);
       const next: HostRecord = {
@@ -102,7 +107,7 @@ export class HostsService {
         updatedAt: new Date().toISOString(),
         updatedBy: caller.id,
       };
-      if (input.credentials === null) {
+      if (remove) {
         delete next.credentials;
       } else if (input.credentials !== undefined) {
         const given = compactCredentials(input.credentials);

@@ -111,9 +111,6 @@ export function parseLibvirtUri(uri: string, options: { readOnly?: boolean } = {
     port = DEFAULT_SSH_PORT;
   }
   const user = url.username === '' ? null : decodeURIComponent(url.username);
-  if (user !== null && transport !== 'ssh') {
-    throw new UriError(`only the ssh transport takes a user: '${redactUri(uri)}'`);
-  }
   const path = url.pathname === '' ? '/' : decodeURIComponent(url.pathname);
 
   const passOn = new URLSearchParams();

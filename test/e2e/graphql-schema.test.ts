@@ -41,6 +41,7 @@ describe('GraphQL schema', () => {
       'startBlockJob',
       'undefineDomain',
       'undefinePool',
+      'updateHost',
     ]);
     for (const connection of [
       'HostsConnection',

@@ -1,7 +1,14 @@
 import { Field, InputType } from '@nestjs/graphql';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import {
+  IsBoolean,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
 import { HostCredentialsDto } from './host-credentials.dto.js';
 
 export const HOST_NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
@@ -58,13 +65,21 @@ export class UpdateHostDto {
 
   @ApiPropertyOptional({
     type: HostCredentialsDto,
-    nullable: true,
     description:
-      'Replaces the registered credentials as a whole (null removes them): connections opened from now on use them, the open ones go on',
+      'Replaces the registered credentials as a whole: connections opened from now on, in every process, use them; the open ones go on',
   })
   @Field(() => HostCredentialsDto, { nullable: true })
   @IsOptional()
   @ValidateNested()
   @Type(() => HostCredentialsDto)
-  credentials?: HostCredentialsDto | null;
+  credentials?: HostCredentialsDto;
+
+  @ApiPropertyOptional({
+    description:
+      "true removes the registered credentials: new connections use what the URI names or libvirt's default places",
+  })
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  @IsBoolean()
+  removeCredentials?: boolean;
 }
