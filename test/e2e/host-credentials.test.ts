@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { redisKeys } from '#src/redis/keys.js';
 import { registerSecret } from '../support/secrets.js';
+import { codes, graphql } from './graphql-helpers.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -450,6 +451,98 @@ describe('host credentials', () => {
     assert.equal(half.status, 200);
     assert.match(half.body.credentials.error, /does not belong to the client certificate/);
   });
+  it('registers and rotates over GraphQL the same way, with the same view', async () => {
+    const created = await graphql(
+      t,
+      ADMIN,
+      `
+        mutation ($input: CreateHostInput!) {
+          createHost(input: $input) {
+            name
+            credentials {
+              kind
+              stored
+              tls {
+                clientCertificate {
+                  subject
+                  daysLeft
+                }
+                clientKey {
+                  source
+                  encrypted
+                }
+              }
+              warnings
+            }
+          }
+        }
+      `,
+      {
+        input: {
+          name: 'tls-graphql',
+          uri: TLS_URI,
+          credentials: { tls: { caCert: pki.ca, clientCert: pki.cert, clientKey: pki.key } },
+        },
+      },
+    );
+    assert.equal(created.status, 200);
+    assert.equal(created.body.errors, undefined, JSON.stringify(created.body.errors));
+    const c = created.body.data.createHost.credentials;
+    assert.equal(c.kind, 'tls');
+    assert.equal(c.stored, true);
+    assert.equal(c.tls.clientCertificate.subject, 'O=vg test, CN=client');
+    assert.deepEqual(c.tls.clientKey, { source: 'stored', encrypted: false });
+    const rotated = await graphql(
+      t,
+      ADMIN,
+      `
+        mutation ($input: UpdateHostInput!) {
+          updateHost(name: "tls-graphql", input: $input) {
+            updatedAt
+            credentials {
+              tls {
+                clientCertificate {
+                  subject
+                }
+              }
+              warnings
+            }
+          }
+        }
+      `,
+      {
+        input: {
+          credentials: {
+            tls: { caCert: pki.ca, clientCert: pki.soonCert, clientKey: pki.soonKey },
+          },
+        },
+      },
+    );
+    assert.equal(rotated.body.errors, undefined, JSON.stringify(rotated.body.errors));
+    const r = rotated.body.data.updateHost;
+    assert.equal(r.credentials.tls.clientCertificate.subject, 'O=vg test, CN=soon');
+    assert.equal(r.credentials.warnings.length, 1);
+    assert.ok(r.updatedAt);
+    const bad = await graphql(
+      t,
+      ADMIN,
+      `
+        mutation ($input: UpdateHostInput!) {
+          updateHost(name: "tls-graphql", input: $input) {
+            name
+          }
+        }
+      `,
+      {
+        input: {
+          credentials: { tls: { caCert: pki.ca, clientCert: pki.cert, clientKey: pki.soonKey } },
+        },
+      },
+    );
+    assert.deepEqual(codes(bad.body), ['INVALID_ARGUMENT']);
+    assertNoSecrets(bad.body);
+  });
+
   // Last: closing a second app in this process unregisters passport's strategy for all.
   it('refuses to store credentials without VIRTGATE_SECRETS_KEY (409)', async () => {
     const keyless = await startApp(
