@@ -130,7 +130,8 @@ describe('GraphQL', () => {
   });
 
   it('serves hosts and host(name) with the views REST serves', async () => {
-    const fields = `name uri createdAt connection { state lastError retryAt } hostname libvirtVersion
+    const fields = `name uri createdAt updatedAt credentials { kind stored tls { verifyServer } ssh { user } warnings error }
+      connection { state lastError retryAt } hostname libvirtVersion
       hypervisor { type version } node { cpuModel cpus mhz numaNodes sockets coresPerSocket threadsPerCore memoryBytes }
       capabilities { hostArch guests { osType arch wordSize emulator domainTypes machines } }`;
     const res = await gql(`{ host(name: "local") { ${fields} } }`);
@@ -451,7 +452,7 @@ describe('GraphQL', () => {
     assert.equal((await rest('/v1/hosts/test')).status, 200, 'still there');
 
     const bad = await gql(
-      'mutation { createHost(input: { name: "x", uri: "qemu+ssh://h/system" }) { name } }',
+      'mutation { createHost(input: { name: "x", uri: "qemu+gopher://h/system" }) { name } }',
     );
     assert.deepEqual(codes(bad.body), ['INVALID_ARGUMENT']);
     assert.equal(bad.body.errors[0].extensions.fields[0].field, 'uri');

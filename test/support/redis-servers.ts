@@ -127,6 +127,7 @@ export class RedisServer {
     if (!this.running) return;
     const exited = once(this.child!, 'exit');
     const client = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined); // the server going away is the point
     const args = nosave ? ['NOSAVE'] : [];
     await client.call('SHUTDOWN', ...args).catch(() => undefined); // the connection closes with the server
     client.disconnect();
@@ -135,7 +136,11 @@ export class RedisServer {
 
   /** A plain client of this one server (the caller closes it). */
   client(): Redis {
-    return new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const client = new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+    // Its errors reach the caller through its commands; without a listener
+    // ioredis also prints each reconnect attempt once the server is stopped.
+    client.on('error', () => undefined);
+    return client;
   }
 }
 
