@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local services for virtgate: Redis and libvirtd (QEMU driver, TCG), on loopback only,
-# and a second, session-mode libvirtd run as an unprivileged user (two real hosts).
+# its TLS listener with a test PKI (scripts/services-tls.sh), and a second, session-mode
+# libvirtd run as an unprivileged user (two real hosts).
 #
 #   scripts/services.sh up      install what is missing (Debian packages), start, wait until ready
 #   scripts/services.sh status  say what answers; exit 1 if something does not
@@ -8,16 +9,18 @@
 #
 # Idempotent: a service that already answers is left exactly as it is.
 # Environment: VIRTGATE_SERVICES_DIR (state, configs, logs; default /var/lib/virtgate-services),
-# REDIS_PORT (6379), LIBVIRT_TCP_PORT (16509).
+# REDIS_PORT (6379), LIBVIRT_TCP_PORT (16509), LIBVIRT_TLS_PORT (16514).
 set -euo pipefail
 
 STATE_DIR="${VIRTGATE_SERVICES_DIR:-/var/lib/virtgate-services}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 LIBVIRT_TCP_PORT="${LIBVIRT_TCP_PORT:-16509}"
 MARK="# managed by virtgate scripts/services.sh"
+# shellcheck source=scripts/services-tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services-tls.sh"
 
 # Debian packages the project needs, and a file or command proving each is installed.
-PACKAGES=(redis-server libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils python3-libvirt)
+PACKAGES=(redis-server openssl libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils python3-libvirt)
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -115,9 +118,9 @@ EOF
 write_libvirtd_conf() {
   cat >"$STATE_DIR/libvirtd.conf" <<EOF
 $MARK
-# UNIX sockets without authentication (root-owned rw socket) and TCP on loopback only,
-# so both transports can be exercised. Never widen listen_addr: auth_tcp is "none".
-listen_tls = 0
+# UNIX sockets without authentication (root-owned rw socket), TCP and TLS on loopback only,
+# so every transport can be exercised. Never widen listen_addr: auth_tcp is "none".
+$(tls_libvirtd_conf)
 listen_tcp = 1
 listen_addr = "127.0.0.1"
 tcp_port = "$LIBVIRT_TCP_PORT"
@@ -141,9 +144,18 @@ start_virtlogd() {
 }
 
 start_libvirt() {
+  ensure_test_pki
+  if libvirt_unix_ok && ! libvirt_tls_ok && libvirtd_is_ours; then
+    # Started by an earlier version of this script, before the TLS listener: restart it
+    # with today's configuration (running domains go on; QEMU outlives libvirtd).
+    say "libvirtd: ours but without its TLS listener; restarting it"
+    stop_pidfile libvirtd "$STATE_DIR/libvirtd.pid"
+    wait_for "libvirtd to stop" libvirt_unix_down "$STATE_DIR/libvirtd.log"
+  fi
   if libvirt_unix_ok; then
     say "libvirtd: already answering on its UNIX socket, left as is"
     libvirt_tcp_ok || say "libvirtd: note: nothing answers on 127.0.0.1:$LIBVIRT_TCP_PORT (TCP tests will fail)"
+    libvirt_tls_ok || say "libvirtd: note: nothing answers with TLS on localhost:$LIBVIRT_TLS_PORT (TLS tests will fail)"
     return
   fi
   ensure_qemu_identity
@@ -154,7 +166,16 @@ start_libvirt() {
   libvirtd -d -l -f "$STATE_DIR/libvirtd.conf" -p "$STATE_DIR/libvirtd.pid"
   wait_for "libvirtd (UNIX socket)" libvirt_unix_ok "$STATE_DIR/libvirtd.log"
   wait_for "libvirtd (TCP 127.0.0.1:$LIBVIRT_TCP_PORT)" libvirt_tcp_ok "$STATE_DIR/libvirtd.log"
-  say "libvirtd: started (UNIX /var/run/libvirt/libvirt-sock, TCP 127.0.0.1:$LIBVIRT_TCP_PORT)"
+  wait_for "libvirtd (TLS localhost:$LIBVIRT_TLS_PORT)" libvirt_tls_ok "$STATE_DIR/libvirtd.log"
+  say "libvirtd: started (UNIX /var/run/libvirt/libvirt-sock, TCP 127.0.0.1:$LIBVIRT_TCP_PORT, TLS localhost:$LIBVIRT_TLS_PORT)"
+}
+
+libvirt_unix_down() { ! libvirt_unix_ok; }
+
+# Whether the running libvirtd is the one this script started (its pid file, our config).
+libvirtd_is_ours() {
+  [ -f "$STATE_DIR/libvirtd.pid" ] && kill -0 "$(cat "$STATE_DIR/libvirtd.pid")" 2>/dev/null &&
+    grep -qF "$MARK" "$STATE_DIR/libvirtd.conf" 2>/dev/null
 }
 
 # The second QEMU daemon: libvirtd in session mode, run as an unprivileged user of its own
@@ -203,6 +224,7 @@ status() {
   if command -v virsh >/dev/null 2>&1 && libvirt_unix_ok; then say "libvirtd unix: up"; else say "libvirtd unix: DOWN"; rc=1; fi
   if virtlogd_ok; then say "virtlogd: up"; else say "virtlogd: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && libvirt_tcp_ok; then say "libvirtd tcp: up (127.0.0.1:$LIBVIRT_TCP_PORT)"; else say "libvirtd tcp: DOWN"; rc=1; fi
+  if command -v virsh >/dev/null 2>&1 && libvirt_tls_ok; then say "libvirtd tls: up (localhost:$LIBVIRT_TLS_PORT, pkipath $PKI_DIR)"; else say "libvirtd tls: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && session_ok; then say "libvirtd session: up ($SESSION_SOCK)"; else say "libvirtd session: DOWN"; rc=1; fi
   return $rc
 }

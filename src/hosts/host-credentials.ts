@@ -24,6 +24,7 @@ import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import {
   parseLibvirtUri,
+  tlsCredentialPaths,
   type LibvirtUri,
   type SshCredentials,
   type TlsCredentials,
@@ -261,24 +262,7 @@ export class HostCredentialStore {
 
   private async loadTls(uri: LibvirtUri, input: TlsCredentialsInput | null): Promise<Loaded> {
     const dir = uri.params.pkipath ?? null;
-    const own = process.getuid?.() === 0 ? null : posix.join(homedir(), '.pki/libvirt');
-    const defaults = {
-      ca: dir
-        ? posix.join(dir, 'cacert.pem')
-        : own
-          ? posix.join(own, 'cacert.pem')
-          : '/etc/pki/CA/cacert.pem',
-      cert: dir
-        ? posix.join(dir, 'clientcert.pem')
-        : own
-          ? posix.join(own, 'clientcert.pem')
-          : '/etc/pki/libvirt/clientcert.pem',
-      key: dir
-        ? posix.join(dir, 'clientkey.pem')
-        : own
-          ? posix.join(own, 'clientkey.pem')
-          : '/etc/pki/libvirt/private/clientkey.pem',
-    };
+    const defaults = tlsCredentialPaths(uri);
     const fallback: CredentialSource = dir ? 'uri' : 'default';
     const ca = await this.piece(
       'credentials.tls.caCert',

@@ -35,6 +35,7 @@ export {
 } from './protocol/types.js';
 export { RpcConnection, type CallOptions } from './rpc/connection.js';
 export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
+export { TlsTransport, tlsCredentialPaths, tlsCredentialsFromUri } from './transport/tls.js';
 export type {
   SshCredentials,
   TlsCredentials,

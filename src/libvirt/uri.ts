@@ -1,5 +1,6 @@
 import { UriError } from './errors.js';
 import type { TransportCredentials } from './transport/credentials.js';
+import { TlsTransport, tlsCredentialsFromUri } from './transport/tls.js';
 import { TcpTransport, UnixTransport, type Transport } from './transport/transport.js';
 
 export type TransportKind = 'unix' | 'tcp' | 'tls' | 'ssh';
@@ -143,13 +144,13 @@ function defaultSocket(path: string, readOnly: boolean): string {
 
 /** The transport a URI names, authenticating with `credentials` where it needs any. */
 export function transportFor(u: LibvirtUri, credentials: TransportCredentials = {}): Transport {
-  void credentials;
   switch (u.transport) {
     case 'unix':
       return new UnixTransport(u.socketPath!);
     case 'tcp':
       return new TcpTransport(u.host!, u.port!);
     case 'tls':
+      return new TlsTransport(u.host!, u.port!, credentials.tls ?? tlsCredentialsFromUri(u));
     case 'ssh':
       throw new UriError(
         `the ${u.transport} transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
