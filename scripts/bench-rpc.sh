@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # npm run bench:rpc — operations per second of this project's TypeScript libvirt
 # client and of Debian's python3-libvirt doing the same work against the local
-# libvirtd's test driver, over the UNIX socket and TCP, then the ratios to the
-# targets of issue 2. The machine is shared and noisy, so every measurement runs
+# libvirtd's test driver, over the UNIX socket, TCP and TLS (the services script's
+# listener and test PKI), then the ratios to the targets of issues 2 and 12. The machine is shared and noisy, so every measurement runs
 # in ROUNDS rounds, the two clients take turns (workload by workload, the first
 # one alternating), and the report gives medians. Exits 0 whether targets pass.
 # Environment: BENCH_N (10000), BENCH_WARMUP (5000), BENCH_ROUNDS (3),
-# BENCH_PY_THREADS (4), BENCH_URIS (space-separated; default the UNIX and TCP URIs).
+# BENCH_PY_THREADS (4), BENCH_URIS (space-separated; default the UNIX, TCP and TLS URIs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,10 @@ N="${BENCH_N:-10000}"
 WARMUP="${BENCH_WARMUP:-5000}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 PY_THREADS="${BENCH_PY_THREADS:-4}"
-read -r -a URIS <<<"${BENCH_URIS:-test+unix:///default test+tcp://127.0.0.1/default}"
+PKI="${VIRTGATE_SERVICES_DIR:-/var/lib/virtgate-services}/pki"
+DEFAULT_URIS="test+unix:///default test+tcp://127.0.0.1/default"
+DEFAULT_URIS+=" test+tls://localhost:${LIBVIRT_TLS_PORT:-16514}/default?pkipath=$PKI"
+read -r -a URIS <<<"${BENCH_URIS:-$DEFAULT_URIS}"
 PYTHON=/usr/bin/python3 # Debian's python3, the one with python3-libvirt
 
 npx tsc -p tsconfig.json

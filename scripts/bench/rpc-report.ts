@@ -23,7 +23,8 @@ const results = readFileSync(process.argv[2]!, 'utf8')
   .filter(Boolean)
   .map((line) => JSON.parse(line) as Result);
 
-const transportOf = (uri: string) => (uri.includes('+tcp:') ? 'tcp' : 'unix');
+/** `test+tls://…` → tls; a URI without a transport (`test:///default`) is the UNIX socket. */
+const transportOf = (uri: string) => /^[a-z0-9-]+\+([a-z0-9]+):/.exec(uri)?.[1] ?? 'unix';
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -100,6 +100,7 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
     const conn = new RpcConnection(socket, {
       callTimeoutMs: options.callTimeoutMs ?? 60_000,
       maxInFlight: options.maxInFlight ?? 64,
+      packetPerWrite: transport.packetPerWrite ?? false,
     });
     const call = <K extends ProcedureName>(
       name: K,

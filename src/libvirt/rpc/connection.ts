@@ -44,6 +44,14 @@ export interface RpcConnectionOptions {
    * memory bounded at no cost in throughput. Default 64.
    */
   maxInFlight?: number;
+  /**
+   * Each packet in a write of its own, never two in one. Over TLS a write is a
+   * record, and libvirtd decrypts a record whole but reads only the packet it
+   * is at: a second packet in the same record waits, unnoticed, until the
+   * socket has something new (seen with libvirt 9.0: two pipelined calls in one
+   * record, the second answered seconds later, at the next keepalive).
+   */
+  packetPerWrite?: boolean;
 }
 
 interface PendingCall {
@@ -86,6 +94,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private nextSerial = 1;
   private outQueue: Buffer[] = [];
   private flushScheduled = false;
+  private readonly packetPerWrite: boolean;
+  private oneByOne: Buffer[] = [];
+  private oneByOneWriting = false;
   private closedWith: Error | null | undefined = undefined;
   private lastReceived = Date.now();
   private unansweredPings = 0;
@@ -110,6 +121,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     super();
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
     this.maxInFlight = options.maxInFlight ?? 64;
+    this.packetPerWrite = options.packetPerWrite ?? false;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) =>
       this.fail(new ConnectionClosedError(`connection error: ${err.message}`, { cause: err })),
@@ -302,9 +314,33 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       const queue = this.outQueue;
       this.outQueue = [];
       if (this.closedWith !== undefined || this.socket.destroyed) return;
+      if (this.packetPerWrite) {
+        this.writeOneByOne(queue);
+        return;
+      }
       // Packets are small: one copy into one write is cheaper than a writev of many.
       this.socket.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue));
     });
+  }
+
+  /**
+   * Writes packets one at a time, the next once the last is written: packets
+   * written while another is under way would be gathered by the stream into
+   * one write (writev), and so into one TLS record.
+   */
+  private writeOneByOne(packets: Buffer[]): void {
+    this.oneByOne.push(...packets);
+    if (this.oneByOneWriting) return;
+    const next = (): void => {
+      const p = this.oneByOne.shift();
+      if (p === undefined || this.closedWith !== undefined || this.socket.destroyed) {
+        this.oneByOneWriting = false;
+        return;
+      }
+      this.socket.write(p, next);
+    };
+    this.oneByOneWriting = true;
+    next();
   }
 
   private onData(chunk: Buffer): void {
@@ -410,6 +446,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.waitingHead = 0;
     this.abandoned.clear();
     this.outQueue = [];
+    this.oneByOne = [];
     this.emit('close', error);
   }
 

@@ -20,6 +20,8 @@ import type { Transport } from './transport.js';
  */
 export class TlsTransport implements Transport {
   readonly description: string;
+  /** A write is a TLS record; libvirtd reads one packet of a record (see RpcConnectionOptions). */
+  readonly packetPerWrite = true;
 
   constructor(
     readonly host: string,

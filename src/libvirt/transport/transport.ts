@@ -9,6 +9,8 @@ import { ConnectError } from '../errors.js';
 export interface Transport {
   /** For logs and errors, e.g. `unix:/run/libvirt/libvirt-sock` or `tcp:127.0.0.1:16509`. */
   readonly description: string;
+  /** Whether each RPC packet must go in a write of its own (RpcConnectionOptions.packetPerWrite). */
+  readonly packetPerWrite?: boolean;
   connect(timeoutMs: number): Promise<Duplex>;
 }
 
