@@ -150,7 +150,7 @@ describe('hosts over TLS and SSH', () => {
     });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.connection.state, 'unreachable', JSON.stringify(res.body.connection));
-    assert.match(res.body.connection.lastError, /refused our client certificate/);
+    assert.match(res.body.connection.lastError, /client certificate refused/);
     const refused = await http.get('/v1/hosts/tls-rotate/domains');
     assert.equal(refused.status, 503);
     assert.equal(refused.body.code, 'HOST_UNREACHABLE');

@@ -130,14 +130,17 @@ describe('qemu+tls:// against the real TLS listener', () => {
     const err = await connectError(TLS_URI, { ...pki(), ca: read('other-ca', 'cacert.pem') });
     assert.match(
       err.message,
-      /server certificate of tls:localhost:\d+ is not trusted: it is not signed by the CA given/,
+      /server certificate not trusted: tls:localhost:\d+ presented one not signed by the CA given/,
     );
   });
 
   it('refuses a server certificate that does not name the host, unless no_verify is set', async () => {
     const byAddress = `qemu+tls://127.0.0.1:${TLS_PORT}/system`;
     const err = await connectError(byAddress, pki());
-    assert.match(err.message, /does not name '127\.0\.0\.1' \(it names DNS:localhost\)/);
+    assert.match(
+      err.message,
+      /server certificate does not match the host: .* naming DNS:localhost, not '127\.0\.0\.1'/,
+    );
     const c = await LibvirtClient.connect(byAddress, {
       credentials: { tls: { ...pki(), noVerify: true } },
     });
@@ -150,7 +153,7 @@ describe('qemu+tls:// against the real TLS listener', () => {
 
   it('refuses its own certificate past its dates before connecting, as libvirt does', async () => {
     const err = await connectError(TLS_URI, pki('expired'));
-    assert.match(err.message, /client certificate expired on 2020-01-02T00:00:00\.000Z/);
+    assert.match(err.message, /^client certificate expired on 2020-01-02T00:00:00\.000Z$/);
   });
 
   it("reports the daemon's refusal of a DN it does not allow, and of a CA it does not know", async () => {
@@ -163,7 +166,10 @@ describe('qemu+tls:// against the real TLS listener', () => {
       },
     ]) {
       const err = await connectError(TLS_URI, credentials);
-      assert.match(err.message, /refused our client certificate .*tls_allowed_dn_list/);
+      assert.match(
+        err.message,
+        /client certificate refused by tls:localhost:\d+ .*tls_allowed_dn_list/,
+      );
     }
   });
 

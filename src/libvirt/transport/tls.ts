@@ -104,14 +104,14 @@ export class TlsTransport implements Transport {
     const reason = socket.authorized ? null : String(socket.authorizationError ?? 'unknown');
     if (reason !== null && reason !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
       throw new ConnectError(
-        `the server certificate of ${this.description} is not trusted: ${describeVerifyError(reason)}`,
+        `server certificate not trusted: ${this.description} presented one ${describeVerifyError(reason)}`,
       );
     }
     const mismatch = tls.checkServerIdentity(this.host, peer);
     if (mismatch) {
       throw new ConnectError(
-        `the server certificate of ${this.description} does not name '${this.host}' ` +
-          `(it names ${peer.subjectaltname || `CN=${peer.subject?.CN ?? '?'}`}): connect by a name it holds`,
+        `server certificate does not match the host: ${this.description} presented one naming ` +
+          `${peer.subjectaltname || `CN=${peer.subject?.CN ?? '?'}`}, not '${this.host}'; connect by a name it holds`,
         { cause: mismatch },
       );
     }
@@ -127,7 +127,7 @@ function readConfirmation(socket: tls.TLSSocket, description: string): Promise<v
       cleanup();
       reject(
         new ConnectError(
-          `${description} refused our client certificate (${detail}): the daemon checks it against ` +
+          `client certificate refused by ${description} (${detail}): the daemon checks it against ` +
             'its CA, its dates and its tls_allowed_dn_list',
         ),
       );
@@ -170,10 +170,10 @@ function checkOwnCertificate(pem: string): void {
   }
   const now = Date.now();
   if (Date.parse(cert.validTo) < now) {
-    throw new ConnectError(`the client certificate expired on ${isoDate(cert.validTo)}`);
+    throw new ConnectError(`client certificate expired on ${isoDate(cert.validTo)}`);
   }
   if (Date.parse(cert.validFrom) > now) {
-    throw new ConnectError(`the client certificate is not valid before ${isoDate(cert.validFrom)}`);
+    throw new ConnectError(`client certificate not valid before ${isoDate(cert.validFrom)}`);
   }
 }
 
@@ -183,15 +183,15 @@ const isoDate = (date: string): string => new Date(Date.parse(date)).toISOString
 function describeVerifyError(code: string): string {
   switch (code) {
     case 'CERT_HAS_EXPIRED':
-      return 'it has expired';
+      return 'that has expired';
     case 'CERT_NOT_YET_VALID':
-      return 'it is not valid yet';
+      return 'that is not valid yet';
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-      return `it is not signed by the CA given (${code})`;
+      return `not signed by the CA given (${code})`;
     default:
       return code;
   }
