@@ -1,6 +1,7 @@
 /**
  * A pure-TypeScript client of libvirt's remote RPC protocol. It depends on
- * nothing but Node itself: no NestJS, no native bindings.
+ * nothing but Node itself (and ssh2, pure JavaScript, for qemu+ssh://): no
+ * NestJS, no native bindings.
  */
 export { LibvirtClient, type ConnectOptions, type ClientFeatures } from './client.js';
 export * from './errors.js';
@@ -35,6 +36,13 @@ export {
 } from './protocol/types.js';
 export { RpcConnection, type CallOptions } from './rpc/connection.js';
 export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
+export {
+  SshTransport,
+  sshCredentialsFromUri,
+  type SshTarget,
+  type SshTransportOptions,
+} from './transport/ssh.js';
+export { hostKeyFingerprint } from './transport/host-keys.js';
 export type {
   SshCredentials,
   TlsCredentials,

@@ -1,5 +1,6 @@
 import { UriError } from './errors.js';
 import type { TransportCredentials } from './transport/credentials.js';
+import { SshTransport, sshCredentialsFromUri } from './transport/ssh.js';
 import { TcpTransport, UnixTransport, type Transport } from './transport/transport.js';
 
 export type TransportKind = 'unix' | 'tcp' | 'tls' | 'ssh';
@@ -149,8 +150,9 @@ export function transportFor(u: LibvirtUri, credentials: TransportCredentials = 
       return new UnixTransport(u.socketPath!);
     case 'tcp':
       return new TcpTransport(u.host!, u.port!);
-    case 'tls':
     case 'ssh':
+      return new SshTransport(u, credentials.ssh ?? sshCredentialsFromUri(u));
+    case 'tls':
       throw new UriError(
         `the ${u.transport} transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
       );
