@@ -39,6 +39,7 @@ export { UnixTransport, TcpTransport, type Transport } from './transport/transpo
 export {
   SshTransport,
   sshCredentialsFromUri,
+  type SshDefaultsContext,
   type SshTarget,
   type SshTransportOptions,
 } from './transport/ssh.js';

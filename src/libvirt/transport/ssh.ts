@@ -292,38 +292,69 @@ class SshChannelStream extends Duplex {
 /** The key files libvirt's ssh transports try when no `keyfile=` is given, in order. */
 const DEFAULT_KEY_FILES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
+/** Where sshCredentialsFromUri looks: the process's environment and home unless told otherwise. */
+export interface SshDefaultsContext {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly home?: string;
+}
+
 /**
  * Credentials for a URI used on its own (bench, CLI, tests) with no host layer
  * to supply them, read as libvirt reads them: `keyfile=` or the first of
  * ~/.ssh/id_ed25519, id_ecdsa, id_rsa; `known_hosts=` or ~/.ssh/known_hosts;
- * $SSH_AUTH_SOCK for the agent; `known_hosts_verify=auto` trusts a new host
- * on first use (`ignore` is refused: this client never skips the check).
+ * $SSH_AUTH_SOCK for the agent; `sshauth=` narrows these to the methods it
+ * lists (`privkey`, `agent`); `known_hosts_verify=auto` trusts a new host on
+ * first use (`ignore` is refused: this client never skips the check).
  */
 export function sshCredentialsFromUri(
   u: SshTarget,
-  env: NodeJS.ProcessEnv = process.env,
+  context: SshDefaultsContext = {},
 ): SshCredentials {
-  const home = os.homedir();
-  const keyFile =
-    u.params.keyfile ??
-    DEFAULT_KEY_FILES.map((f) => path.join(home, '.ssh', f)).find((f) => existsSync(f));
-  const knownHostsFile = u.params.known_hosts ?? path.join(home, '.ssh', 'known_hosts');
-  const verify = u.params.known_hosts_verify ?? 'normal';
-  if (verify !== 'normal' && verify !== 'auto') {
-    throw new UriError(
-      `known_hosts_verify=${verify} is not supported (use normal, or auto to trust a new host once)`,
-    );
-  }
-  const knownHosts =
-    u.params.known_hosts !== undefined || existsSync(knownHostsFile)
-      ? readText(knownHostsFile, 'known_hosts')
-      : undefined;
+  const env = context.env ?? process.env;
+  const home = context.home ?? os.homedir();
+  const allowed = allowedAuthMethods(u.params.sshauth);
+  const keyFile = allowed.has('privkey') ? keyFileFor(u, home) : undefined;
+  const agentSocket = allowed.has('agent') ? env.SSH_AUTH_SOCK || undefined : undefined;
+  const knownHosts = knownHostsFor(u, home);
   return {
     ...(keyFile !== undefined ? { privateKey: readText(keyFile, 'keyfile') } : {}),
-    ...(env.SSH_AUTH_SOCK ? { agentSocket: env.SSH_AUTH_SOCK } : {}),
+    ...(agentSocket !== undefined ? { agentSocket } : {}),
     ...(knownHosts !== undefined ? { knownHosts } : {}),
-    trustOnFirstUse: verify === 'auto',
+    trustOnFirstUse: trustsOnFirstUse(u.params.known_hosts_verify),
   };
+}
+
+/** The methods of `sshauth=` this client has; all of them when it is absent. */
+function allowedAuthMethods(sshauth: string | undefined): Set<string> {
+  if (sshauth === undefined) return new Set(['privkey', 'agent']);
+  const listed = new Set(sshauth.split(',').map((m) => m.trim()));
+  const usable = new Set([...listed].filter((m) => m === 'privkey' || m === 'agent'));
+  if (usable.size === 0) {
+    throw new UriError(`sshauth=${sshauth} names no method this client has (privkey, agent)`);
+  }
+  return usable;
+}
+
+/** `keyfile=`, else the first of libvirt's default key files that exists. */
+function keyFileFor(u: SshTarget, home: string): string | undefined {
+  if (u.params.keyfile !== undefined) return u.params.keyfile;
+  return DEFAULT_KEY_FILES.map((f) => path.join(home, '.ssh', f)).find((f) => existsSync(f));
+}
+
+/** The text of `known_hosts=` (which must be readable), else of ~/.ssh/known_hosts if any. */
+function knownHostsFor(u: SshTarget, home: string): string | undefined {
+  if (u.params.known_hosts !== undefined) return readText(u.params.known_hosts, 'known_hosts');
+  const fallback = path.join(home, '.ssh', 'known_hosts');
+  return existsSync(fallback) ? readText(fallback, 'known_hosts') : undefined;
+}
+
+/** libvirt's `known_hosts_verify`: `normal` (the default) or `auto`; `ignore` is refused. */
+function trustsOnFirstUse(verify: string | undefined): boolean {
+  if (verify === undefined || verify === 'normal') return false;
+  if (verify === 'auto') return true;
+  throw new UriError(
+    `known_hosts_verify=${verify} is not supported (use normal, or auto to trust a new host once)`,
+  );
 }
 
 /** A file named by the URI, its error naming the parameter and path (never the contents). */
