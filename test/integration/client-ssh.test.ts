@@ -7,9 +7,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -275,6 +275,44 @@ describe(`qemu+ssh:// to the local sshd (${URI})`, () => {
       'nc and the sshd session to end after close',
       5000,
     );
+  });
+});
+
+describe('qemu+ssh:// through a real ssh-agent', () => {
+  let dir = '';
+  let agent: ChildProcess;
+  let socket = '';
+  const addKey = (name: string): void => {
+    execFileSync('ssh-add', ['-q', path.join(SSH_DIR, name)], {
+      env: { ...process.env, SSH_AUTH_SOCK: socket },
+      stdio: 'ignore',
+    });
+  };
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'virtgate-agent-'));
+    socket = path.join(dir, 'agent.sock');
+    agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    await waitFor(() => existsSync(socket), 'ssh-agent to listen', 5000);
+  });
+
+  after(() => {
+    agent.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses when the agent holds only a key the server does not authorize', async () => {
+    addKey('stranger_ed25519');
+    const err = await refused(URI, { agentSocket: socket, knownHosts: KNOWN_HOSTS });
+    assert.match(err.message, /authentication failed: the server refused key from the agent/);
+    assert.match(err.message, /authorized_keys/);
+  });
+
+  it('logs in with the key the agent holds, no private key given', async () => {
+    addKey('client_ed25519');
+    await withSsh(URI, { agentSocket: socket, knownHosts: KNOWN_HOSTS }, async (c) => {
+      assert.ok((await c.rpc.connectGetHostname()).hostname.length > 0);
+    });
   });
 });
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { AuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AuthMethod, ClientChannel, ParsedKey } from 'ssh2';
 import { ConnectError, ConnectionClosedError, UriError } from '../errors.js';
 import type { SshCredentials } from './credentials.js';
 import { decideHostKey, hostKeyFingerprint } from './host-keys.js';
@@ -78,57 +78,43 @@ export class SshTransport implements Transport {
     });
   }
 
-  connect(timeoutMs: number): Promise<Duplex> {
-    const privateKey = this.parsePrivateKey();
-    const methods = this.authMethods(privateKey);
+  /**
+   * Logs in, then opens the exec channel; one deadline covers TCP, the SSH
+   * handshake, authentication and the channel, so a peer that accepts TCP and
+   * says nothing fails within `timeoutMs`.
+   */
+  async connect(timeoutMs: number): Promise<Duplex> {
+    const deadline = Date.now() + timeoutMs;
+    const key = this.parsePrivateKey();
+    const client = await this.logIn(key, this.authMethods(key), timeoutMs);
+    const channel = await this.openChannel(client, deadline, timeoutMs);
+    return new SshChannelStream(client, channel, this.description);
+  }
+
+  /** An authenticated SSH connection, the host key checked before any credential went out. */
+  private logIn(
+    key: ParsedKey | undefined,
+    methods: AuthMethod[],
+    timeoutMs: number,
+  ): Promise<ssh2.Client> {
     return new Promise((resolve, reject) => {
       const client = new ssh2.Client();
       let stage: Stage = 'connecting over TCP';
       let refusal: string | undefined;
-      let settled = false;
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        client.end();
-        client.destroy();
-        reject(err);
-      };
-      const timer = setTimeout(
-        () =>
-          fail(new ConnectError(`timed out after ${timeoutMs} ms ${stage} to ${this.description}`)),
+      const settle = watchAttempt(
+        client,
         timeoutMs,
+        reject,
+        () => new ConnectError(`timed out after ${timeoutMs} ms ${stage} to ${this.description}`),
       );
       client.on('connect', () => (stage = 'waiting for the SSH handshake'));
       client.on('handshake', () => (stage = 'authenticating'));
-      client.on('error', (err) => fail(this.connectError(err, refusal, privateKey)));
+      client.on('error', (err) => settle.fail(this.connectError(err, refusal, key)));
       client.on('close', () =>
-        fail(new ConnectError(`${this.description} closed the connection while ${stage}`)),
+        settle.fail(new ConnectError(`${this.description} closed the connection while ${stage}`)),
       );
-      client.on('ready', () => {
-        stage = 'opening the channel';
-        client.exec(this.command, (err, channel) => {
-          if (err) {
-            fail(
-              new ConnectError(
-                `${this.description} refused to run the libvirt proxy: ${err.message}`,
-                { cause: err },
-              ),
-            );
-            return;
-          }
-          if (settled) {
-            channel.close();
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          client.removeAllListeners('close');
-          client.removeAllListeners('error');
-          resolve(new SshChannelStream(client, channel, this.description));
-        });
-      });
-      const config: ConnectConfig = {
+      client.on('ready', () => settle.succeed(() => resolve(client)));
+      client.connect({
         host: this.host,
         port: this.port,
         username: this.user,
@@ -137,17 +123,69 @@ export class SshTransport implements Transport {
         keepaliveInterval: this.options.keepaliveIntervalMs ?? 10_000,
         keepaliveCountMax: this.options.keepaliveCountMax ?? 3,
         hostVerifier: (blob: Buffer): boolean => {
-          const decision = decideHostKey(this.credentials, this.host, this.port, blob);
-          if (!decision.accepted) {
-            refusal = decision.reason;
-            return false;
-          }
-          this.credentials.onHostKey?.(decision.fingerprint, decision.keyType);
-          return true;
+          refusal = this.verifyHostKey(blob);
+          return refusal === undefined;
         },
         authHandler: methods,
-      };
-      client.connect(config);
+      });
+    });
+  }
+
+  /** Why the offered host key is refused, or undefined when it is accepted (and reported). */
+  private verifyHostKey(blob: Buffer): string | undefined {
+    const decision = decideHostKey(this.credentials, this.host, this.port, blob);
+    if (!decision.accepted) return decision.reason;
+    try {
+      this.credentials.onHostKey?.(decision.fingerprint, decision.keyType);
+    } catch {
+      return `host key ${decision.fingerprint} accepted, but recording it failed`;
+    }
+    return undefined;
+  }
+
+  /** The exec channel running the libvirt proxy, within what is left of the deadline. */
+  private openChannel(
+    client: ssh2.Client,
+    deadline: number,
+    timeoutMs: number,
+  ): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const settle = watchAttempt(
+        client,
+        Math.max(0, deadline - Date.now()),
+        reject,
+        () =>
+          new ConnectError(
+            `timed out after ${timeoutMs} ms opening the channel to ${this.description}`,
+          ),
+      );
+      const lost = (err?: Error): void =>
+        settle.fail(
+          new ConnectError(
+            `${this.description} closed the connection while opening the channel` +
+              (err ? `: ${err.message}` : ''),
+            { cause: err },
+          ),
+        );
+      client.on('error', lost);
+      client.on('close', lost);
+      client.exec(this.command, (err, channel) => {
+        if (err) {
+          settle.fail(
+            new ConnectError(
+              `${this.description} refused to run the libvirt proxy: ${err.message}`,
+              {
+                cause: err,
+              },
+            ),
+          );
+          return;
+        }
+        settle.succeed(
+          () => resolve(channel),
+          () => channel.close(),
+        );
+      });
     });
   }
 
@@ -212,6 +250,56 @@ export class SshTransport implements Transport {
       cause: err,
     });
   }
+}
+
+/** Settles one step of a connection attempt exactly once. */
+interface AttemptSettler {
+  /** Gives up: the connection is dropped and the step rejects with `err`. */
+  fail(err: Error): void;
+  /** Succeeds (unless already settled: then `undo` cleans up what came too late). */
+  succeed(done: () => void, undo?: () => void): void;
+}
+
+/**
+ * The bookkeeping of one step of a connection attempt on `client`: a timer
+ * that fails it after `ms` with `onTimeout()`'s error, failure dropping the
+ * connection, and the step's listeners removed when it settles (the next
+ * step, or the stream, adds its own).
+ */
+function watchAttempt(
+  client: ssh2.Client,
+  ms: number,
+  reject: (err: Error) => void,
+  onTimeout: () => Error,
+): AttemptSettler {
+  let settled = false;
+  const before = new Set(['error', 'close'].flatMap((e) => client.listeners(e)));
+  const finish = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    for (const event of ['error', 'close', 'connect', 'handshake', 'ready'] as const) {
+      for (const listener of client.listeners(event)) {
+        if (!before.has(listener)) client.removeListener(event, listener as () => void);
+      }
+    }
+    return true;
+  };
+  const settler: AttemptSettler = {
+    fail(err) {
+      if (!finish()) return;
+      client.on('error', () => undefined); // late errors of a connection given up on
+      client.end();
+      client.destroy();
+      reject(err);
+    },
+    succeed(done, undo) {
+      if (finish()) done();
+      else undo?.();
+    },
+  };
+  const timer = setTimeout(() => settler.fail(onTimeout()), ms);
+  return settler;
 }
 
 /**
