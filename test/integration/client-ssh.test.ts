@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +95,12 @@ function pgrep(pattern: string): number[] {
   } catch {
     return [];
   }
+}
+
+const SSHD_LOG = path.join(SSH_DIR, 'sshd.log');
+/** What sshd logged after byte `offset` of its log. */
+function sshdLogSince(offset: number): string {
+  return readFileSync(SSHD_LOG).subarray(offset).toString('utf8');
 }
 
 const NC_PATTERN = '^nc .*-U /var/run/libvirt/libvirt-sock';
@@ -187,10 +193,22 @@ describe(`qemu+ssh:// to the local sshd (${URI})`, () => {
     assert.ok(err.message.includes(strangerFp), 'the refused key is named by its fingerprint');
   });
 
-  it('refuses an unknown host key, naming the fingerprint ssh-keygen -lf prints', async () => {
+  it('refuses an unknown host key before offering the key, naming the fingerprint ssh-keygen -lf prints', async () => {
+    const logStart = statSync(SSHD_LOG).size;
     const err = await refused(URI, { privateKey: CLIENT_KEY, knownHosts: '' });
     assert.match(err.message, /host key not known/);
     assert.ok(err.message.includes(HOST_FINGERPRINT), err.message);
+    // sshd logs the key exchange we broke off (disconnect reason 3) and no login attempt.
+    const port = await waitFor(
+      () => /Received disconnect from 127\.0\.0\.1 port (\d+):3:/.exec(sshdLogSince(logStart))?.[1],
+      'sshd to log the refused key exchange',
+      5000,
+    );
+    const ours = sshdLogSince(logStart)
+      .split('\n')
+      .filter((line) => line.includes(`port ${port}`));
+    assert.ok(ours.length > 0);
+    assert.ok(!ours.some((line) => /publickey|Accepted|Failed/.test(line)), ours.join('\n'));
   });
 
   it('refuses a host known_hosts lists with another key as changed', async () => {
@@ -354,6 +372,22 @@ describe('qemu+ssh:// to peers that do not behave', () => {
       () => held.size > 0 && [...held].every((sock) => closedByClient.has(sock)),
       'the client to drop the TCP connection it gave up on',
       3000,
+    );
+  });
+
+  it('says a refused TCP connection is one', async () => {
+    const closed = net.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const err = await refused(`qemu+ssh://root@127.0.0.1:${port}/system`, {
+      privateKey: CLIENT_KEY,
+      trustOnFirstUse: true,
+    });
+    assert.match(
+      err.message,
+      new RegExp(`cannot connect to ssh:root@127\\.0\\.0\\.1:${port}: ECONNREFUSED`),
     );
   });
 
