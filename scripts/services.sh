@@ -20,7 +20,7 @@ MARK="# managed by virtgate scripts/services.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/services-tls.sh"
 
 # Debian packages the project needs, and a file or command proving each is installed.
-PACKAGES=(redis-server openssl libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils python3-libvirt)
+PACKAGES=(redis-server openssl libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils python3-libvirt openssh-server netcat-openbsd)
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -218,6 +218,9 @@ stop_pidfile() {
   rm -f "$pidfile"
 }
 
+# shellcheck source=scripts/services-sshd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services-sshd.sh"
+
 status() {
   local rc=0
   if redis_ok; then say "redis: up (127.0.0.1:$REDIS_PORT)"; else say "redis: DOWN"; rc=1; fi
@@ -226,6 +229,7 @@ status() {
   if command -v virsh >/dev/null 2>&1 && libvirt_tcp_ok; then say "libvirtd tcp: up (127.0.0.1:$LIBVIRT_TCP_PORT)"; else say "libvirtd tcp: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && libvirt_tls_ok; then say "libvirtd tls: up (localhost:$LIBVIRT_TLS_PORT, pkipath $PKI_DIR)"; else say "libvirtd tls: DOWN"; rc=1; fi
   if command -v virsh >/dev/null 2>&1 && session_ok; then say "libvirtd session: up ($SESSION_SOCK)"; else say "libvirtd session: DOWN"; rc=1; fi
+  sshd_status || rc=1
   return $rc
 }
 
@@ -239,10 +243,12 @@ main() {
       start_redis
       start_virtlogd
       start_libvirt
+      start_sshd
       start_session_libvirt
       ;;
     down)
       need_root "$@"
+      stop_sshd
       stop_pidfile "libvirtd (session)" "$SESSION_DIR/run/libvirtd.pid"
       stop_pidfile libvirtd "$STATE_DIR/libvirtd.pid"
       stop_pidfile virtlogd "$STATE_DIR/virtlogd.pid"

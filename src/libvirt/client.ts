@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type CallTimeoutError, UnsupportedAuthError } from './errors.js';
+import { type CallTimeoutError, ConnectError, UnsupportedAuthError } from './errors.js';
 import { AuthType, ConnectFlags, DrvFeature } from './protocol/constants.js';
 import { domainEventDecoders, type DomainEvent } from './protocol/events.js';
 import {
@@ -136,7 +136,7 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
       return new LibvirtClient(conn, parsed, readOnly, transport, features);
     } catch (err) {
       conn.destroy(err as Error);
-      throw err;
+      throw transportFailureBehind(err);
     }
   }
 
@@ -241,4 +241,18 @@ function buildCalls(conn: RpcConnection): RpcCalls {
     calls[name] = (args?: unknown) => callProcedure(conn, name, args as never, {});
   }
   return calls as RpcCalls;
+}
+
+/**
+ * A handshake call interrupted because the transport itself failed (an SSH
+ * channel whose remote command died, with its stderr) is a ConnectError:
+ * the daemon was never reached. Other errors are returned as they are.
+ */
+function transportFailureBehind(err: unknown): unknown {
+  let cause: unknown = err;
+  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
+    if (cause instanceof ConnectError) return cause;
+    cause = cause.cause;
+  }
+  return err;
 }

@@ -1,6 +1,7 @@
 /**
  * A pure-TypeScript client of libvirt's remote RPC protocol. It depends on
- * nothing but Node itself: no NestJS, no native bindings.
+ * nothing but Node itself (and ssh2, pure JavaScript, for qemu+ssh://): no
+ * NestJS, no native bindings.
  */
 export { LibvirtClient, type ConnectOptions, type ClientFeatures } from './client.js';
 export * from './errors.js';
@@ -36,6 +37,14 @@ export {
 export { RpcConnection, type CallOptions } from './rpc/connection.js';
 export { UnixTransport, TcpTransport, type Transport } from './transport/transport.js';
 export { TlsTransport, tlsCredentialPaths, tlsCredentialsFromUri } from './transport/tls.js';
+export {
+  SshTransport,
+  sshCredentialsFromUri,
+  type SshDefaultsContext,
+  type SshTarget,
+  type SshTransportOptions,
+} from './transport/ssh.js';
+export { hostKeyFingerprint } from './transport/host-keys.js';
 export type {
   SshCredentials,
   TlsCredentials,

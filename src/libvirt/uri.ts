@@ -1,6 +1,7 @@
 import { UriError } from './errors.js';
 import type { TransportCredentials } from './transport/credentials.js';
 import { TlsTransport, tlsCredentialsFromUri } from './transport/tls.js';
+import { SshTransport, sshCredentialsFromUri } from './transport/ssh.js';
 import { TcpTransport, UnixTransport, type Transport } from './transport/transport.js';
 
 export type TransportKind = 'unix' | 'tcp' | 'tls' | 'ssh';
@@ -152,9 +153,7 @@ export function transportFor(u: LibvirtUri, credentials: TransportCredentials = 
     case 'tls':
       return new TlsTransport(u.host!, u.port!, credentials.tls ?? tlsCredentialsFromUri(u));
     case 'ssh':
-      throw new UriError(
-        `the ${u.transport} transport is not implemented yet: '${redactUri(u.uri)}' (use +tcp or +unix)`,
-      );
+      return new SshTransport(u, credentials.ssh ?? sshCredentialsFromUri(u));
   }
 }
 
