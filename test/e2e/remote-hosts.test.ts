@@ -8,6 +8,7 @@
  * reaches the next connection without a restart.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -31,7 +32,7 @@ const ADMIN = 'remote-hosts-test-admin-token-012';
 const TLS_URI = `qemu+tls://localhost:${TLS_PORT}/system`;
 const SSH_URI = `qemu+ssh://root@127.0.0.1:${SSH_PORT}/system`;
 
-const REMOTE: readonly ('tls' | 'ssh')[] = ['tls'];
+const REMOTE = ['tls', 'ssh'] as const;
 
 const read = (file: string): string => readFileSync(file, 'utf8');
 /** The base64 lines of a key, registered for the secrets check (they survive JSON escaping). */
@@ -74,7 +75,6 @@ describe('hosts over TLS and SSH', () => {
       credentials: { tls: tlsCredentials(PKI_DIR) },
     });
     assert.equal(tls.status, 201, JSON.stringify(tls.body));
-    if (!REMOTE.includes('ssh')) return;
     const ssh = await http.post('/v1/hosts', {
       name: 'ssh',
       uri: SSH_URI,
@@ -168,5 +168,46 @@ describe('hosts over TLS and SSH', () => {
     assert.equal(state, 'connected');
     const listed = await http.get('/v1/hosts/tls-rotate/domains');
     assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  });
+
+  it("pins the sshd's host key on first use at registration, and connects with the pin", async () => {
+    // What ssh-keygen says of the server's own key: the fingerprint the pin must hold.
+    const printed = execFileSync('ssh-keygen', ['-lf', join(SSH_DIR, 'ssh_host_ed25519_key.pub')], {
+      encoding: 'utf8',
+    });
+    const fingerprint = /(SHA256:\S+)/.exec(printed)![1]!;
+    const res = await http.post('/v1/hosts', {
+      name: 'ssh-tofu',
+      uri: SSH_URI,
+      credentials: {
+        ssh: {
+          privateKey: secret(read(join(SSH_DIR, 'client_ed25519')), 'the SSH key of the test sshd'),
+          trustOnFirstUse: true,
+        },
+      },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual(res.body.credentials.ssh.hostKeys.fingerprints, [fingerprint]);
+    assert.equal(res.body.connection.state, 'connected', JSON.stringify(res.body.connection));
+    const listed = await http.get('/v1/hosts/ssh-tofu/domains');
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+
+    // A host key that is neither pinned nor known is refused, its fingerprint in the detail.
+    const unknown = await http.post('/v1/hosts', {
+      name: 'ssh-unknown',
+      uri: SSH_URI,
+      credentials: {
+        ssh: {
+          privateKey: read(join(SSH_DIR, 'client_ed25519')),
+          hostKeyFingerprints: ['SHA256:' + 'A'.repeat(43)],
+        },
+      },
+    });
+    assert.equal(unknown.status, 201, JSON.stringify(unknown.body));
+    assert.equal(unknown.body.connection.state, 'unreachable');
+    assert.ok(
+      unknown.body.connection.lastError.includes(fingerprint),
+      unknown.body.connection.lastError,
+    );
   });
 });
