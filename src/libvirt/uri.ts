@@ -143,8 +143,16 @@ function defaultSocket(path: string, readOnly: boolean): string {
   return `${RUN_DIR}/libvirt-sock${readOnly ? '-ro' : ''}`;
 }
 
-/** The transport a URI names, authenticating with `credentials` where it needs any. */
-export function transportFor(u: LibvirtUri, credentials: TransportCredentials = {}): Transport {
+/**
+ * The transport a URI names, authenticating with `credentials` where it needs
+ * any; `readOnly` reaches the far end where a transport runs something there
+ * (virt-ssh-helper's `-r`).
+ */
+export function transportFor(
+  u: LibvirtUri,
+  credentials: TransportCredentials = {},
+  options: { readOnly?: boolean } = {},
+): Transport {
   switch (u.transport) {
     case 'unix':
       return new UnixTransport(u.socketPath!);
@@ -153,7 +161,9 @@ export function transportFor(u: LibvirtUri, credentials: TransportCredentials = 
     case 'tls':
       return new TlsTransport(u.host!, u.port!, credentials.tls ?? tlsCredentialsFromUri(u));
     case 'ssh':
-      return new SshTransport(u, credentials.ssh ?? sshCredentialsFromUri(u));
+      return new SshTransport(u, credentials.ssh ?? sshCredentialsFromUri(u), {
+        readOnly: options.readOnly ?? false,
+      });
   }
 }
 

@@ -26,6 +26,7 @@ import {
   uniquePrefix,
   type TestApp,
 } from './helpers.js';
+import { holdExclusive } from '../support/exclusive.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'remote-hosts-test-admin-token-012';
@@ -64,7 +65,11 @@ describe('hosts over TLS and SSH', () => {
       request(t.server).patch(url).set('authorization', `Bearer ${ADMIN}`).send(body),
   };
 
+  let releaseSshd: (() => void) | undefined;
+
   before(async () => {
+    // Its SSH sessions would count in client-ssh.test.ts's reading of the sshd's processes.
+    releaseSshd = await holdExclusive('sshd');
     local = await LibvirtClient.connect('qemu:///system');
     t = await startApp(
       testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN, LIBVIRT_CONNECT_TIMEOUT_MS: '5000' }),
@@ -93,6 +98,7 @@ describe('hosts over TLS and SSH', () => {
     for (const d of domains) await d.remove();
     await local.close();
     await deleteKeys(prefix);
+    releaseSshd?.();
   });
 
   for (const host of REMOTE) {

@@ -25,6 +25,7 @@ import { SSH_DIR, SSH_PORT } from '../support/services.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
 import { Forwarder } from '../support/forwarder.js';
 import { waitFor } from '../support/wait.js';
+import { holdExclusive } from '../support/exclusive.js';
 
 const URI = `qemu+ssh://root@127.0.0.1:${SSH_PORT}/system`;
 const LOCAL_URI = 'qemu:///system';
@@ -107,6 +108,14 @@ const NC_PATTERN = '^nc .*-U /var/run/libvirt/libvirt-sock';
 const HELPER_PATTERN = '^virt-ssh-helper ';
 const SSHD_SESSION_PATTERN = '^sshd: root@notty';
 
+// The sshd's process list is read whole here (nc, virt-ssh-helper, sessions): files
+// that open sessions on it take turns (test/e2e/remote-hosts.test.ts is the other).
+let releaseSshd: (() => void) | undefined;
+before(async () => {
+  releaseSshd = await holdExclusive('sshd');
+});
+after(() => releaseSshd?.());
+
 describe(`qemu+ssh:// to the local sshd (${URI})`, () => {
   const keyed: SshCredentials = { privateKey: CLIENT_KEY, knownHosts: KNOWN_HOSTS };
 
@@ -183,6 +192,31 @@ describe(`qemu+ssh:// to the local sshd (${URI})`, () => {
       await c.rpc.connectGetHostname();
       assert.ok(pgrep(HELPER_PATTERN).length > 0);
     }));
+
+  it('asks virt-ssh-helper for a read-only connection when the client is read-only', async () => {
+    const c = await LibvirtClient.connect(`${URI}?proxy=native`, {
+      credentials: { ssh: keyed },
+      readOnly: true,
+    });
+    try {
+      assert.ok(pgrep(`${HELPER_PATTERN}-r `).length > 0, 'virt-ssh-helper runs with -r');
+      await assert.rejects(
+        c.rpc.domainDefineXmlFlags({
+          xml: tcgDomainXml(
+            `ssh-ro-${randomUUID().slice(0, 8)}`,
+            '/var/lib/libvirt/images/none.qcow2',
+          ),
+          flags: 0,
+        }),
+        (err: Error & { codeName?: string }) => {
+          assert.equal(err.codeName, 'VIR_ERR_OPERATION_DENIED');
+          return true;
+        },
+      );
+    } finally {
+      await c.close();
+    }
+  });
 
   it('refuses a key the server does not authorize, naming authentication and authorized_keys', async () => {
     const err = await refused(URI, { privateKey: STRANGER_KEY, knownHosts: KNOWN_HOSTS });
