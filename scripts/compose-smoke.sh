@@ -121,8 +121,11 @@ if [ "${VIRTGATE_USER:-node}" != 0 ]; then
   check "worker runs as non-root with the socket's group $SOCKET_GID" not_root worker
 fi
 refused_at_boot() {
-  # -e values are not interpolated: the container gets the string as podman-compose 1.0.3 did.
-  if compose run --rm --no-deps -T -e 'VIRTGATE_ADMIN_TOKEN=${VIRTGATE_ADMIN_TOKEN:-}' api >"$TMP/run.out" 2>&1; then
+  # A second gateway process in the api container, given the string podman-compose 1.0.3
+  # passed on (-e values are not interpolated); it must stop before it listens. exec, not
+  # run: docker-compose v1's run asks for container links, which podman's API refuses.
+  if compose exec -T -e 'VIRTGATE_ADMIN_TOKEN=${VIRTGATE_ADMIN_TOKEN:-}' -e PORT=8099 api \
+    node dist/src/main.js >"$TMP/run.out" 2>&1; then
     echo 'the gateway started'
     return 1
   fi
