@@ -878,9 +878,24 @@ function parseLibvirtDefaultUri(raw: string): string {
   return raw;
 }
 
+/**
+ * A value that is a variable reference nobody expanded: `${NAME}`, `${NAME:-default}` or
+ * `$NAME` as written in a compose file or an env file, which some compose implementations pass
+ * on literally (podman-compose 1.0.3 gives the container `${VIRTGATE_ADMIN_TOKEN:-}`).
+ */
+const UNEXPANDED_REFERENCE = /\$\{[^}]*\}|^\$[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** Optional; its value is never echoed, not even when it is rejected. */
 function readAdminToken(raw: string | undefined, problems: string[]): string | undefined {
   if (raw === undefined || raw === '') return undefined;
+  if (UNEXPANDED_REFERENCE.test(raw)) {
+    // Printable and long enough, so it would pass as a token that anyone reading the compose
+    // file could guess.
+    problems.push(
+      'VIRTGATE_ADMIN_TOKEN holds an unexpanded variable reference (${…} or $NAME): whatever started the gateway (a compose file, an env file, a unit) passed it on literally instead of substituting it; set the variable to the token, or leave it empty to have one generated (value not shown)',
+    );
+    return undefined;
+  }
   if (/^[\x21-\x7e]{16,512}$/.test(raw)) return raw;
   problems.push(
     'VIRTGATE_ADMIN_TOKEN must be 16-512 printable ASCII characters without spaces (value not shown)',

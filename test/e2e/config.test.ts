@@ -434,4 +434,38 @@ describe('loadConfig', () => {
       assert.ok(!problems[0]!.includes(token), 'the token must not appear in the message');
     }
   });
+
+  it('refuses an admin token that is a variable reference nobody expanded', () => {
+    // Each is 16+ printable characters: without this check, a guessable admin token.
+    for (const token of [
+      '${VIRTGATE_ADMIN_TOKEN:-}',
+      '${VIRTGATE_ADMIN_TOKEN}',
+      '${VIRTGATE_ADMIN_TOKEN-default-value}',
+      '$VIRTGATE_ADMIN_TOKEN',
+      'prefix-${VIRTGATE_ADMIN_TOKEN}-suffix',
+    ]) {
+      const error = (() => {
+        try {
+          loadConfig({ VIRTGATE_ADMIN_TOKEN: token });
+        } catch (err) {
+          return err;
+        }
+        return assert.fail(`loadConfig accepted ${token}`);
+      })();
+      assert.ok(error instanceof ConfigError, `expected a ConfigError for ${token}`);
+      assert.equal(error.problems.length, 1, token);
+      assert.match(
+        error.problems[0]!,
+        /^VIRTGATE_ADMIN_TOKEN holds an unexpanded variable reference/,
+      );
+      assert.match(error.message, /VIRTGATE_ADMIN_TOKEN/);
+      assert.ok(!error.problems[0]!.includes(token), 'the value must not appear in the message');
+    }
+  });
+
+  it('still takes a strong token with a dollar sign that is no variable reference', () => {
+    for (const token of ['a$b-0123456789abcdef', 'pay$$-0123456789abcdef', '0123456789abcdef$']) {
+      assert.equal(loadConfig({ VIRTGATE_ADMIN_TOKEN: token }).adminToken, token);
+    }
+  });
 });
