@@ -1,27 +1,31 @@
 import {
+  Inject,
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import type { AppConfig } from '#src/config/config.js';
+import { APP_CONFIG } from '#src/config/config.module.js';
 import { JobStore } from './job-store.js';
-
-/** How often finished jobs past their retention are looked for. */
-const PRUNE_EVERY_MS = 60_000;
 
 /**
  * Removes finished job records once JOB_RETENTION_HOURS have passed, every
- * minute, in whichever process gets to it first (the store takes a lock).
+ * JOB_PRUNE_INTERVAL_MS (a minute by default), in whichever process gets to it
+ * first (the store takes a lock).
  */
 @Injectable()
 export class JobRetention implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(JobRetention.name);
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly store: JobStore) {}
+  constructor(
+    private readonly store: JobStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.timer = setInterval(() => void this.prune(), this.config.jobPruneIntervalMs);
     this.timer.unref();
   }
 

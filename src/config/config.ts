@@ -125,6 +125,8 @@ export interface AppConfig {
    * canceled) stays readable; running ones are kept whatever their age.
    */
   readonly jobRetentionHours: number;
+  /** JOB_PRUNE_INTERVAL_MS: how often finished jobs past their retention are looked for. */
+  readonly jobPruneIntervalMs: number;
   /**
    * BLOCK_JOB_CONCURRENCY: block jobs one worker process follows at once. A
    * block job holds its place from start to end, `ready` included (a copy may
@@ -336,6 +338,7 @@ export const CONFIG_DEFAULTS = {
   GRAPHQL_INTROSPECTION: 'false',
   JOB_LOCK_MS: '30000',
   JOB_RETENTION_HOURS: '168',
+  JOB_PRUNE_INTERVAL_MS: '60000',
   BLOCK_JOB_CONCURRENCY: '64',
   BLOCK_JOB_ADOPT: 'true',
   AUDIT_RETENTION_DAYS: '90',
@@ -507,6 +510,11 @@ export function loadConfig(env: Env): AppConfig {
       'JOB_RETENTION_HOURS',
       intIn(1, 87_600),
       CONFIG_DEFAULTS.JOB_RETENTION_HOURS,
+    ),
+    jobPruneIntervalMs: read(
+      'JOB_PRUNE_INTERVAL_MS',
+      intIn(100, 86_400_000),
+      CONFIG_DEFAULTS.JOB_PRUNE_INTERVAL_MS,
     ),
     blockJobConcurrency: read(
       'BLOCK_JOB_CONCURRENCY',

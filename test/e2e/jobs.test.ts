@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { checkProcessors } from '#jobs/job-runner.service.js';
@@ -211,6 +212,16 @@ describe('jobs', () => {
       first.body.id,
       `the same job, not a second one: ${JSON.stringify(again.body)}`,
     );
+    // The key holds for 24 h (JOB_RETENTION_HOURS is 168 here, so the 24 h cap applies).
+    const redis = new Redis(REDIS_URL);
+    try {
+      const [record] = await redis.keys(`${prefix}idempotency:*:${key}`);
+      assert.ok(record, 'the idempotency record');
+      const ttl = await redis.ttl(record);
+      assert.ok(ttl > 86_400 - 300 && ttl <= 86_400, `idempotency TTL ${ttl} s`);
+    } finally {
+      redis.disconnect();
+    }
     const other = await action(`${name}-1`, 'start', { paused: true }, { 'idempotency-key': key });
     assert.equal(other.status, 422);
     assert.equal(other.body.code, 'IDEMPOTENCY_MISMATCH');
