@@ -108,7 +108,7 @@ describe('jobs', () => {
 
   before(async () => {
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       doms.push(
         (
           await client.rpc.domainDefineXmlFlags({
@@ -175,6 +175,22 @@ describe('jobs', () => {
     );
     assert.deepEqual(autostart.body.result, { autostart: true, changed: true });
     assert.equal((await client.rpc.domainGetAutostart({ dom: doms[0]! })).autostart, 1);
+  });
+
+  it('reboots for real: the running domain comes back booted, not as it was', async () => {
+    // The test driver says why a domain runs: `unpaused` after a resume, `booted` after
+    // a (re)boot. A reboot that did nothing would leave `unpaused`.
+    const domain = `${name}-4`;
+    for (const act of ['start', 'suspend', 'resume']) {
+      const res = await action(domain, act, {}, { prefer: 'wait=10' });
+      assert.equal(res.body.state, 'completed', `${act}: ${JSON.stringify(res.body)}`);
+    }
+    const view = async () => (await http.get(`/v1/hosts/test/domains/${domain}`)).body;
+    assert.deepEqual([(await view()).state, (await view()).stateReason], ['running', 'unpaused']);
+    const rebooted = await action(domain, 'reboot', {}, { prefer: 'wait=10' });
+    assert.equal(rebooted.status, 200, JSON.stringify(rebooted.body));
+    assert.equal(rebooted.body.state, 'completed');
+    assert.deepEqual([(await view()).state, (await view()).stateReason], ['running', 'booted']);
   });
 
   it('refuses an action the live state does not allow, or bad input, at once', async () => {
