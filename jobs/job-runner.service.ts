@@ -50,7 +50,7 @@ import {
   replicasAcknowledging,
   RETRY_BACKOFF,
   retryDelay,
-  withDeadline,
+  closeBullmq,
 } from './queues.js';
 import { BlockJobLedger } from './block-job-ledger.js';
 
@@ -172,7 +172,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationShutdown(): Promise<void> {
     if (this.holdTimer) clearInterval(this.holdTimer);
     // Running jobs may take a while to finish; a Redis that is gone must not hold the shutdown.
-    await withDeadline(Promise.all(this.workers.map((w) => w.close())), 10_000);
+    await closeBullmq(this.workers, 10_000);
     this.connection?.disconnect();
   }
 

@@ -157,9 +157,26 @@ export class JobQueues implements OnApplicationShutdown {
 
   /** Closes the queues; a Redis that does not answer cannot hold the shutdown for more than 5 s. */
   async close(): Promise<void> {
-    await withDeadline(Promise.all([...this.queues.values()].map((q) => q.close())), 5000);
+    await closeBullmq([...this.queues.values()], 5000);
     this.connection.disconnect();
   }
+}
+
+/**
+ * Closes BullMQ queues or workers, each once its connections have finished
+ * starting (bounded by `ms`, as is the close). BullMQ's close of a shared
+ * connection still starting leaves that start running and drops its error
+ * listeners: when the connection is then closed, the start fails into an
+ * 'error' event nobody hears, which is an unhandled rejection (a crash in a
+ * worker process). Seen when a gateway stops right after it started, as a
+ * failed boot does.
+ */
+export async function closeBullmq(
+  closables: readonly { waitUntilReady(): Promise<unknown>; close(): Promise<void> }[],
+  ms: number,
+): Promise<void> {
+  await withDeadline(Promise.all(closables.map((c) => c.waitUntilReady())), ms);
+  await withDeadline(Promise.all(closables.map((c) => c.close())), ms);
 }
 
 /** Resolves when `p` settles or after `ms`, whichever comes first (for shutdown paths). */

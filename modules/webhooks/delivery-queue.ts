@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '#src/redis/redis-connection.js';
-import { bullConnection, withDeadline } from '#jobs/queues.js';
+import { bullConnection, closeBullmq } from '#jobs/queues.js';
 import type { AppConfig } from '#src/config/config.js';
 import type { GatewayEvent } from '#src/events/event.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -121,7 +121,7 @@ export class DeliveryQueue implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await withDeadline(this.queue.close(), 5000);
+    await closeBullmq([this.queue], 5000);
     this.connection.disconnect();
   }
 }

@@ -8,7 +8,7 @@ import {
 import type { KeyObject } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '#src/redis/redis-connection.js';
-import { bullConnection, withDeadline } from '#jobs/queues.js';
+import { bullConnection, closeBullmq } from '#jobs/queues.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
 import { newEvent } from '#src/events/event.js';
@@ -101,7 +101,7 @@ export class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await withDeadline(this.worker?.close() ?? Promise.resolve(), 10_000);
+    await closeBullmq(this.worker ? [this.worker] : [], 10_000);
     this.connection?.disconnect();
   }
 
