@@ -1,6 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import {
+  PROBLEM_EXAMPLES,
+  problemExampleName,
+} from '../common/decorators/api-problem-responses.decorator.js';
+import {
+  DocumentBuilder,
+  SwaggerModule,
+  type HeaderObject,
+  type OpenAPIObject,
+  type ReferenceObject,
+  type ResponseObject,
+} from '@nestjs/swagger';
 
 /** The committed spec, relative to the repository root. */
 export const OPENAPI_PATH = 'openapi/openapi.json';
@@ -48,9 +59,88 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     )
     .addSecurityRequirements('bearer');
   for (const tag of OPENAPI_TAGS) config.addTag(tag.name, tag.description);
-  return SwaggerModule.createDocument(app, config.build(), {
+  const document = SwaggerModule.createDocument(app, config.build(), {
     operationIdFactory: (_controller: string, method: string) => method,
   });
+  return withResponseHeaders(document);
+}
+
+const integer = { type: 'integer', minimum: 0 } as const;
+
+/**
+ * The response headers, once, as components; operations refer to them
+ * (problem answers: api-problem-responses.decorator.ts; job answers:
+ * modules/jobs/api-job-responses.decorator.ts).
+ */
+export const RESPONSE_HEADERS: Readonly<Record<string, HeaderObject>> = {
+  'X-Request-Id': {
+    description:
+      "The request's id, on every answer: the client's own X-Request-Id when it is 1-128 of `A-Za-z0-9._:-`, else a new UUID (also the `requestId` of a problem, and in every log line of the request)",
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+  },
+  Location: {
+    description: 'The URL of the job (`/v1/jobs/{id}`)',
+    schema: { type: 'string', example: '/v1/jobs/0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11' },
+  },
+  'Preference-Applied': {
+    description: 'When `Prefer: wait=N` was honoured: `wait=N`, N as applied (at most 60)',
+    schema: { type: 'string', pattern: '^wait=[0-9]+$', example: 'wait=30' },
+  },
+  'Retry-After': {
+    description: 'Seconds after which a retry may succeed',
+    schema: { ...integer, example: 5 },
+  },
+  'WWW-Authenticate': {
+    description: 'The challenge: `Bearer realm="virtgate"`',
+    schema: { type: 'string', example: 'Bearer realm="virtgate"' },
+  },
+  'RateLimit-Limit': {
+    description:
+      'The requests the tightest limit allows per window (rate-limited paths send the RateLimit-* headers on every answer when rate limits are configured and Redis answers)',
+    schema: integer,
+  },
+  'RateLimit-Remaining': {
+    description: 'The requests left in the window',
+    schema: integer,
+  },
+  'RateLimit-Reset': {
+    description: 'Seconds until the window ends',
+    schema: integer,
+  },
+};
+
+/**
+ * Adds the header every answer carries, X-Request-Id (request-context.ts),
+ * and declares the headers once under components.headers, with the others the
+ * decorators refer to, and the problem examples under components.examples.
+ */
+function withResponseHeaders(document: OpenAPIObject): OpenAPIObject {
+  const ref = (name: string): ReferenceObject => ({ $ref: `#/components/headers/${name}` });
+  for (const item of Object.values(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      for (const response of Object.values(operation.responses) as ResponseObject[]) {
+        const headers: Record<string, HeaderObject | ReferenceObject> = {
+          'X-Request-Id': ref('X-Request-Id'),
+          ...response.headers,
+        };
+        response.headers = headers;
+      }
+    }
+  }
+  const examples = Object.fromEntries(
+    Object.entries(PROBLEM_EXAMPLES).map(([status, value]) => [
+      problemExampleName(Number(status)),
+      { summary: `${status} ${value.code}`, value },
+    ]),
+  );
+  document.components = {
+    ...document.components,
+    headers: { ...RESPONSE_HEADERS },
+    examples,
+  };
+  return document;
 }
 
 /** The spec as written to OPENAPI_PATH. */
