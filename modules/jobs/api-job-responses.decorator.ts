@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiHeader, ApiOkResponse, ApiQuery } from '@nestjs/swagger';
 import { StartsJob } from './job-callback.interceptor.js';
+import { JOB_EXAMPLES } from './job-examples.js';
 import { MAX_WAIT_SECONDS } from './jobs.service.js';
 import { JobModel } from './models/job.model.js';
 
@@ -41,8 +42,18 @@ export function ApiJobReplies(
   finished: string,
 ): MethodDecorator & ClassDecorator {
   return applyDecorators(
-    ApiAcceptedResponse({ type: JobModel, description: accepted, headers: JOB_HEADERS }),
-    ApiOkResponse({ type: JobModel, description: finished, headers: JOB_HEADERS }),
+    ApiAcceptedResponse({
+      type: JobModel,
+      description: accepted,
+      headers: JOB_HEADERS,
+      examples: { queued: JOB_EXAMPLES.queued },
+    }),
+    ApiOkResponse({
+      type: JobModel,
+      description: finished,
+      headers: JOB_HEADERS,
+      examples: { completed: JOB_EXAMPLES.completed, failed: JOB_EXAMPLES.failed },
+    }),
   );
 }
 

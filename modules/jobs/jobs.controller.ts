@@ -25,6 +25,7 @@ import { ApiProblemResponses } from '#src/common/decorators/api-problem-response
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import { ApiJobReplies, ApiPreferHeader } from './api-job-responses.decorator.js';
+import { JOB_EXAMPLES } from './job-examples.js';
 import { ListJobsQueryDto } from './dto/list-jobs-query.dto.js';
 import { preferredWait, respondWithJob } from './job-response.js';
 import { JobsService } from './jobs.service.js';
@@ -67,7 +68,14 @@ export class JobsController {
       'A finished job stays readable for JOB_RETENTION_HOURS (7 days by default) after it ends; then 404.',
   })
   @ApiParam(JOB_ID)
-  @ApiOkResponse({ type: JobModel })
+  @ApiOkResponse({
+    type: JobModel,
+    examples: {
+      queued: JOB_EXAMPLES.queued,
+      completed: JOB_EXAMPLES.completed,
+      failed: JOB_EXAMPLES.failed,
+    },
+  })
   @ApiProblemResponses(400, 404)
   getJob(
     @CurrentCaller() caller: Caller,
