@@ -48,7 +48,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'An HTTP gateway to libvirt. Every operation needs `Authorization: Bearer <token>` ' +
         'except the health checks. Errors are RFC 9457 `application/problem+json` documents ' +
         'with a stable `code` and the `requestId`. The same data is served as GraphQL at `/graphql` ' +
-        '(schema: `/docs/schema.graphql`).',
+        '(schema: `/docs/schema.graphql`). Every answer carries `X-Request-Id`; a known path asked ' +
+        'with a method it does not take is answered 405 (code `UNSUPPORTED`) with `Allow`.',
     )
     .setVersion(packageVersion())
     .setLicense('Apache-2.0', 'https://www.apache.org/licenses/LICENSE-2.0')
