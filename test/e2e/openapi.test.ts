@@ -48,6 +48,29 @@ describe('OpenAPI spec', () => {
     assert.ok(doc.components?.schemas?.ProblemDetails);
   });
 
+  it('names its server (relative: the gateway serving it) and describes every tag it uses', async () => {
+    const doc = await generateOpenApiDocument();
+    assert.equal(doc.servers?.length, 1);
+    assert.equal(doc.servers?.[0]?.url, '/');
+    const declared = new Map((doc.tags ?? []).map((t) => [t.name, t.description ?? '']));
+    const used = new Set(
+      Object.values(doc.paths).flatMap((item) =>
+        Object.values(item as Record<string, OperationObject>).flatMap((op) => op.tags ?? []),
+      ),
+    );
+    assert.ok(used.size >= 10);
+    for (const tag of used) assert.ok((declared.get(tag) ?? '').length > 0, `tag ${tag}`);
+    assert.deepEqual([...declared.keys()].sort(), [...used].sort(), 'no tag declared unused');
+    const ids = Object.values(doc.paths).flatMap((item) =>
+      Object.values(item as Record<string, OperationObject>).map((op) => op.operationId),
+    );
+    assert.ok(
+      ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z0-9]+$/.test(id)),
+      'ids',
+    );
+    assert.equal(new Set(ids).size, ids.length, 'operation ids are unique');
+  });
+
   it('documents the response headers each answer carries', async () => {
     const doc = await generateOpenApiDocument();
     const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
