@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import {
+  NOT_FOUND_EXAMPLES,
   PROBLEM_EXAMPLES,
   problemExampleName,
 } from '../common/decorators/api-problem-responses.decorator.js';
@@ -68,6 +69,14 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 const integer = { type: 'integer', minimum: 0 } as const;
 
+/** Where a tag's 404 example is, under components.examples. */
+function notFoundExampleName(tag: string): string {
+  return `Problem404${tag
+    .split('-')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')}`;
+}
+
 /**
  * The response headers, once, as components; operations refer to them
  * (problem answers: api-problem-responses.decorator.ts; job answers:
@@ -121,6 +130,14 @@ function withResponseHeaders(document: OpenAPIObject): OpenAPIObject {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
       const operation = item[method];
       if (!operation) continue;
+      const tag = operation.tags?.[0];
+      const notFound = operation.responses['404'] as ResponseObject | undefined;
+      const problem = notFound?.content?.['application/problem+json'];
+      if (problem && tag !== undefined && NOT_FOUND_EXAMPLES[tag]) {
+        problem.examples = {
+          NOT_FOUND: { $ref: `#/components/examples/${notFoundExampleName(tag)}` },
+        };
+      }
       for (const response of Object.values(operation.responses) as ResponseObject[]) {
         const headers: Record<string, HeaderObject | ReferenceObject> = {
           'X-Request-Id': ref('X-Request-Id'),
@@ -130,11 +147,24 @@ function withResponseHeaders(document: OpenAPIObject): OpenAPIObject {
       }
     }
   }
-  const examples = Object.fromEntries(
-    Object.entries(PROBLEM_EXAMPLES).map(([status, value]) => [
+  const candidates = Object.fromEntries([
+    ...Object.entries(PROBLEM_EXAMPLES).map(([status, value]) => [
       problemExampleName(Number(status)),
       { summary: `${status} ${value.code}`, value },
     ]),
+    ...Object.entries(NOT_FOUND_EXAMPLES).map(([tag, value]) => [
+      notFoundExampleName(tag),
+      { summary: `404 NOT_FOUND (${tag})`, value },
+    ]),
+  ]) as Record<string, { summary: string; value: unknown }>;
+  // Only those some answer shows (an unused component is a lint warning).
+  const used = new Set(
+    [...JSON.stringify(document.paths).matchAll(/"#\/components\/examples\/([^"]+)"/g)].map(
+      (m) => m[1]!,
+    ),
+  );
+  const examples = Object.fromEntries(
+    Object.entries(candidates).filter(([name]) => used.has(name)),
   );
   document.components = {
     ...document.components,

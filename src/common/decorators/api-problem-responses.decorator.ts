@@ -109,6 +109,45 @@ export const PROBLEM_EXAMPLES: Readonly<Record<number, ProblemDetails>> = {
   ),
 };
 
+/**
+ * The 404 of each tag's operations (openapi-document.ts puts each under
+ * components.examples and shows it on the 404 of the operations of its tag;
+ * others show PROBLEM_EXAMPLES[404]).
+ */
+export const NOT_FOUND_EXAMPLES: Readonly<Record<string, ProblemDetails>> = {
+  hosts: problem(ErrorCode.NOT_FOUND, '/v1/hosts/lab2', "no host named 'lab2' is registered"),
+  domains: problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/hosts/local/domains/vm1',
+    "no domain 'vm1' on this host",
+  ),
+  storage: problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/hosts/local/pools/images',
+    "no storage pool named 'images' on host 'local'",
+  ),
+  'block-jobs': problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/hosts/local/domains/vm1/disks/vdb/block-jobs',
+    "domain 'vm1' has no disk 'vdb' (it has vda)",
+  ),
+  jobs: problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/jobs/0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11',
+    "no job '0b9c2f7e-6a51-4a55-9a8e-2f0f4b1c9d11'",
+  ),
+  auth: problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/tokens/tok_3kQ9xZ1bP0aR',
+    'no token with id "tok_3kQ9xZ1bP0aR"',
+  ),
+  webhooks: problem(
+    ErrorCode.NOT_FOUND,
+    '/v1/webhooks/wh_3kQ9xZ1bP0aR',
+    'no webhook with id "wh_3kQ9xZ1bP0aR"',
+  ),
+};
+
 /** The name of a status's example under components.examples (openapi-document.ts puts them there). */
 export function problemExampleName(status: number): string {
   return `Problem${status}`;
