@@ -11,6 +11,7 @@ import { guardConnections } from './common/limits/connection-guard.js';
 import { jsonDepthExceeds } from './common/limits/json-depth.js';
 import { registerRateLimits, type RateLimitDeps } from './common/limits/rate-limit.js';
 import { registerSecurityHeaders } from './common/limits/security-headers.js';
+import { registerMethodNotAllowed } from './common/filters/method-not-allowed.js';
 import { confineWebsocketUpgrades } from './common/limits/websocket-upgrades.js';
 import { createLogger } from './common/logging/logger.js';
 import { PinoLoggerService } from './common/logging/pino-logger.service.js';
@@ -67,6 +68,7 @@ export async function createApp(
   const limitDeps: { current?: RateLimitDeps } = {};
   registerRateLimits(fastify, config, logger, () => limitDeps.current);
   confineWebsocketUpgrades(fastify, [GRAPHQL_PATH]);
+  registerMethodNotAllowed(fastify);
   // What fails before Nest sees the request (an unparsable body) is a problem document too.
   // Fastify binds a route to the error handler set when the route is added: this one,
   // for every route. Nest sets another once its routes exist; it would only draw
@@ -129,6 +131,8 @@ export async function createApp(
         'x-request-id',
         'location',
         'retry-after',
+        'preference-applied',
+        'allow',
         'ratelimit-limit',
         'ratelimit-remaining',
         'ratelimit-reset',

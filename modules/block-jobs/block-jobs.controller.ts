@@ -16,7 +16,7 @@ import { BlockJobOperationsService } from './block-job-operations.service.js';
 import { StartBlockJobDto } from './dto/start-block-job.dto.js';
 
 @ApiTags('block-jobs')
-@ApiProblemResponses(401, 404, 500, 503)
+@ApiProblemResponses(401, 429, 404, 500, 503)
 @Controller('v1/hosts/:host/domains/:domain/disks/:target/block-jobs')
 @ApiParam({ name: 'host', description: 'A registered host', example: 'local' })
 @ApiParam({ name: 'domain', description: 'Domain name, or UUID', example: 'vm1' })

@@ -54,7 +54,7 @@ const DEFINE_EXAMPLE = {
 };
 
 @ApiTags('domains')
-@ApiProblemResponses(401, 404, 500, 503)
+@ApiProblemResponses(401, 429, 404, 500, 503)
 @Controller('v1/hosts/:host/domains')
 @ApiParam(HOST)
 export class DomainsController {

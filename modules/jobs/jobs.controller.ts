@@ -12,7 +12,6 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiHeader,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
@@ -25,6 +24,8 @@ import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
+import { ApiJobReplies, ApiPreferHeader } from './api-job-responses.decorator.js';
+import { JOB_EXAMPLES } from './job-examples.js';
 import { ListJobsQueryDto } from './dto/list-jobs-query.dto.js';
 import { preferredWait, respondWithJob } from './job-response.js';
 import { JobsService } from './jobs.service.js';
@@ -37,7 +38,7 @@ const JOB_ID = {
 };
 
 @ApiTags('jobs')
-@ApiProblemResponses(401, 500)
+@ApiProblemResponses(401, 429, 500)
 @Controller('v1/jobs')
 export class JobsController {
   constructor(private readonly jobs: JobsService) {}
@@ -67,7 +68,14 @@ export class JobsController {
       'A finished job stays readable for JOB_RETENTION_HOURS (7 days by default) after it ends; then 404.',
   })
   @ApiParam(JOB_ID)
-  @ApiOkResponse({ type: JobModel })
+  @ApiOkResponse({
+    type: JobModel,
+    examples: {
+      queued: JOB_EXAMPLES.queued,
+      completed: JOB_EXAMPLES.completed,
+      failed: JOB_EXAMPLES.failed,
+    },
+  })
   @ApiProblemResponses(400, 404)
   getJob(
     @CurrentCaller() caller: Caller,
@@ -87,11 +95,7 @@ export class JobsController {
       'already running, cannot be stopped half-way (409).',
   })
   @ApiParam(JOB_ID)
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: 'wait=N: wait up to N seconds (at most 60) for the job to end',
-  })
+  @ApiPreferHeader('end')
   @ApiOkResponse({ type: JobModel, description: 'The canceled job' })
   @ApiAcceptedResponse({ type: JobModel, description: 'A block job being canceled' })
   @ApiProblemResponses(400, 404, 409)
@@ -120,13 +124,8 @@ export class JobsController {
       '202 with the job; `Prefer: wait=N` waits up to N seconds and answers 200 with the finished job if it finished.',
   })
   @ApiParam(JOB_ID)
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: 'wait=N: wait up to N seconds (at most 60) for the job to finish',
-  })
-  @ApiAcceptedResponse({ type: JobModel, description: 'The job, asked to pivot' })
-  @ApiOkResponse({ type: JobModel, description: 'With Prefer: wait, the finished job' })
+  @ApiPreferHeader()
+  @ApiJobReplies('The job, asked to pivot', 'With Prefer: wait, the finished job')
   @ApiProblemResponses(400, 404, 409)
   async pivotBlockJob(
     @CurrentCaller() caller: Caller,

@@ -22,7 +22,7 @@ const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: '
 
 /** A domain's snapshots: listed, and taken (external, disk-only) as jobs. */
 @ApiTags('domains')
-@ApiProblemResponses(401, 404, 500, 503)
+@ApiProblemResponses(401, 429, 404, 500, 503)
 @Controller('v1/hosts/:host/domains')
 @ApiParam(HOST)
 export class SnapshotsController {

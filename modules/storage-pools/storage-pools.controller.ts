@@ -19,12 +19,14 @@ import {
   ApiParam,
   ApiResponse,
   ApiTags,
-  getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
-import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
+import {
+  ApiProblemResponses,
+  problemResponse,
+} from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
 import { ProblemDetailsDto } from '#src/common/dto/problem-details.dto.js';
@@ -68,13 +70,7 @@ const IMAGES_POOL_PARAM = {
 function ApiProblem(status: number, description: string): ClassDecorator & MethodDecorator {
   return applyDecorators(
     ApiExtraModels(ProblemDetailsDto),
-    ApiResponse({
-      status,
-      description,
-      content: {
-        'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsDto) } },
-      },
-    }),
+    ApiResponse(problemResponse(status, description)),
   );
 }
 
@@ -82,7 +78,7 @@ const NOT_ACTIVE =
   'The pool is not active: libvirt shows no volumes of a stopped pool (code INVALID_STATE)';
 
 @ApiTags('storage')
-@ApiProblemResponses(401, 500)
+@ApiProblemResponses(401, 429, 500)
 @ApiParam(HOST_PARAM)
 @Controller('v1/hosts/:host/pools')
 export class StoragePoolsController {

@@ -2,11 +2,45 @@ import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@ne
 import { invalidFields, type FieldError } from './errors/app-error.js';
 import { withoutNulls } from './without-nulls.js';
 
-/** Flattens class-validator's nested errors into `field: message` pairs. */
+/**
+ * The constraints that say a value is not of the kind the field takes, most
+ * telling first. When one of them fails, the field's other constraints
+ * (ranges, lengths, patterns) were checked on a value they do not apply to:
+ * `limit=abc` is not an integer, and neither below 1 nor above 500.
+ */
+const KIND_CONSTRAINTS = [
+  'whitelistValidation',
+  'isDefined',
+  'isNotEmpty',
+  'isInt',
+  'isNumber',
+  'isBoolean',
+  'isString',
+  'isArray',
+  'isObject',
+  'nestedValidation',
+  'isEnum',
+  'isIn',
+  'isUUID',
+  'isISO8601',
+  'isDateString',
+  'isUrl',
+];
+
+/** One message for a field: why its value is of the wrong kind if it is, else every failed constraint. */
+function messageOf(constraints: Record<string, string>): string | undefined {
+  const kind = KIND_CONSTRAINTS.find((c) => constraints[c] !== undefined);
+  if (kind !== undefined) return constraints[kind];
+  const all = Object.values(constraints);
+  return all.length > 0 ? all.join('; ') : undefined;
+}
+
+/** Flattens class-validator's nested errors into `field: message` pairs, one per field. */
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((e) => {
     const field = parent ? `${parent}.${e.property}` : e.property;
-    const own = Object.values(e.constraints ?? {}).map((message) => ({ field, message }));
+    const message = messageOf(e.constraints ?? {});
+    const own = message === undefined ? [] : [{ field, message }];
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }

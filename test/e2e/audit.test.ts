@@ -438,16 +438,21 @@ describe('audit', () => {
     const [entry] = await audit({ limit: 1 });
     assert.ok(entry);
     for (const [method, url] of [
-      ['delete', '/v1/audit'],
       ['delete', `/v1/audit/${entry.id}`],
       ['put', `/v1/audit/${entry.id}`],
       ['patch', `/v1/audit/${entry.id}`],
-      ['post', '/v1/audit'],
       ['get', `/v1/audit/${entry.id}`],
     ] as const) {
       const agent = request(t.server);
       const res = await agent[method](url).set('authorization', `Bearer ${ADMIN}`).send({});
       assert.equal(res.status, 404, `${method} ${url}: ${res.status}`);
+    }
+    // The list itself only reads: any other method is 405, and Allow says so.
+    for (const method of ['delete', 'put', 'patch', 'post'] as const) {
+      const agent = request(t.server);
+      const res = await agent[method]('/v1/audit').set('authorization', `Bearer ${ADMIN}`).send({});
+      assert.equal(res.status, 405, `${method} /v1/audit: ${res.status}`);
+      assert.equal(res.headers.allow, 'GET, HEAD');
     }
     const doc = await request(t.server)
       .get('/docs/openapi.json')

@@ -105,7 +105,7 @@ describe('bearer authentication', () => {
 
   it('answers malformed JSON with 400 problem+json INVALID_ARGUMENT', async () => {
     const res = await request(t.server)
-      .post('/v1/me')
+      .post('/v1/tokens')
       .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
       .set('Content-Type', 'application/json')
       .send('{"not json')

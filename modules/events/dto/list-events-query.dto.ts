@@ -32,21 +32,26 @@ export class ListEventsQueryDto {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional({ description: `Host names. ${LIST}`, example: 'local' })
+  @ApiPropertyOptional({ type: [String], description: `Host names. ${LIST}`, example: ['local'] })
   @IsOptional()
   @IsString({ each: true })
   @MaxLength(4096, { each: true })
   host?: string | string[];
 
-  @ApiPropertyOptional({ description: `Domain names or UUIDs. ${LIST}`, example: 'vm1' })
+  @ApiPropertyOptional({
+    type: [String],
+    description: `Domain names or UUIDs. ${LIST}`,
+    example: ['vm1'],
+  })
   @IsOptional()
   @IsString({ each: true })
   @MaxLength(4096, { each: true })
   domain?: string | string[];
 
   @ApiPropertyOptional({
+    type: [String],
     description: `Event types or wildcards (\`*\`, \`block-job.*\`, \`domain.*\`). ${LIST}`,
-    example: 'domain.*,block-job.*',
+    example: ['domain.*,block-job.*'],
   })
   @IsOptional()
   @IsString({ each: true })
@@ -54,6 +59,7 @@ export class ListEventsQueryDto {
   type?: string | string[];
 
   @ApiPropertyOptional({
+    type: [String],
     description: `Gateway job ids: a job's own events and the block-job events correlated to it. ${LIST}`,
   })
   @IsOptional()

@@ -106,7 +106,11 @@ export class EventModel implements GatewayEvent {
   @ApiProperty({ format: 'date-time', example: '2026-12-02T10:15:12.225Z' })
   time!: string;
 
-  @ApiProperty({ enum: EVENT_TYPE_NAMES, enumName: 'EventType' })
+  @ApiProperty({
+    enum: EVENT_TYPE_NAMES,
+    enumName: 'EventType',
+    description: 'What happened (each type and its fields: openapi/asyncapi.yaml)',
+  })
   type!: EventType;
 
   @ApiProperty({ type: String, nullable: true, example: 'local' })

@@ -107,7 +107,12 @@ export class JobModel {
   @Field(() => JSONScalar, { nullable: true })
   result!: Record<string, unknown> | null;
 
-  @ApiProperty({ type: JobErrorModel, nullable: true })
+  @ApiProperty({
+    type: JobErrorModel,
+    nullable: true,
+    description: 'Why the job failed; null otherwise',
+    example: null,
+  })
   @Field(() => JobErrorModel, { nullable: true })
   error!: JobErrorModel | null;
 
