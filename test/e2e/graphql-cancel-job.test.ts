@@ -10,14 +10,15 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { codes, graphql } from './graphql-helpers.js';
 import {
+  as,
   closeAllApps,
   deleteKeys,
   REDIS_URL,
+  registerTestDriverHost,
   startApp,
   testConfig,
   uniquePrefix,
@@ -32,18 +33,14 @@ describe('GraphQL cancelJob', () => {
   let client: LibvirtClient;
   let dom: RemoteDomain;
   const name = `vg-gqlcancel-${randomUUID().slice(0, 6)}`;
-  const rest = (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`);
+  const rest = (url: string) => as(t, ADMIN).get(url);
 
   before(async () => {
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
     dom = (await client.rpc.domainDefineXmlFlags({ xml: testDriverDomainXml(name, 64), flags: 0 }))
       .dom;
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN, ROLE: 'api' }));
-    await request(t.server)
-      .post('/v1/hosts')
-      .set('authorization', `Bearer ${ADMIN}`)
-      .send({ name: 'test', uri: 'test+tcp://127.0.0.1/default' })
-      .expect(201);
+    await registerTestDriverHost(t, ADMIN);
   });
 
   after(async () => {
@@ -54,10 +51,7 @@ describe('GraphQL cancelJob', () => {
   });
 
   it('cancels a queued job: canceled for REST too, gone from its queue, never to run', async () => {
-    const queued = await request(t.server)
-      .post(`/v1/hosts/test/domains/${name}/actions/start`)
-      .set('authorization', `Bearer ${ADMIN}`)
-      .send({});
+    const queued = await as(t, ADMIN).post(`/v1/hosts/test/domains/${name}/actions/start`);
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
     const id = queued.body.id as string;
     assert.equal(queued.body.state, 'queued');

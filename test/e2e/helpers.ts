@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
+import request from 'supertest';
 import { hashToken } from '#modules/auth/tokens.service.js';
 import type { CallerRole, HostScope } from '#src/common/auth/caller.js';
 import { createLogger } from '#src/common/logging/logger.js';
@@ -88,6 +89,25 @@ export interface TestApp {
 }
 
 const openApps = new Set<TestApp>();
+
+/** Requests to an app as the holder of `token`: what most tests send. */
+export function as(t: TestApp, token: string) {
+  const auth = (r: request.Test): request.Test => r.set('authorization', `Bearer ${token}`);
+  return {
+    get: (url: string) => auth(request(t.server).get(url)),
+    post: (url: string, body: object = {}, headers: Record<string, string> = {}) =>
+      auth(request(t.server).post(url)).set(headers).send(body),
+  };
+}
+
+/** Registers the local daemon's test driver over TCP as host `test` (201 or the test fails). */
+export async function registerTestDriverHost(t: TestApp, adminToken: string): Promise<void> {
+  const res = await as(t, adminToken).post('/v1/hosts', {
+    name: 'test',
+    uri: 'test+tcp://127.0.0.1/default',
+  });
+  if (res.status !== 201) throw new Error(`registering the test host: ${res.status} ${res.text}`);
+}
 
 /** Closes every app a test left open (a failed assertion skips its own close): call in after(). */
 export async function closeAllApps(): Promise<void> {

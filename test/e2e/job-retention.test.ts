@@ -12,14 +12,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { waitFor } from '../support/wait.js';
 import {
+  as,
   closeAllApps,
   deleteKeys,
   REDIS_URL,
+  registerTestDriverHost,
   startApp,
   testConfig,
   uniquePrefix,
@@ -36,14 +37,13 @@ describe('job retention', () => {
   let redis: Redis;
   let dom: RemoteDomain;
   const name = `vg-retain-${randomUUID().slice(0, 6)}`;
-  const get = (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`);
+  const get = (url: string) => as(t, ADMIN).get(url);
   const autostart = (enabled: boolean, key: string) =>
-    request(t.server)
-      .post(`/v1/hosts/test/domains/${name}/actions/autostart`)
-      .set('authorization', `Bearer ${ADMIN}`)
-      .set('prefer', 'wait=10')
-      .set('idempotency-key', key)
-      .send({ enabled });
+    as(t, ADMIN).post(
+      `/v1/hosts/test/domains/${name}/actions/autostart`,
+      { enabled },
+      { prefer: 'wait=10', 'idempotency-key': key },
+    );
 
   before(async () => {
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
@@ -57,11 +57,7 @@ describe('job retention', () => {
         JOB_PRUNE_INTERVAL_MS: '200',
       }),
     );
-    await request(t.server)
-      .post('/v1/hosts')
-      .set('authorization', `Bearer ${ADMIN}`)
-      .send({ name: 'test', uri: 'test+tcp://127.0.0.1/default' })
-      .expect(201);
+    await registerTestDriverHost(t, ADMIN);
   });
 
   after(async () => {

@@ -8,14 +8,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
 import { waitFor } from '../support/wait.js';
 import {
+  as,
   closeAllApps,
   deleteKeys,
+  registerTestDriverHost,
   startApp,
   testConfig,
   uniquePrefix,
@@ -31,16 +32,15 @@ describe('Prefer: wait over REST', () => {
   const name = `vg-wait-${randomUUID().slice(0, 6)}`;
   let dom: RemoteDomain;
   const post = (url: string, body: object, headers: Record<string, string> = {}) =>
-    request(t.server).post(url).set('authorization', `Bearer ${ADMIN}`).set(headers).send(body);
-  const get = (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`);
+    as(t, ADMIN).post(url, body, headers);
+  const get = (url: string) => as(t, ADMIN).get(url);
 
   before(async () => {
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
     dom = (await client.rpc.domainDefineXmlFlags({ xml: testDriverDomainXml(name, 64), flags: 0 }))
       .dom;
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
-    const res = await post('/v1/hosts', { name: 'test', uri: 'test+tcp://127.0.0.1/default' });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
+    await registerTestDriverHost(t, ADMIN);
   });
 
   after(async () => {
