@@ -1,5 +1,12 @@
 import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiExtraModels,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
@@ -13,7 +20,20 @@ import {
   respondWithJob,
 } from '#modules/jobs/index.js';
 import { BlockJobOperationsService } from './block-job-operations.service.js';
-import { StartBlockJobDto } from './dto/start-block-job.dto.js';
+import {
+  CommitBlockJob,
+  CopyBlockJob,
+  PullBlockJob,
+  StartBlockJobDto,
+  type BlockJobKind,
+} from './dto/start-block-job.dto.js';
+
+/** Each block-job type's body in the OpenAPI document. */
+const BLOCK_JOB_BODIES: ReadonlyArray<readonly [BlockJobKind, new () => object]> = [
+  ['commit', CommitBlockJob],
+  ['copy', CopyBlockJob],
+  ['pull', PullBlockJob],
+];
 
 @ApiTags('block-jobs')
 @ApiProblemResponses(401, 429, 404, 500, 503)
@@ -45,9 +65,20 @@ export class BlockJobsController {
       '202 with the job and its Location; `Prefer: wait=N` (N <= 60) waits up to N seconds and answers 200 with ' +
       'the finished job if it finished. The same `Idempotency-Key` with the same request gives back the same job.',
   })
-  @ApiExtraModels(StartBlockJobDto)
+  @ApiExtraModels(CommitBlockJob, CopyBlockJob, PullBlockJob)
   @ApiBody({
-    type: StartBlockJobDto,
+    required: true,
+    schema: {
+      title: 'StartBlockJob',
+      description: 'One block job: its `type` says which fields it takes',
+      oneOf: BLOCK_JOB_BODIES.map(([, model]) => ({ $ref: getSchemaPath(model) })),
+      discriminator: {
+        propertyName: 'type',
+        mapping: Object.fromEntries(
+          BLOCK_JOB_BODIES.map(([type, model]) => [type, getSchemaPath(model)]),
+        ),
+      },
+    },
     examples: {
       activeCommit: {
         summary: 'Active commit of the top image into vda[3], pivot when ready',

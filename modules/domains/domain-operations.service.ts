@@ -38,6 +38,7 @@ import type { JobParams } from '#jobs/job-types.js';
 import { checkSources, pickGuest, requireOfferedNetworks, resolveDisk } from './domain-spec.js';
 import { domainUsing } from './image-users.js';
 import {
+  ACTION_OPTIONS,
   DOMAIN_ACTIONS,
   type DomainAction,
   type DomainActionDto,
@@ -48,18 +49,6 @@ import {
   type DefineDomainDto,
   type UndefineDomainQueryDto,
 } from './dto/define-domain.dto.js';
-
-/** The options each action accepts. */
-const OPTIONS: Record<DomainAction, readonly (keyof DomainActionDto)[]> = {
-  start: ['paused'],
-  shutdown: ['timeoutSeconds', 'force'],
-  destroy: ['graceful'],
-  reboot: [],
-  suspend: [],
-  resume: [],
-  autostart: ['enabled'],
-};
-
 const ACTIVE = (s: number): boolean => !isShutOff(s);
 
 /** What a state must be for an action to make sense, and the message when it is not. */
@@ -120,7 +109,7 @@ export class DomainOperationsService {
     const stray = Object.keys(options).filter(
       (k) =>
         options[k as keyof DomainActionDto] !== undefined &&
-        !OPTIONS[act].includes(k as keyof DomainActionDto),
+        !ACTION_OPTIONS[act].includes(k as keyof DomainActionDto),
     );
     if (stray.length > 0) {
       throw new AppError(ErrorCode.INVALID_ARGUMENT, `${act} takes no ${stray.join(', ')}`, {

@@ -13,17 +13,22 @@ import {
 } from '@nestjs/common';
 import {
   ApiBody,
+  ApiExcludeEndpoint,
+  ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
   ApiProduces,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '#src/common/auth/access.js';
 import type { Caller } from '#src/common/auth/caller.js';
 import { ApiProblemResponses } from '#src/common/decorators/api-problem-responses.decorator.js';
+import { ApiRefusedFields } from '#src/common/decorators/api-refused-fields.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { NO_OPTIONS_BODY } from '#src/common/dto/input-fields.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
 import {
   ApiJobResponses,
@@ -34,13 +39,35 @@ import {
 } from '#modules/jobs/index.js';
 import { DomainOperationsService } from './domain-operations.service.js';
 import { DomainsService } from './domains.service.js';
-import { DOMAIN_ACTIONS, DomainActionDto } from './dto/domain-action.dto.js';
-import { DefineDomainDto, UndefineDomainQueryDto } from './dto/define-domain.dto.js';
+import {
+  AutostartDomainOptions,
+  DestroyDomainOptions,
+  DomainActionDto,
+  refusedOptions,
+  ShutdownDomainOptions,
+  StartDomainOptions,
+} from './dto/domain-action.dto.js';
+import {
+  DefineDomainDto,
+  DomainSpec,
+  DomainXml,
+  UndefineDomainQueryDto,
+} from './dto/define-domain.dto.js';
 import { ListDomainsQueryDto, XmlQueryDto } from './dto/list-domains-query.dto.js';
 import { DiskModel, DomainListModel, DomainModel } from './models/domain.model.js';
 
 const HOST = { name: 'host', description: 'A registered host', example: 'local' };
 const DOMAIN = { name: 'domain', description: 'Domain name, or UUID', example: 'vm1' };
+
+/** What every action's operation says after its own sentence. */
+function actionDescription(own: string): string {
+  return (
+    `${own} Checked against the live state (an action that cannot apply is 409 at once), then run as a job: ` +
+    '202 with the job and its Location. With `Prefer: wait=N` (N <= 60) the answer waits up to N seconds ' +
+    'and is 200 with the finished job if it finished. The same `Idempotency-Key` with the same request ' +
+    'gives back the same job; with another request, 422.'
+  );
+}
 
 const DEFINE_EXAMPLE = {
   name: 'vm1',
@@ -64,22 +91,194 @@ export class DomainsController {
     private readonly jobs: JobsService,
   ) {}
 
+  /*
+   * Each action is its own operation with its own body (POST …/actions/start
+   * takes only `paused`…), so a client generated from the document cannot send
+   * one action another's options. The URLs are the ones clients always used:
+   * `…/actions/:action` stays for any other action, hidden from the document,
+   * so an unknown one is still a 400 naming `action`.
+   */
+
+  @Access('operator')
+  @Post(':domain/actions/start')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Start a domain',
+    description: actionDescription(
+      'A shut-off domain is started (with `paused: true`, left paused).',
+    ),
+  })
+  @ApiParam(DOMAIN)
+  @ApiRefusedFields(refusedOptions('start'))
+  @ApiBody({ type: StartDomainOptions, required: false })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  startDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'start', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/shutdown')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Shut a domain down (ACPI)',
+    description: actionDescription(
+      'The guest is asked to shut down and given `timeoutSeconds`; with `force: true` it is then powered off, ' +
+        'otherwise the job fails when the guest did not stop in time.',
+    ),
+  })
+  @ApiParam(DOMAIN)
+  @ApiRefusedFields(refusedOptions('shutdown'))
+  @ApiBody({ type: ShutdownDomainOptions, required: false })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  shutdownDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'shutdown', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/destroy')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Power a domain off (destroy)',
+    description: actionDescription(
+      'The domain is stopped at once (with `graceful: true`, QEMU is asked to terminate gracefully first).',
+    ),
+  })
+  @ApiParam(DOMAIN)
+  @ApiRefusedFields(refusedOptions('destroy'))
+  @ApiBody({ type: DestroyDomainOptions, required: false })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  destroyDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'destroy', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/reboot')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Reboot a running domain',
+    description: actionDescription('No options: a body, if any, must be empty.'),
+  })
+  @ApiParam(DOMAIN)
+  @ApiBody(NO_OPTIONS_BODY)
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  rebootDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'reboot', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/suspend')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Pause a running domain',
+    description: actionDescription('No options: a body, if any, must be empty.'),
+  })
+  @ApiParam(DOMAIN)
+  @ApiBody(NO_OPTIONS_BODY)
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  suspendDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'suspend', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/resume')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Resume a paused domain',
+    description: actionDescription('No options: a body, if any, must be empty.'),
+  })
+  @ApiParam(DOMAIN)
+  @ApiBody(NO_OPTIONS_BODY)
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  resumeDomain(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'resume', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('operator')
+  @Post(':domain/actions/autostart')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: "Set a domain's autostart",
+    description: actionDescription(
+      '`enabled` is required: whether the host starts the domain when it starts.',
+    ),
+  })
+  @ApiParam(DOMAIN)
+  @ApiRefusedFields(refusedOptions('autostart'))
+  @ApiBody({ type: AutostartDomainOptions, required: true })
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  setDomainAutostart(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('domain') domain: string,
+    @Body() body: DomainActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, 'autostart', body, prefer, idempotencyKey, reply);
+  }
+
+  /** Any other action: refused by the service (400 naming `action`); not in the document. */
   @Access('operator')
   @Post(':domain/actions/:action')
   @HttpCode(202)
-  @ApiOperation({
-    summary: 'Start, shut down, destroy, reboot, suspend or resume a domain, or set its autostart',
-    description:
-      'Checked against the live state (an action that cannot apply is 409 at once), then run as a job: ' +
-      '202 with the job and its Location. With `Prefer: wait=N` (N <= 60) the answer waits up to N seconds ' +
-      'and is 200 with the finished job if it finished. The same `Idempotency-Key` with the same request ' +
-      'gives back the same job; with another request, 422.',
-  })
-  @ApiParam(DOMAIN)
-  @ApiParam({ name: 'action', enum: DOMAIN_ACTIONS })
-  @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
-  async domainAction(
+  @ApiExcludeEndpoint()
+  domainAction(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('domain') domain: string,
@@ -88,6 +287,19 @@ export class DomainsController {
     @Headers('prefer') prefer: string | undefined,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.act(caller, host, domain, action, body, prefer, idempotencyKey, reply);
+  }
+
+  private async act(
+    caller: Caller,
+    host: string,
+    domain: string,
+    action: string,
+    body: DomainActionDto | undefined,
+    prefer: string | undefined,
+    idempotencyKey: string | undefined,
+    reply: FastifyReply,
   ): Promise<JobModel> {
     const accepted = await this.operations.action(
       caller,
@@ -198,8 +410,14 @@ export class DomainsController {
       'against its schema. A name or UUID already in use is 409 ALREADY_EXISTS at once; a network is not checked ' +
       'until the domain starts. The job result holds `uuid` and `name`.',
   })
+  @ApiExtraModels(DomainSpec, DomainXml)
   @ApiBody({
-    type: DefineDomainDto,
+    required: true,
+    schema: {
+      title: 'DefineDomain',
+      description: 'A spec, or (admins) libvirt domain XML alone',
+      oneOf: [{ $ref: getSchemaPath(DomainSpec) }, { $ref: getSchemaPath(DomainXml) }],
+    },
     examples: {
       spec: { summary: 'From a spec', value: DEFINE_EXAMPLE },
       xml: {

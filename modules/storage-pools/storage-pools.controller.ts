@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import {
   ApiBody,
+  ApiExcludeEndpoint,
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
@@ -28,6 +29,7 @@ import {
   problemResponse,
 } from '#src/common/decorators/api-problem-responses.decorator.js';
 import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.js';
+import { NO_OPTIONS_BODY } from '#src/common/dto/input-fields.js';
 import { PageQueryDto } from '#src/common/dto/page-query.dto.js';
 import { ProblemDetailsDto } from '#src/common/dto/problem-details.dto.js';
 import { DEFAULT_PAGE_SIZE } from '#src/common/pagination.js';
@@ -38,12 +40,7 @@ import {
   JobsService,
   respondWithJob,
 } from '#modules/jobs/index.js';
-import {
-  CreateVolumeDto,
-  DefinePoolDto,
-  POOL_ACTIONS,
-  PoolActionDto,
-} from './dto/storage-operations.dto.js';
+import { CreateVolumeDto, DefinePoolDto, PoolActionDto } from './dto/storage-operations.dto.js';
 import { StoragePoolListModel, StoragePoolModel } from './models/storage-pool.model.js';
 import { StorageVolumeListModel, StorageVolumeModel } from './models/storage-volume.model.js';
 import { StoragePoolOperationsService } from './storage-pool-operations.service.js';
@@ -56,6 +53,11 @@ const VOLUME_PARAM = {
   description: "The volume's name in its pool",
   example: 'vm1.qcow2',
 };
+/** What every pool action's operation says after its own sentences. */
+function poolActionDescription(own: string): string {
+  return `${own} Run as a job; its result holds the pool as GET …/pools/{pool} shows it.`;
+}
+
 /** The pool of the examples of changes. */
 const IMAGES_POOL_PARAM = {
   name: 'pool',
@@ -225,24 +227,100 @@ export class StoragePoolsController {
     return respondWithJob(this.jobs, reply, accepted, prefer);
   }
 
+  /*
+   * Each action is its own operation (only start takes a body: `build`); the
+   * URLs are the ones clients always used, and `…/actions/:action` stays for
+   * any other action, hidden from the document (400 naming `action`).
+   */
+
   @Access('admin')
-  @Post(':pool/actions/:action')
+  @Post(':pool/actions/start')
   @ApiProblemResponses(404, 503)
   @HttpCode(202)
   @ApiOperation({
-    summary: 'Start, stop or refresh a storage pool',
-    description:
-      "`start` (with `build: true`, build it first: a dir pool's directory is created when missing), `stop` " +
-      "(libvirt's destroy: the pool becomes inactive, its files stay; volumes in use by running domains stay " +
-      'usable by them), `refresh` (libvirt re-reads the files: volumes added or changed behind its back ' +
-      'appear). Starting an active pool or stopping or refreshing an inactive one is 409 INVALID_STATE at ' +
-      'once. The job result holds the pool as GET …/pools/{pool} shows it.',
+    summary: 'Start a storage pool',
+    description: poolActionDescription(
+      "With `build: true` it is built first: a dir pool's directory is created when missing. Starting an active pool is 409 INVALID_STATE at once.",
+    ),
   })
   @ApiParam(IMAGES_POOL_PARAM)
-  @ApiParam({ name: 'action', enum: POOL_ACTIONS })
+  @ApiBody({
+    type: PoolActionDto,
+    required: false,
+    examples: { build: { summary: 'Create the directory first', value: { build: true } } },
+  })
   @ApiJobResponses()
   @ApiProblemResponses(400, 409, 422)
-  async storagePoolAction(
+  startStoragePool(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Body() body: PoolActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.poolAct(caller, host, pool, 'start', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('admin')
+  @Post(':pool/actions/stop')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Stop a storage pool',
+    description: poolActionDescription(
+      "libvirt's destroy: the pool becomes inactive, its files stay; volumes in use by running domains stay usable by them. No options: a body, if any, must be empty. Stopping an inactive pool is 409 INVALID_STATE at once.",
+    ),
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiBody(NO_OPTIONS_BODY)
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  stopStoragePool(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Body() body: PoolActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.poolAct(caller, host, pool, 'stop', body, prefer, idempotencyKey, reply);
+  }
+
+  @Access('admin')
+  @Post(':pool/actions/refresh')
+  @ApiProblemResponses(404, 503)
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Refresh a storage pool',
+    description: poolActionDescription(
+      'libvirt re-reads the files: volumes added or changed behind its back appear. No options: a body, if any, must be empty. Refreshing an inactive pool is 409 INVALID_STATE at once.',
+    ),
+  })
+  @ApiParam(IMAGES_POOL_PARAM)
+  @ApiBody(NO_OPTIONS_BODY)
+  @ApiJobResponses()
+  @ApiProblemResponses(400, 409, 422)
+  refreshStoragePool(
+    @CurrentCaller() caller: Caller,
+    @Param('host') host: string,
+    @Param('pool') pool: string,
+    @Body() body: PoolActionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.poolAct(caller, host, pool, 'refresh', body, prefer, idempotencyKey, reply);
+  }
+
+  /** Any other action: refused by the service (400 naming `action`); not in the document. */
+  @Access('admin')
+  @Post(':pool/actions/:action')
+  @HttpCode(202)
+  @ApiExcludeEndpoint()
+  storagePoolAction(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
     @Param('pool') pool: string,
@@ -251,6 +329,19 @@ export class StoragePoolsController {
     @Headers('prefer') prefer: string | undefined,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobModel> {
+    return this.poolAct(caller, host, pool, action, body, prefer, idempotencyKey, reply);
+  }
+
+  private async poolAct(
+    caller: Caller,
+    host: string,
+    pool: string,
+    action: string,
+    body: PoolActionDto | undefined,
+    prefer: string | undefined,
+    idempotencyKey: string | undefined,
+    reply: FastifyReply,
   ): Promise<JobModel> {
     const accepted = await this.operations.poolAction(
       caller,

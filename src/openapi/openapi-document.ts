@@ -5,6 +5,7 @@ import {
   PROBLEM_EXAMPLES,
   problemExampleName,
 } from '../common/decorators/api-problem-responses.decorator.js';
+import { withPreciseRequestBodies } from './request-schemas.js';
 import {
   DocumentBuilder,
   SwaggerModule,
@@ -64,7 +65,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const document = SwaggerModule.createDocument(app, config.build(), {
     operationIdFactory: (_controller: string, method: string) => method,
   });
-  return withResponseHeaders(document);
+  return withResponseHeaders(withPreciseRequestBodies(document));
 }
 
 const integer = { type: 'integer', minimum: 0 } as const;

@@ -138,8 +138,8 @@ async function main(): Promise<void> {
     'define the pool',
   );
   await finished(
-    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/{action}', {
-      params: { path: { host, pool, action: 'start' }, ...wait },
+    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/start', {
+      params: { path: { host, pool }, ...wait },
       body: { build: true },
     }),
     'start the pool',
@@ -176,8 +176,8 @@ async function main(): Promise<void> {
     'define the domain',
   );
   await finished(
-    await client.POST('/v1/hosts/{host}/domains/{domain}/actions/{action}', {
-      params: { path: { host, domain, action: 'start' }, ...wait },
+    await client.POST('/v1/hosts/{host}/domains/{domain}/actions/start', {
+      params: { path: { host, domain }, ...wait },
     }),
     'start the domain',
   );
@@ -223,8 +223,8 @@ async function main(): Promise<void> {
 
   // 8. Tear down: the domain, the volumes the pool lists, the pool.
   await finished(
-    await client.POST('/v1/hosts/{host}/domains/{domain}/actions/{action}', {
-      params: { path: { host, domain, action: 'destroy' }, ...wait },
+    await client.POST('/v1/hosts/{host}/domains/{domain}/actions/destroy', {
+      params: { path: { host, domain }, ...wait },
     }),
     'destroy the domain',
   );
@@ -235,8 +235,8 @@ async function main(): Promise<void> {
     'undefine the domain',
   );
   await finished(
-    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/{action}', {
-      params: { path: { host, pool, action: 'refresh' }, ...wait },
+    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/refresh', {
+      params: { path: { host, pool }, ...wait },
     }),
     'refresh the pool',
   );
@@ -265,8 +265,8 @@ async function main(): Promise<void> {
     left = left.filter((v) => !free.includes(v));
   }
   await finished(
-    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/{action}', {
-      params: { path: { host, pool, action: 'stop' }, ...wait },
+    await client.POST('/v1/hosts/{host}/pools/{pool}/actions/stop', {
+      params: { path: { host, pool }, ...wait },
     }),
     'stop the pool',
   );

@@ -113,7 +113,7 @@ describe('OpenAPI spec', () => {
     }
     assert.ok(responses > 100);
     // Every route that answers with a job through respondWithJob: Location and Preference-Applied.
-    const start = doc.paths['/v1/hosts/{host}/domains/{domain}/actions/{action}']?.post;
+    const start = doc.paths['/v1/hosts/{host}/domains/{domain}/actions/start']?.post;
     for (const status of ['200', '202']) {
       const headers = (start?.responses[status] as ResponseObject | undefined)?.headers ?? {};
       assert.deepEqual(headers.Location, ref('Location'));

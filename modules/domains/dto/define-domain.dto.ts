@@ -1,5 +1,5 @@
 import { Field, InputType, Int, registerEnumType } from '@nestjs/graphql';
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -25,6 +25,7 @@ export const DOMAIN_NAME_RULE =
   'must be 1-64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit';
 
 export const DOMAIN_TYPES = ['qemu', 'kvm'] as const;
+const MAX_MEMORY_MIB = 16 * 1024 * 1024;
 export const DISK_BUSES = ['virtio', 'sata', 'scsi', 'ide', 'usb'] as const;
 export const DISK_DEVICES = ['disk', 'cdrom'] as const;
 export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const;
@@ -71,7 +72,10 @@ export class DomainDiskSpecDto {
   })
   format?: ImageFormat;
 
-  @ApiPropertyOptional({ enum: DISK_BUSES, default: 'virtio (sata for a cdrom)' })
+  @ApiPropertyOptional({
+    enum: DISK_BUSES,
+    description: 'The bus; by default `virtio`, and `sata` for a cdrom',
+  })
   @Field(() => DiskBusEnum, { nullable: true })
   @IsOptional()
   @IsIn(DISK_BUSES)
@@ -180,15 +184,21 @@ export class DefineDomainDto {
   @IsIn(DOMAIN_TYPES)
   type?: (typeof DOMAIN_TYPES)[number];
 
-  @ApiPropertyOptional({ description: 'Memory in MiB', minimum: 16, example: 1024 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'Memory in MiB',
+    minimum: 16,
+    maximum: MAX_MEMORY_MIB,
+    example: 1024,
+  })
   @Field(() => Int, { nullable: true })
   @IsOptional()
   @IsInt()
   @Min(16)
-  @Max(16 * 1024 * 1024)
+  @Max(MAX_MEMORY_MIB)
   memoryMiB?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 1024, example: 2 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1024, example: 2 })
   @Field(() => Int, { nullable: true })
   @IsOptional()
   @IsInt()
@@ -238,6 +248,51 @@ export class DefineDomainDto {
   @ValidateNested({ each: true })
   @Type(() => DomainInterfaceSpecDto)
   interfaces?: DomainInterfaceSpecDto[];
+}
+
+/*
+ * The two bodies POST …/domains takes, as the OpenAPI document shows them (a
+ * `oneOf`): a spec, whose name, memoryMiB and vcpus are required, or raw XML
+ * alone. The handler validates with DefineDomainDto and the service refuses a
+ * spec without them and XML with anything beside it; these only tell clients.
+ */
+
+/** A domain from a structured spec. */
+export class DomainSpec extends OmitType(DefineDomainDto, [
+  'xml',
+  'name',
+  'memoryMiB',
+  'vcpus',
+] as const) {
+  @ApiProperty({
+    description: `The domain's name: ${DOMAIN_NAME_RULE}`,
+    pattern: DOMAIN_NAME_PATTERN.source,
+    example: 'vm1',
+  })
+  name!: string;
+
+  @ApiProperty({
+    type: 'integer',
+    description: 'Memory in MiB',
+    minimum: 16,
+    maximum: MAX_MEMORY_MIB,
+    example: 1024,
+  })
+  memoryMiB!: number;
+
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 1024, example: 2 })
+  vcpus!: number;
+}
+
+/** A domain from libvirt domain XML as it is (admins only). */
+export class DomainXml {
+  @ApiProperty({
+    description:
+      'libvirt domain XML, as it is (admins only; no other field with it). A UUID is added when it has none',
+    maxLength: 1_000_000,
+    example: "<domain type='kvm'><name>vm1</name>…</domain>",
+  })
+  xml!: string;
 }
 
 const queryBoolean = Transform(({ value }: { value: unknown }) =>

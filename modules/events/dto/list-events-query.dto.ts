@@ -20,6 +20,7 @@ export class ListEventsQueryDto {
   after?: string;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'JSON pages only: most events in the page',
     minimum: 1,
     maximum: MAX_PAGE_SIZE,

@@ -115,6 +115,9 @@ export class CreateVolumeDto {
   format?: ImageFormat;
 
   @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: Number.MAX_SAFE_INTEGER,
     description:
       'Virtual size in bytes (rounded up to 512 bytes); required unless there is a backing image, whose size is then the default. Files are sparse: nothing is allocated up front',
     example: 10 * 1024 ** 3,

@@ -38,3 +38,18 @@ export function OptionalImageFormat(doc: {
     IsIn(IMAGE_FORMATS),
   );
 }
+
+/**
+ * The body of an operation that takes no options: none, or an empty object
+ * (the handler still validates with its DTO, and refuses any field).
+ */
+export const NO_OPTIONS_BODY = {
+  required: false,
+  description: 'No options: no body, or an empty object',
+  schema: {
+    title: 'NoOptions',
+    type: 'object',
+    additionalProperties: false,
+    maxProperties: 0,
+  },
+} as const;
