@@ -111,6 +111,7 @@ function nextLine(): Promise<void> {
   return new Promise((resolve) => {
     lines.once('line', () => {
       lines.close();
+      process.stdin.destroy(); // nothing more to read: let the process end
       resolve();
     });
   });
