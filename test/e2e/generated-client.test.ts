@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -19,6 +20,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import ts from 'typescript';
 import { LibvirtClient, LibvirtError } from '#src/libvirt/index.js';
 import { OPENAPI_PATH } from '#src/openapi/openapi-document.js';
@@ -65,6 +68,25 @@ function castsIn(source: string, fileName = 'flow.ts'): string[] {
   };
   visit(file);
   return found;
+}
+
+// CommonJS modules: their classes are their default exports' `default`.
+const Ajv2020 = Ajv2020Module.default;
+const addFormats = addFormatsModule.default;
+
+/** A validator of one operation's JSON request body, from the committed spec. */
+function requestBodyValidator(urlPath: string, method: string): (body: unknown) => string[] {
+  const doc = JSON.parse(readFileSync(path.join(ROOT, OPENAPI_PATH), 'utf8')) as object;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema({ ...doc, $id: 'openapi.json' }, 'openapi.json', undefined, false);
+  const seg = (k: string): string =>
+    encodeURIComponent(k.replaceAll('~', '~0').replaceAll('/', '~1'));
+  const validate = ajv.compile({
+    $ref: `openapi.json#/paths/${seg(urlPath)}/${method}/requestBody/content/${seg('application/json')}/schema`,
+  });
+  return (body) =>
+    validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
 }
 
 interface Report {
@@ -125,6 +147,42 @@ describe('a client generated from the committed spec', () => {
       ['as', '<T>', '!', 'any'],
     );
     assert.deepEqual(castsIn(await readFile(FLOW, 'utf8')), [], 'casts in test/client/flow.ts');
+  });
+
+  it("accepts the README's request bodies as written, and refuses what the server refuses", async () => {
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const curlBody = (pattern: RegExp): unknown => {
+      const found = pattern.exec(readme);
+      assert.ok(found?.[1], `the README still has ${pattern}`);
+      return JSON.parse(found[1]);
+    };
+    const hosts = requestBodyValidator('/v1/hosts', 'post');
+    assert.deepEqual(hosts(curlBody(/-d '(\{\n {2}"name": "hv01"[^']*)'/)), []);
+    assert.deepEqual(hosts(curlBody(/-d '(\{ "name": "hv02"[^']*)'/)), []);
+    const blockJobs = requestBodyValidator(
+      '/v1/hosts/{host}/domains/{domain}/disks/{target}/block-jobs',
+      'post',
+    );
+    assert.deepEqual(blockJobs(curlBody(/-d '(\{"type":"commit"[^']*)'/)), []);
+    assert.notDeepEqual(blockJobs({ type: 'commit', reuseExisting: true }), []);
+    assert.notDeepEqual(blockJobs({ type: 'copy' }), [], 'a copy needs its destination');
+    // What the prose says each action takes.
+    const action = (name: string) =>
+      requestBodyValidator(`/v1/hosts/{host}/domains/{domain}/actions/${name}`, 'post');
+    assert.deepEqual(action('start')({ paused: true }), []);
+    assert.deepEqual(action('shutdown')({ timeoutSeconds: 30, force: true }), []);
+    assert.deepEqual(action('destroy')({ graceful: true }), []);
+    assert.deepEqual(action('autostart')({ enabled: true }), []);
+    assert.deepEqual(action('reboot')({}), []);
+    assert.notDeepEqual(action('start')({ timeoutSeconds: 5 }), []);
+    assert.notDeepEqual(action('autostart')({}), [], 'autostart needs enabled');
+    assert.notDeepEqual(action('shutdown')({ timeoutSeconds: 1.5 }), [], 'an integer');
+    const pools = requestBodyValidator('/v1/hosts/{host}/pools/{pool}/actions/start', 'post');
+    assert.deepEqual(pools({ build: true }), []);
+    const define = requestBodyValidator('/v1/hosts/{host}/domains', 'post');
+    assert.notDeepEqual(define({}), [], 'a definition needs a spec or xml');
+    assert.deepEqual(define({ xml: '<domain/>' }), []);
+    assert.deepEqual(define({ name: 'vm1', memoryMiB: 512, vcpus: 1 }), []);
   });
 
   it('generates the types, compiles the flow with tsc --strict, and runs it against the gateway', async () => {
