@@ -187,7 +187,7 @@ describe('GraphQL mutations', () => {
     const viaRest = (await rest.get(`/v1/jobs/${job.id}`)).body as Job;
     assert.equal(viaRest.state, 'completed');
     assert.ok(job.result, `a completed ${type} job has a result`);
-    assert.equal(job.result.__typename, RESULT_TYPENAME[type], 'the result is its job type\'s');
+    assert.equal(job.result.__typename, RESULT_TYPENAME[type], "the result is its job type's");
     assertSelectionOf(viaRest.result, job.result);
     return job;
   }

@@ -15,15 +15,13 @@ const ChainOutcomeEnum = Object.fromEntries(CHAIN_OUTCOMES.map((o) => [o, o]));
 registerEnumType(ChainOutcomeEnum, {
   name: 'BlockJobOutcome',
   description:
-    "What the live chain says of the job: `applied` (the chain is the one the job leaves), `unchanged` (the one it started on), `unexpected` (neither)",
+    'What the live chain says of the job: `applied` (the chain is the one the job leaves), `unchanged` (the one it started on), `unexpected` (neither)',
 });
 
 /** libvirt's virConnectDomainEventBlockJobStatus, lower-cased. */
 export const LIBVIRT_BLOCK_JOB_STATUSES = ['completed', 'failed', 'canceled', 'ready'] as const;
 export type LibvirtBlockJobStatus = (typeof LIBVIRT_BLOCK_JOB_STATUSES)[number];
-const LibvirtBlockJobStatusEnum = Object.fromEntries(
-  LIBVIRT_BLOCK_JOB_STATUSES.map((s) => [s, s]),
-);
+const LibvirtBlockJobStatusEnum = Object.fromEntries(LIBVIRT_BLOCK_JOB_STATUSES.map((s) => [s, s]));
 registerEnumType(LibvirtBlockJobStatusEnum, {
   name: 'LibvirtBlockJobStatus',
   description: "libvirt's virConnectDomainEventBlockJobStatus, lower-cased",
@@ -39,7 +37,12 @@ registerEnumType(COMPLETION_SOURCE_NAMES, {
 
 @ObjectType({ isAbstract: true })
 export abstract class BlockJobResult {
-  @ApiProperty({ enum: CHAIN_OUTCOMES, example: 'applied', description: 'What the live chain says of the job: `applied` (the chain is the one the job leaves), `unchanged` (the one it started on), `unexpected` (neither)' })
+  @ApiProperty({
+    enum: CHAIN_OUTCOMES,
+    example: 'applied',
+    description:
+      'What the live chain says of the job: `applied` (the chain is the one the job leaves), `unchanged` (the one it started on), `unexpected` (neither)',
+  })
   @Field(() => ChainOutcomeEnum)
   outcome!: ChainOutcomeName;
 
@@ -75,14 +78,16 @@ export abstract class BlockJobResult {
   pivoted!: boolean | null;
 
   @ApiProperty({
-    description: 'Whether a worker re-attached to the job (after a crash, a lost host or a restart)',
+    description:
+      'Whether a worker re-attached to the job (after a crash, a lost host or a restart)',
   })
   @Field()
   reattached!: boolean;
 
   @ApiProperty({
     type: [String],
-    description: "The chain's image paths when the job started, the top (the image the guest writes to) first",
+    description:
+      "The chain's image paths when the job started, the top (the image the guest writes to) first",
     example: ['/var/lib/libvirt/images/vm1-snap.qcow2', '/var/lib/libvirt/images/vm1.qcow2'],
   })
   @Field(() => [String])
@@ -90,7 +95,8 @@ export abstract class BlockJobResult {
 
   @ApiProperty({
     type: DiskModel,
-    description: "The disk as read back from the live XML at the end, with libvirt's current indexes",
+    description:
+      "The disk as read back from the live XML at the end, with libvirt's current indexes",
   })
   @Field(() => DiskModel)
   disk!: DiskModel;

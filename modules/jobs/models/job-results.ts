@@ -63,7 +63,7 @@ export function typedResult<T extends object>(type: JobType, result: T): T {
 export const JobResultUnion = createUnionType({
   name: 'JobResult',
   description:
-    "What a job did, one type per job type (Job.type): select the fields with `... on CommitResult { … }`; null until the job ended, and for a failed job other than a block job",
+    'What a job did, one type per job type (Job.type): select the fields with `... on CommitResult { … }`; null until the job ended, and for a failed job other than a block job',
   types: () => {
     const missing = undeclaredJobTypes();
     if (missing.length > 0) throw new Error(`job types without a result: ${missing.join(', ')}`);

@@ -46,7 +46,8 @@ export class SnapshotResult {
 
   @ApiProperty({
     type: [DiskModel],
-    description: "The snapshot's disks as read back from libvirt, the overlay at the top of each chain",
+    description:
+      "The snapshot's disks as read back from libvirt, the overlay at the top of each chain",
   })
   @Field(() => [DiskModel])
   disks!: DiskModel[];
