@@ -36,39 +36,103 @@ interface Declaration {
   variants: Map<string, SchemaVariant>;
 }
 
-const declarations = new Map<string, Declaration>();
+/** Declared variants, by the schema they split. */
+export class SchemaVariants {
+  private readonly declarations = new Map<string, Declaration>();
 
-/** Declares one variant of schema `schema`, told apart by `property`. */
-export function declareSchemaVariant(
-  schema: string,
-  property: string,
-  variant: SchemaVariant,
-): void {
-  let declaration = declarations.get(schema);
-  if (!declaration) {
-    declaration = { property, variants: new Map() };
-    declarations.set(schema, declaration);
+  /** Declares one variant of schema `schema`, told apart by `property`. */
+  declare(schema: string, property: string, variant: SchemaVariant): void {
+    let declaration = this.declarations.get(schema);
+    if (!declaration) {
+      declaration = { property, variants: new Map() };
+      this.declarations.set(schema, declaration);
+    }
+    if (declaration.property !== property) {
+      throw new Error(
+        `schema ${schema}: variants are told apart by ${declaration.property}, not ${property}`,
+      );
+    }
+    if (declaration.variants.has(variant.value)) {
+      throw new Error(`schema ${schema}: a second variant for ${property} = ${variant.value}`);
+    }
+    declaration.variants.set(variant.value, variant);
   }
-  if (declaration.property !== property) {
-    throw new Error(
-      `schema ${schema}: variants are told apart by ${declaration.property}, not ${property}`,
-    );
-  }
-  if (declaration.variants.has(variant.value)) {
-    throw new Error(`schema ${schema}: a second variant for ${property} = ${variant.value}`);
-  }
-  declaration.variants.set(variant.value, variant);
-}
 
-/** The model classes variants refer to (the document must hold their schemas). */
-export function variantModels(): Type[] {
-  const models = new Set<Type>();
-  for (const { variants } of declarations.values()) {
-    for (const variant of variants.values()) {
-      for (const p of Object.values(variant.properties)) if ('model' in p) models.add(p.model);
+  /** The model classes variants refer to (the document must hold their schemas). */
+  models(): Type[] {
+    const models = new Set<Type>();
+    for (const { variants } of this.declarations.values()) {
+      for (const variant of variants.values()) {
+        for (const p of Object.values(variant.properties)) if ('model' in p) models.add(p.model);
+      }
+    }
+    return [...models];
+  }
+
+  /**
+   * Replaces each declared schema by the `oneOf` of its variants. A value of the
+   * discriminator's enum with no variant, or a variant outside it, is an error:
+   * the union must say exactly what the server sends.
+   */
+  apply(document: OpenAPIObject): void {
+    const schemas = document.components?.schemas ?? {};
+    for (const [name, { property, variants }] of this.declarations) {
+      const common = schemas[name] as SchemaObject | undefined;
+      if (!common?.properties) throw new Error(`schema variants: no schema ${name} to split`);
+      schemas[name] = split(schemas, name, common.properties, common, property, variants);
     }
   }
-  return [...models];
+}
+
+/** The variants the application declares (buildOpenApiDocument applies them). */
+export const schemaVariants = new SchemaVariants();
+
+function split(
+  schemas: Record<string, SchemaObject | ReferenceObject>,
+  name: string,
+  commonProperties: Record<string, SchemaObject | ReferenceObject>,
+  common: SchemaObject,
+  property: string,
+  variants: Map<string, SchemaVariant>,
+): SchemaObject {
+  const discriminator = commonProperties[property] as SchemaObject | undefined;
+  const values = (discriminator?.enum ?? []) as string[];
+  const missing = values.filter((v) => !variants.has(v));
+  const extra = [...variants.keys()].filter((v) => !values.includes(v));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new Error(
+      `schema ${name}: the variants of ${property} differ from its values (without a variant: ${missing.join(', ') || 'none'}; not a value: ${extra.join(', ') || 'none'})`,
+    );
+  }
+  const mapping: Record<string, string> = {};
+  for (const [value, variant] of variants) {
+    const unknown = Object.keys(variant.properties).filter((k) => !(k in commonProperties));
+    if (unknown.length > 0) {
+      throw new Error(`schema ${variant.name}: ${unknown.join(', ')} not properties of ${name}`);
+    }
+    const properties: Record<string, SchemaObject | ReferenceObject> = {};
+    for (const [key, schema] of Object.entries(commonProperties)) {
+      const own = variant.properties[key];
+      properties[key] =
+        key === property
+          ? { type: 'string', enum: [value], description: discriminator?.description }
+          : own
+            ? mergeDescription(propertySchema(own), schema)
+            : schema;
+    }
+    schemas[variant.name] = {
+      type: 'object',
+      description: variant.description,
+      properties,
+      ...(common.required ? { required: common.required } : {}),
+    };
+    mapping[value] = `#/components/schemas/${variant.name}`;
+  }
+  return {
+    ...(common.description ? { description: common.description } : {}),
+    oneOf: values.map((v) => ({ $ref: `#/components/schemas/${variants.get(v)?.name}` })),
+    discriminator: { propertyName: property, mapping },
+  };
 }
 
 function propertySchema(p: VariantProperty): SchemaObject | ReferenceObject {
@@ -79,57 +143,6 @@ function propertySchema(p: VariantProperty): SchemaObject | ReferenceObject {
     ...(p.description === undefined ? {} : { description: p.description }),
     ...(p.nullable ? { anyOf: [ref, { type: 'null' }] } : { allOf: [ref] }),
   };
-}
-
-/**
- * Replaces each declared schema by the `oneOf` of its variants. A value of the
- * discriminator's enum with no variant, or a variant outside it, is an error:
- * the union must say exactly what the server sends.
- */
-export function applySchemaVariants(document: OpenAPIObject): void {
-  const schemas = document.components?.schemas ?? {};
-  for (const [name, { property, variants }] of declarations) {
-    const common = schemas[name] as SchemaObject | undefined;
-    if (!common?.properties) throw new Error(`schema variants: no schema ${name} to split`);
-    const discriminator = common.properties[property] as SchemaObject | undefined;
-    const values = (discriminator?.enum ?? []) as string[];
-    const missing = values.filter((v) => !variants.has(v));
-    const extra = [...variants.keys()].filter((v) => !values.includes(v));
-    if (missing.length > 0 || extra.length > 0) {
-      throw new Error(
-        `schema ${name}: the variants of ${property} differ from its values (without a variant: ${missing.join(', ') || 'none'}; not a value: ${extra.join(', ') || 'none'})`,
-      );
-    }
-    const mapping: Record<string, string> = {};
-    for (const value of values) {
-      const variant = variants.get(value)!;
-      const properties: Record<string, SchemaObject | ReferenceObject> = {};
-      for (const [key, schema] of Object.entries(common.properties)) {
-        properties[key] =
-          key === property
-            ? { type: 'string', enum: [value], description: discriminator?.description }
-            : variant.properties[key]
-              ? mergeDescription(propertySchema(variant.properties[key]), schema)
-              : schema;
-      }
-      const unknown = Object.keys(variant.properties).filter((k) => !(k in properties));
-      if (unknown.length > 0) {
-        throw new Error(`schema ${variant.name}: ${unknown.join(', ')} not properties of ${name}`);
-      }
-      schemas[variant.name] = {
-        type: 'object',
-        description: variant.description,
-        properties,
-        ...(common.required ? { required: common.required } : {}),
-      };
-      mapping[value] = `#/components/schemas/${variant.name}`;
-    }
-    schemas[name] = {
-      ...(common.description ? { description: common.description } : {}),
-      oneOf: values.map((v) => ({ $ref: mapping[v]! })),
-      discriminator: { propertyName: property, mapping },
-    };
-  }
 }
 
 /** The variant's schema, described as the common property is unless it says more. */

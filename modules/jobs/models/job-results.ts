@@ -1,6 +1,6 @@
 import type { Type } from '@nestjs/common';
 import { createUnionType } from '@nestjs/graphql';
-import { declareSchemaVariant, type VariantProperty } from '#src/openapi/schema-variants.js';
+import { schemaVariants, type VariantProperty } from '#src/openapi/schema-variants.js';
 import { JOB_TYPES, type JobType } from '#jobs/job-types.js';
 
 /**
@@ -34,7 +34,7 @@ export function jobVariantName(type: JobType): string {
 export function declareJobType(type: JobType, contract: JobTypeContract): void {
   if (contracts.has(type)) throw new Error(`job type ${type} is declared twice`);
   contracts.set(type, contract);
-  declareSchemaVariant('Job', 'type', {
+  schemaVariants.declare('Job', 'type', {
     value: type,
     name: jobVariantName(type),
     description: `A job of type \`${type}\``,
