@@ -105,7 +105,10 @@ function split(
     );
   }
   const mapping: Record<string, string> = {};
-  for (const [value, variant] of variants) {
+  // In the order of the discriminator's values, whatever the order of the declarations.
+  for (const [value, variant] of [...variants].sort(
+    ([a], [b]) => values.indexOf(a) - values.indexOf(b),
+  )) {
     const unknown = Object.keys(variant.properties).filter((k) => !(k in commonProperties));
     if (unknown.length > 0) {
       throw new Error(`schema ${variant.name}: ${unknown.join(', ')} not properties of ${name}`);
