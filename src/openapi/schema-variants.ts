@@ -159,3 +159,43 @@ function mergeDescription(
   }
   return { ...schema, description };
 }
+
+type Schema = SchemaObject | ReferenceObject;
+
+/** Schema helpers for variant properties written as schemas. */
+export const S = {
+  string: (description?: string): SchemaObject => ({
+    type: 'string',
+    ...(description === undefined ? {} : { description }),
+  }),
+  integer: (description?: string): SchemaObject => ({
+    type: 'integer',
+    ...(description === undefined ? {} : { description }),
+  }),
+  boolean: (description?: string): SchemaObject => ({
+    type: 'boolean',
+    ...(description === undefined ? {} : { description }),
+  }),
+  enum: (values: readonly (string | boolean)[], description?: string): SchemaObject => ({
+    type: typeof values[0] === 'boolean' ? 'boolean' : 'string',
+    enum: [...values],
+    ...(description === undefined ? {} : { description }),
+  }),
+  /** `schema`, or null. */
+  nullable: (schema: Schema): SchemaObject => ({ anyOf: [schema, { type: 'null' }] }),
+  array: (items: Schema, description?: string): SchemaObject => ({
+    type: 'array',
+    items,
+    ...(description === undefined ? {} : { description }),
+  }),
+  /** An object of `properties`, all required but those in `optional`. */
+  object: (
+    properties: Record<string, Schema>,
+    options: { optional?: readonly string[]; description?: string } = {},
+  ): SchemaObject => ({
+    type: 'object',
+    ...(options.description === undefined ? {} : { description: options.description }),
+    properties,
+    required: Object.keys(properties).filter((k) => !options.optional?.includes(k)),
+  }),
+};

@@ -8,6 +8,8 @@ import { Field, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DiskModel } from '#modules/domains/models/domain.model.js';
 import { declareJobType } from '#modules/jobs/models/job-results.js';
+import { CHAIN_MEMBER_REF, resolvedOf } from '#modules/jobs/models/resolved-schemas.js';
+import { S } from '#src/openapi/schema-variants.js';
 
 export const CHAIN_OUTCOMES = ['applied', 'unchanged', 'unexpected'] as const;
 export type ChainOutcomeName = (typeof CHAIN_OUTCOMES)[number];
@@ -123,9 +125,69 @@ export class CopyResult extends BlockJobResult {}
 @ObjectType('PullResult')
 export class PullResult extends BlockJobResult {}
 
-declareJobType('block.commit', { result: CommitResult });
-declareJobType('block.copy', { result: CopyResult });
-declareJobType('block.pull', { result: PullResult });
+const BANDWIDTH = S.integer('Bytes per second; 0: no limit');
+
+/** A block job libvirt was running with no record of the gateway's, taken on by reconciliation. */
+const ADOPTED = resolvedOf(
+  {
+    adopted: S.enum([true], 'An adopted job'),
+    disk: S.string('The disk'),
+    libvirtType: S.integer("libvirt's virDomainBlockJobType when the job was adopted"),
+    pivot: S.enum([false], 'Never: an adopted job waits in `ready` for a pivot or a cancel'),
+    active: S.boolean('Commits: the top is the active image'),
+    top: CHAIN_MEMBER_REF,
+    base: CHAIN_MEMBER_REF,
+    source: CHAIN_MEMBER_REF,
+    destination: S.string("Copy: the mirror's image"),
+    format: S.nullable(S.string("Copy: the mirror's format")),
+  },
+  { optional: ['active', 'top', 'base', 'source', 'destination', 'format'] },
+);
+
+/** A job's own parameters, or an adopted job's. */
+const resolved = (own: Parameters<typeof resolvedOf>[0], optional: string[] = []) => ({
+  schema: { oneOf: [resolvedOf(own, { optional }), ADOPTED] },
+});
+
+declareJobType('block.commit', {
+  result: CommitResult,
+  resolved: resolved({
+    disk: S.string('The disk'),
+    top: CHAIN_MEMBER_REF,
+    base: CHAIN_MEMBER_REF,
+    active: S.boolean('The top is the active image: a two-phase job that ends with a pivot'),
+    shallow: S.boolean('Merge into the image right below top'),
+    deleteCommittedImages: S.boolean('Delete the merged images once the commit succeeded'),
+    bandwidth: BANDWIDTH,
+    pivot: S.boolean('Active commit: pivot as soon as libvirt reports the job ready'),
+  }),
+});
+declareJobType('block.copy', {
+  result: CopyResult,
+  resolved: resolved(
+    {
+      disk: S.string('The disk'),
+      source: CHAIN_MEMBER_REF,
+      destination: S.string('The absolute path of the copy'),
+      format: S.enum(['qcow2', 'raw'], "The copy's format"),
+      shallow: S.boolean('Copy only the top image'),
+      reuseExisting: S.boolean('The destination existed and is overwritten'),
+      bandwidth: BANDWIDTH,
+      pivot: S.boolean('Pivot as soon as libvirt reports the job ready'),
+      newVolumeIn: S.nullable(S.string('The dir pool the copy creates its destination in')),
+    },
+    ['newVolumeIn'],
+  ),
+});
+declareJobType('block.pull', {
+  result: PullResult,
+  resolved: resolved({
+    disk: S.string('The disk'),
+    top: CHAIN_MEMBER_REF,
+    base: S.nullable(CHAIN_MEMBER_REF),
+    bandwidth: BANDWIDTH,
+  }),
+});
 
 declare module '#jobs/job-types.js' {
   interface JobResults {

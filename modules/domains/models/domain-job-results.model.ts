@@ -6,6 +6,8 @@
 import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { declareJobType } from '#modules/jobs/models/job-results.js';
+import { resolvedOf } from '#modules/jobs/models/resolved-schemas.js';
+import { S } from '#src/openapi/schema-variants.js';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 import { DomainStateEnum } from './domain.model.js';
 
@@ -104,15 +106,56 @@ export class DefineDomainResult extends DomainIdentityResult {}
 @ObjectType('UndefineDomainResult')
 export class UndefineDomainResult extends DomainIdentityResult {}
 
-declareJobType('domain.start', { result: StartDomainResult });
-declareJobType('domain.shutdown', { result: ShutdownDomainResult });
-declareJobType('domain.destroy', { result: DestroyDomainResult });
-declareJobType('domain.reboot', { result: RebootDomainResult });
-declareJobType('domain.suspend', { result: SuspendDomainResult });
-declareJobType('domain.resume', { result: ResumeDomainResult });
-declareJobType('domain.autostart', { result: AutostartDomainResult });
-declareJobType('domain.define', { result: DefineDomainResult });
-declareJobType('domain.undefine', { result: UndefineDomainResult });
+const resolved = (properties: Parameters<typeof resolvedOf>[0], optional?: string[]) => ({
+  schema: resolvedOf(properties, { optional: optional ?? [] }),
+});
+
+declareJobType('domain.start', {
+  result: StartDomainResult,
+  resolved: resolved({ paused: S.boolean('Start it paused') }),
+});
+declareJobType('domain.shutdown', {
+  result: ShutdownDomainResult,
+  resolved: resolved({
+    timeoutSeconds: S.integer('How long the guest may take'),
+    force: S.boolean('Power it off when the guest did not shut down in time'),
+  }),
+});
+declareJobType('domain.destroy', {
+  result: DestroyDomainResult,
+  resolved: resolved({ graceful: S.boolean('Ask QEMU to terminate gracefully first') }),
+});
+declareJobType('domain.reboot', { result: RebootDomainResult, resolved: resolved({}) });
+declareJobType('domain.suspend', { result: SuspendDomainResult, resolved: resolved({}) });
+declareJobType('domain.resume', { result: ResumeDomainResult, resolved: resolved({}) });
+declareJobType('domain.autostart', {
+  result: AutostartDomainResult,
+  resolved: resolved({ enabled: S.boolean('Start the domain when the host starts') }),
+});
+declareJobType('domain.define', {
+  result: DefineDomainResult,
+  resolved: resolved(
+    {
+      xml: S.string(
+        'The domain XML defined (built from the spec, or as given with its UUID), secrets redacted',
+      ),
+      source: S.enum(['spec', 'xml'], 'Whether the request gave a spec or raw XML'),
+      paths: S.array(
+        S.object({ field: S.string('The request field'), path: S.string('The image it names') }),
+        'The images the domain opens, with the request field each came from',
+      ),
+    },
+    ['paths'],
+  ),
+});
+declareJobType('domain.undefine', {
+  result: UndefineDomainResult,
+  resolved: resolved({
+    snapshotsMetadata: S.boolean("Remove libvirt's snapshot metadata too"),
+    managedSave: S.boolean('Remove a managed save image too'),
+    nvram: S.boolean('Delete the NVRAM file too'),
+  }),
+});
 
 declare module '#jobs/job-types.js' {
   interface JobResults {

@@ -6,6 +6,8 @@ import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DiskModel } from '#modules/domains/models/domain.model.js';
 import { declareJobType } from '#modules/jobs/models/job-results.js';
+import { resolvedOf } from '#modules/jobs/models/resolved-schemas.js';
+import { S } from '#src/openapi/schema-variants.js';
 
 @ApiSchema({ name: 'SnapshotOverlay', description: 'The overlay a snapshot put on one disk' })
 @ObjectType('SnapshotOverlay')
@@ -53,7 +55,24 @@ export class SnapshotResult {
   disks!: DiskModel[];
 }
 
-declareJobType('domain.snapshot', { result: SnapshotResult });
+declareJobType('domain.snapshot', {
+  result: SnapshotResult,
+  resolved: {
+    schema: resolvedOf({
+      name: S.string("The snapshot's name"),
+      description: S.nullable(S.string("The snapshot's description")),
+      metadata: S.boolean('Whether libvirt keeps the snapshot in its list'),
+      disks: S.array(
+        S.object({
+          target: S.string('The disk'),
+          top: S.string('Its top image when the request was accepted'),
+          overlay: S.string('The overlay the snapshot puts on it'),
+        }),
+        "Each disk's overlay",
+      ),
+    }),
+  },
+});
 
 declare module '#jobs/job-types.js' {
   interface JobResults {

@@ -6,6 +6,8 @@
 import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { declareJobType } from '#modules/jobs/models/job-results.js';
+import { resolvedOf } from '#modules/jobs/models/resolved-schemas.js';
+import { S } from '#src/openapi/schema-variants.js';
 import { StoragePoolModel } from './storage-pool.model.js';
 import { StorageVolumeModel } from './storage-volume.model.js';
 
@@ -117,13 +119,52 @@ export class DeleteVolumeResult {
   path!: string | null;
 }
 
-declareJobType('pool.define', { result: DefinePoolResult });
-declareJobType('pool.start', { result: StartPoolResult });
-declareJobType('pool.stop', { result: StopPoolResult });
-declareJobType('pool.refresh', { result: RefreshPoolResult });
-declareJobType('pool.undefine', { result: UndefinePoolResult });
-declareJobType('volume.create', { result: CreateVolumeResult });
-declareJobType('volume.delete', { result: DeleteVolumeResult });
+const resolved = (properties: Parameters<typeof resolvedOf>[0]) => ({
+  schema: resolvedOf(properties, { hostJob: true }),
+});
+const POOL = {
+  pool: S.string("The pool's name"),
+  uuid: S.string("The pool's UUID (chosen at request time for a define): a re-run finds it by it"),
+};
+const VOLUME = {
+  pool: S.string("The volume's pool"),
+  poolUuid: S.string("The pool's UUID"),
+  volume: S.string("The volume's name"),
+};
+
+declareJobType('pool.define', {
+  result: DefinePoolResult,
+  resolved: resolved({ ...POOL, xml: S.string('The pool XML defined') }),
+});
+declareJobType('pool.start', {
+  result: StartPoolResult,
+  resolved: resolved({ ...POOL, build: S.boolean('Build the pool (make its directory) first') }),
+});
+declareJobType('pool.stop', { result: StopPoolResult, resolved: resolved(POOL) });
+declareJobType('pool.refresh', { result: RefreshPoolResult, resolved: resolved(POOL) });
+declareJobType('pool.undefine', { result: UndefinePoolResult, resolved: resolved(POOL) });
+declareJobType('volume.create', {
+  result: CreateVolumeResult,
+  resolved: resolved({
+    ...VOLUME,
+    xml: S.string('The volume XML created'),
+    format: S.enum(['raw', 'qcow2'], "The volume's format"),
+    capacityBytes: S.nullable(S.integer('Its size; null: the size of its backing image')),
+    backing: S.nullable(
+      S.object(
+        { path: S.string('The backing image'), format: S.string("The backing image's format") },
+        { description: 'The image a qcow2 volume is backed by' },
+      ),
+    ),
+  }),
+});
+declareJobType('volume.delete', {
+  result: DeleteVolumeResult,
+  resolved: resolved({
+    ...VOLUME,
+    path: S.nullable(S.string("The volume's file when the deletion was asked for")),
+  }),
+});
 
 declare module '#jobs/job-types.js' {
   interface JobResults {
