@@ -693,7 +693,7 @@ describe('block jobs', () => {
     });
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     const id = started.data.startBlockJob.id as string;
-    assert.equal(started.data.startBlockJob.type, 'block.commit');
+    assert.equal(started.data.startBlockJob.type, 'block_commit');
     await until(id, ['ready']);
     const pivot = `mutation($id: ID!) { pivotBlockJob(id: $id, wait: 30) {
       id state result { __typename ... on CommitResult { persistentChainDiffers disk { chain { path index ref } } } } } }`;

@@ -24,6 +24,7 @@ import {
   writePattern,
 } from '../support/qemu-images.js';
 import { codes, graphql, type GraphqlBody } from './graphql-helpers.js';
+import { graphqlEnumName } from '#src/graphql/value-enum.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -182,9 +183,10 @@ describe('GraphQL mutations', () => {
     type: string,
   ): Promise<Job> {
     const job = jobOf(body, field);
-    assert.equal(job.type, type);
+    assert.equal(job.type, graphqlEnumName(type), 'GraphQL names the type with _ for .');
     assert.equal(job.state, 'completed', JSON.stringify(job.error));
     const viaRest = (await rest.get(`/v1/jobs/${job.id}`)).body as Job;
+    assert.equal(viaRest.type, type);
     assert.equal(viaRest.state, 'completed');
     assert.ok(job.result, `a completed ${type} job has a result`);
     assert.equal(job.result.__typename, RESULT_TYPENAME[type], "the result is its job type's");
@@ -461,7 +463,7 @@ describe('GraphQL mutations', () => {
       await admin(start, { d: snapName, input: { type: 'commit', base: baseRef, pivot: false } }),
       'startBlockJob',
     );
-    assert.equal(started.type, 'block.commit');
+    assert.equal(started.type, 'block_commit');
     await reaches(started.id, 'ready');
     assert.match(
       refused(await admin(start, { d: snapName, input: { type: 'pull' } }), 'CONFLICT'),
