@@ -273,8 +273,17 @@ describe('a typed GraphQL client (graphql-codegen, typed-document-node)', () => 
         },
       ],
       chain: [overlay, base],
+      overlays: [{ target: 'vda', path: overlay }],
     });
     const committed = steps.get('committed')!;
+    // The commit job's typed result (JobResult's CommitResult) says what the live chain says.
+    const liveRef = (committed.chain as Array<{ ref: string }>)[0]!.ref;
+    assert.deepEqual(committed.result, {
+      outcome: 'applied',
+      pivoted: true,
+      chainBefore: [overlay, base],
+      chain: [{ path: base, ref: liveRef }],
+    });
     const job = committed.job as { id: string; type: string; state: string; disk: string };
     assert.deepEqual(
       { type: job.type, state: job.state, disk: job.disk },

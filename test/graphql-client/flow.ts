@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   });
 
   // Recorded in libvirt's snapshot metadata too, so the domain lists it.
-  await completed(
+  const snapshot = await completed(
     (
       await execute(CreateSnapshotDocument, {
         host,
@@ -184,6 +184,8 @@ async function main(): Promise<void> {
       disks: s.disks.map((d) => ({ target: d.target, snapshot: d.snapshot, path: d.path })),
     })),
     chain: overlaid ? paths(overlaid) : null,
+    // The job's own result: the union's member for a snapshot.
+    overlays: snapshot.result?.__typename === 'SnapshotResult' ? snapshot.result.overlays : null,
   });
 
   // An active commit (no top): the overlay goes into its base and the guest pivots to it.
@@ -211,6 +213,16 @@ async function main(): Promise<void> {
     chainComplete: committed.chainComplete,
     blockJob: committed.blockJob?.type ?? null,
     mirror: committed.mirror?.path ?? null,
+    // The job's own result, narrowed to the commit's member of the union: the chain it left.
+    result:
+      commit.result?.__typename === 'CommitResult'
+        ? {
+            outcome: commit.result.outcome,
+            pivoted: commit.result.pivoted,
+            chainBefore: commit.result.chainBefore,
+            chain: commit.result.disk.chain.map((image) => ({ path: image.path, ref: image.ref })),
+          }
+        : null,
   });
   await pause();
 
