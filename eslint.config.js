@@ -3,7 +3,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'openapi/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'coverage/',
+      'openapi/',
+      // The typed GraphQL client's generated types and build (test/e2e/graphql-client.test.ts makes them).
+      'test/graphql-client/generated/',
+      'test/graphql-client/out/',
+      // The generated REST client's types, when made by hand (test/client/tsconfig.json says how).
+      'test/client/generated/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -10,7 +10,7 @@ export class JobEnd extends Error {
 
   constructor(
     readonly state: 'canceled' | 'failed',
-    readonly result: Record<string, unknown>,
+    readonly result: object,
     /** Why it failed (state failed only). */
     readonly error: AppError | null = null,
   ) {

@@ -32,7 +32,8 @@ export interface JobRecord {
   resolved: Record<string, unknown>;
   state: JobState;
   progress: JobProgress | null;
-  result: Record<string, unknown> | null;
+  /** What the job did: its type's result, as the feature that runs it declares it. */
+  result: object | null;
   error: JobError | null;
   requestedBy: string;
   requestId: string;

@@ -35,6 +35,18 @@ export const JOB_TYPES = {
 
 export type JobType = keyof typeof JOB_TYPES;
 
+/**
+ * What each job type's handler returns (the job's `result`): declared by the
+ * feature that runs it, beside its models, by augmenting this interface
+ * (`declare module '#jobs/job-types.js'`), so the compiler holds each
+ * processor to its published result.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface JobResults {}
+
+/** The result of a job of type `T`; an object until its feature declared it. */
+export type ResultOf<T extends JobType> = T extends keyof JobResults ? JobResults[T] : object;
+
 /** The domain a job acts on, resolved by the api when the job was requested. */
 export interface DomainTarget {
   host: string;

@@ -10,6 +10,7 @@ import type {
   JobType,
   QueueName,
   QueuedJob,
+  ResultOf,
 } from './job-types.js';
 
 /** The domain a handler gets: none for host jobs, maybe none where it may be absent. */
@@ -36,9 +37,7 @@ export interface JobContext<T extends JobType> {
 }
 
 /** Does the work; returns the job's result. Must be safe to run again after a crash. */
-export type JobHandler<T extends JobType> = (
-  ctx: JobContext<T>,
-) => Promise<Record<string, unknown>>;
+export type JobHandler<T extends JobType> = (ctx: JobContext<T>) => Promise<ResultOf<T>>;
 
 export type QueueHandlers<Q extends QueueName> = {
   [T in JobType as (typeof JOB_TYPES)[T] extends Q ? T : never]: JobHandler<T>;

@@ -35,6 +35,7 @@ import { RedisRecovery } from '#src/redis/redis-recovery.js';
 import { disksView } from '#modules/domains/index.js';
 import type { DiskModel } from '#modules/domains/models/domain.model.js';
 import { isAdopted, outcomeOfJob, shapeOfJob } from './adoption.js';
+import type { BlockJobResult, LibvirtBlockJobStatus } from './models/block-job-results.model.js';
 import { chainPaths, conflict, usableChain, type ChainOutcome } from './block-chain.js';
 import { BlockJobWatch } from './block-job-watch.js';
 import { BLOCK_JOB_DOMAIN_STATES, confineCopy, planOf } from './plans/index.js';
@@ -51,7 +52,7 @@ const EVENT_GRACE_MS = 1000;
 /** How long libvirt may take to show a completed job's chain in the live XML. */
 const CHAIN_SETTLE_MS = 5000;
 
-const STATUS_NAMES: Record<number, string> = {
+const STATUS_NAMES: Record<number, LibvirtBlockJobStatus> = {
   [BlockJobStatus.COMPLETED]: 'completed',
   [BlockJobStatus.FAILED]: 'failed',
   [BlockJobStatus.CANCELED]: 'canceled',
@@ -152,7 +153,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     'block.pull': (ctx) => this.run(ctx),
   };
 
-  private async run(ctx: JobContext<BlockJobType>): Promise<Record<string, unknown>> {
+  private async run(ctx: JobContext<BlockJobType>): Promise<BlockJobResult> {
     const { job } = ctx;
     const diskRef: DiskRef = {
       host: job.target.host,
@@ -205,7 +206,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     ctx: JobContext<BlockJobType>,
     diskRef: DiskRef,
     watch: BlockJobWatch,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<BlockJobResult> {
     const { client, job } = ctx;
     const dom = ctx.dom as RemoteDomain;
     const id = job.jobId;
@@ -423,7 +424,7 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     ctx: JobContext<BlockJobType>,
     run: Run,
     ending: Ending,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<BlockJobResult> {
     const { client, job } = ctx;
     const dom = ctx.dom as RemoteDomain;
     const target = job.params.disk;
@@ -491,10 +492,11 @@ export class BlockJobsProcessor implements QueueProcessor<'block-jobs'>, BeforeA
     status: number | null,
     byEvent: boolean,
     pivoted: boolean | null,
-  ): Record<string, unknown> {
+  ): BlockJobResult {
     return {
       outcome,
-      libvirtStatus: status === null ? null : (STATUS_NAMES[status] ?? String(status)),
+      // libvirt's event has these four statuses only (virConnectDomainEventBlockJobStatus).
+      libvirtStatus: status === null ? null : (STATUS_NAMES[status] ?? null),
       completionSeenIn: outcome === 'applied' ? (byEvent ? 'event+chain' : 'chain') : null,
       pivoted,
       reattached: run?.reattached ?? false,

@@ -5,6 +5,8 @@ import { DomainOperationsService } from './domain-operations.service.js';
 import { DomainsController } from './domains.controller.js';
 import { DomainsResolver, HostDomainsResolver } from './domains.resolver.js';
 import { DomainsService } from './domains.service.js';
+// Declares what this feature's jobs return (REST's Job variants, GraphQL's JobResult).
+import './models/domain-job-results.model.js';
 
 /** Domains over REST and GraphQL: reads, lifecycle actions, define and undefine (the api side). */
 @Module({

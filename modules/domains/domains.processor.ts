@@ -16,13 +16,13 @@ import {
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { parseXml, path } from '#src/xml/xml.js';
 import { JobProcessor, type JobContext, type QueueProcessor } from '#jobs/processor.js';
-import { stateName } from './domain-state.js';
+import { stateName, type DomainStateName } from './domain-state.js';
 
 /** The result of a lifecycle job: the state libvirt reports once it is done. */
 async function outcome(
   { client, dom }: Pick<JobContext<never>, 'client' | 'dom'>,
   changed: boolean,
-): Promise<Record<string, unknown>> {
+): Promise<{ state: DomainStateName; changed: boolean }> {
   return { state: stateName(await stateOf(client, dom)), changed };
 }
 

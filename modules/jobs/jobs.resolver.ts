@@ -1,4 +1,14 @@
-import { Args, ArgsType, Field, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  ArgsType,
+  Field,
+  ID,
+  Mutation,
+  Parent,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsOptional, IsUUID, ValidateNested } from 'class-validator';
 import { Access } from '#src/common/auth/access.js';
@@ -12,6 +22,7 @@ import {
 } from '#src/graphql/connection.js';
 import { JobFilterInput } from './dto/job-filter.input.js';
 import { JobsService } from './jobs.service.js';
+import { JobResultUnion, typedResult } from './models/job-results.js';
 import { JobModel } from './models/job.model.js';
 import { JobsConnection } from './models/jobs-connection.model.js';
 
@@ -63,5 +74,11 @@ export class JobsResolver {
   @Mutation(() => JobModel, { description: 'Cancel a job: a queued one never starts' })
   cancelJob(@CurrentCaller() caller: Caller, @Args() { id }: JobIdArgs): Promise<JobModel> {
     return this.jobs.cancel(caller, id);
+  }
+
+  /** The result as its job type's member of the JobResult union. */
+  @ResolveField('result', () => JobResultUnion, { nullable: true })
+  result(@Parent() job: JobModel): object | null {
+    return job.result === null ? null : typedResult(job.type, job.result);
   }
 }

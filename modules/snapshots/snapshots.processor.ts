@@ -12,12 +12,13 @@ import { buildDiskSnapshotXml } from '#src/xml/define-snapshot.js';
 import { parseDomainXml } from '#src/xml/domain-xml.js';
 import { JobProcessor, type QueueProcessor } from '#jobs/processor.js';
 import { disksView } from '#modules/domains/index.js';
+import type { SnapshotResult } from './models/snapshot-result.model.js';
 
 function snapshotResult(
   params: { name: string; metadata: boolean; disks: { target: string; overlay: string }[] },
   views: ReturnType<typeof disksView>,
   changed: boolean,
-): Record<string, unknown> {
+): SnapshotResult {
   return {
     name: params.name,
     metadata: params.metadata,

@@ -14,6 +14,7 @@ import {
   type ReferenceObject,
   type ResponseObject,
 } from '@nestjs/swagger';
+import { schemaVariants } from './schema-variants.js';
 
 /** The committed spec, relative to the repository root. */
 export const OPENAPI_PATH = 'openapi/openapi.json';
@@ -64,7 +65,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   for (const tag of OPENAPI_TAGS) config.addTag(tag.name, tag.description);
   const document = SwaggerModule.createDocument(app, config.build(), {
     operationIdFactory: (_controller: string, method: string) => method,
+    extraModels: schemaVariants.models(),
   });
+  schemaVariants.apply(document);
   return withResponseHeaders(withPreciseRequestBodies(document));
 }
 

@@ -4,8 +4,8 @@
  * calls made with openapi-fetch, and not one cast. It runs the whole flow on
  * a host: list hosts, define and start a dir pool, create a base volume and an
  * overlay on it, define a TCG domain on the overlay and start it, snapshot it,
- * commit the snapshot back with a pivot, read the chain, tear everything down.
- * Every job is followed through the job resource (Prefer: wait, then polling
+ * commit the snapshot back with a pivot, read the chain (from the commit job's
+ * typed result and from GET …/disks/vda), tear everything down. Every job is followed through the job resource (Prefer: wait, then polling
  * GET /v1/jobs/{id}).
  *
  * Settings (environment): VIRTGATE_URL, VIRTGATE_TOKEN, VIRTGATE_HOST (default
@@ -24,7 +24,6 @@ import { createInterface } from 'node:readline';
 import createClient from 'openapi-fetch';
 import type { components, paths } from 'virtgate-openapi';
 
-type Job = components['schemas']['Job'];
 type Disk = components['schemas']['Disk'];
 
 function setting(name: string, fallback?: string): string {
@@ -64,6 +63,15 @@ function expectData<T>(answer: Answer<T>, what: string): T {
   return answer.data;
 }
 
+/** GET /v1/jobs/{id}. */
+const getJob = (id: string) => client.GET('/v1/jobs/{id}', { params: { path: { id } } });
+/**
+ * A job as openapi-fetch hands it over (one variant per job type, told apart
+ * by `type`). Not components['schemas']['Job'] itself: openapi-fetch's
+ * Readable<> drops the properties a schema types as exactly `null`.
+ */
+type Job = NonNullable<Awaited<ReturnType<typeof getJob>>['data']>;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -78,8 +86,7 @@ async function finished(answer: Answer<Job>, what: string, timeoutMs = 90_000): 
   while (!FINISHED.has(job.state)) {
     if (Date.now() > deadline) throw new Error(`${what}: job ${job.id} still ${job.state}`);
     await sleep(100);
-    const polled = await client.GET('/v1/jobs/{id}', { params: { path: { id: job.id } } });
-    job = expectData(polled, `${what}: GET /v1/jobs/${job.id}`);
+    job = expectData(await getJob(job.id), `${what}: GET /v1/jobs/${job.id}`);
   }
   jobsSeen.push({ type: job.type, state: job.state, id: job.id });
   if (job.state !== 'completed') {
@@ -184,13 +191,20 @@ async function main(): Promise<void> {
   );
 
   // 5. An external snapshot: a new overlay on vda.
-  await finished(
+  const snapshot = await finished(
     await client.POST('/v1/hosts/{host}/domains/{domain}/snapshots', {
       params: { path: { host, domain }, ...wait },
       body: { name: 'before-commit' },
     }),
     'snapshot the domain',
   );
+  // Its result (typed for a domain.snapshot job) names the overlays it made.
+  if (snapshot.type !== 'domain.snapshot' || snapshot.result === null) {
+    throw new Error(
+      `the snapshot job is a ${snapshot.type} with result ${JSON.stringify(snapshot.result)}`,
+    );
+  }
+  const snapshotOverlays = snapshot.result.overlays.map((o) => o.path);
   const beforeCommit = await readDisk(domain, 'vda');
   const chainBeforeCommit = chainPaths(beforeCommit);
   const vm = beforeCommit.chain.find((image) => image.depth === 1);
@@ -208,14 +222,15 @@ async function main(): Promise<void> {
   // 7. The chain as the gateway reads it now.
   const afterCommit = await readDisk(domain, 'vda');
   const chainAfterCommit = chainPaths(afterCommit);
-  // ─── Job.result, typed per job type (issue #13), goes here ──────────────────────────
-  // Once the spec types the commit job's result (its `disk` chain), compare it with
-  // `chainAfterCommit`: report it as `commitResultChain` and check it equals the chain
-  // read from GET …/disks/vda. Until then Job.result is an untyped map, read here only
-  // to say whether there is one.
-  const commitResultChain: string[] | null = null;
-  const commitHasResult = commit.result !== null;
-  // ─────────────────────────────────────────────────────────────────────────────────────
+  // The commit job's result (typed for a block.commit job): the chain it left, as libvirt
+  // reported it when the job completed.
+  if (commit.type !== 'block.commit' || commit.result === null) {
+    throw new Error(
+      `the commit job is a ${commit.type} with result ${JSON.stringify(commit.result)}`,
+    );
+  }
+  const commitResultChain = chainPaths(commit.result.disk);
+  const pivoted = commit.result.pivoted;
 
   if (process.env.VIRTGATE_PAUSE_AFTER_COMMIT === '1') {
     console.log(`checkpoint ${JSON.stringify({ chainAfterCommit })}`);
@@ -283,8 +298,9 @@ async function main(): Promise<void> {
       hosts: hosts.items.map((h) => h.name),
       chainBeforeCommit,
       chainAfterCommit,
+      snapshotOverlays,
       commitResultChain,
-      commitHasResult,
+      pivoted,
       volumesDeleted: order,
       jobs: jobsSeen,
     }),

@@ -684,7 +684,7 @@ describe('block jobs', () => {
       ).body;
     const start = `mutation($d: String!, $input: StartBlockJobInput!, $wait: Int) {
       startBlockJob(host: "local", domain: $d, disk: "vda", input: $input, wait: $wait) {
-        id type state disk result error { code } } }`;
+        id type state disk result { __typename } error { code } } }`;
     const bad = await gql(start, { d: d.name, input: { type: 'commit', top: 'vda[99]' } });
     assert.equal(bad.errors?.[0]?.extensions?.code, 'INVALID_STATE', JSON.stringify(bad));
     const started = await gql(start, {
@@ -693,12 +693,14 @@ describe('block jobs', () => {
     });
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     const id = started.data.startBlockJob.id as string;
-    assert.equal(started.data.startBlockJob.type, 'block.commit');
+    assert.equal(started.data.startBlockJob.type, 'block_commit');
     await until(id, ['ready']);
-    const pivot = `mutation($id: ID!) { pivotBlockJob(id: $id, wait: 30) { id state result } }`;
+    const pivot = `mutation($id: ID!) { pivotBlockJob(id: $id, wait: 30) {
+      id state result { __typename ... on CommitResult { persistentChainDiffers disk { chain { path index ref } } } } } }`;
     const done = await gql(pivot, { id });
     assert.equal(done.errors, undefined, JSON.stringify(done.errors));
     assert.equal(done.data.pivotBlockJob.state, 'completed');
+    assert.equal(done.data.pivotBlockJob.result.__typename, 'CommitResult');
     await assertResultChain(d, { ...(done.data.pivotBlockJob as Job), type: 'block.commit' }, [
       s1,
       base,

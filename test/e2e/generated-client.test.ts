@@ -93,8 +93,9 @@ interface Report {
   hosts: string[];
   chainBeforeCommit: string[];
   chainAfterCommit: string[];
-  commitResultChain: string[] | null;
-  commitHasResult: boolean;
+  snapshotOverlays: Array<string | null>;
+  commitResultChain: string[];
+  pivoted: boolean | null;
   volumesDeleted: string[];
   jobs: Array<{ type: string; state: string; id: string }>;
 }
@@ -283,12 +284,10 @@ describe('a client generated from the committed spec', () => {
     assert.equal(path.dirname(report.chainBeforeCommit[0] ?? ''), poolDir);
     assert.deepEqual(report.chainAfterCommit, [vm, base], 'the chain after the commit');
     assert.deepEqual(qemuChain, [vm, base], 'qemu-img info --backing-chain agrees');
-    // ─── Job.result, typed per job type (issue #13): when it lands, the flow reports the
-    // commit job's result chain and this compares it too:
-    //   assert.deepEqual(report.commitResultChain, report.chainAfterCommit);
-    assert.equal(report.commitResultChain, null, 'the flow does not read Job.result yet');
-    assert.equal(report.commitHasResult, true, 'the commit job has a result');
-    // ─────────────────────────────────────────────────────────────────────────────────
+    // What the jobs' typed results say: the snapshot's overlay, the chain the commit left.
+    assert.deepEqual(report.snapshotOverlays, [report.chainBeforeCommit[0]], 'the overlay');
+    assert.deepEqual(report.commitResultChain, [vm, base], "the commit job's result chain");
+    assert.equal(report.pivoted, true, 'the active commit pivoted');
     const kinds = report.jobs.map((j) => j.type);
     for (const kind of [
       'pool.define',

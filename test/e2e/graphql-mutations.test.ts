@@ -24,6 +24,7 @@ import {
   writePattern,
 } from '../support/qemu-images.js';
 import { codes, graphql, type GraphqlBody } from './graphql-helpers.js';
+import { graphqlEnumName } from '#src/graphql/value-enum.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -47,12 +48,85 @@ interface Job {
   domain: string | null;
   domainUuid: string | null;
   request: Record<string, unknown>;
+  /** As selected by RESULT: its member of the JobResult union, with __typename. */
   result: Record<string, unknown> | null;
   error: { code: string; message: string; libvirtCode: string | null } | null;
   requestedBy: string;
 }
 
-const JOB = `id type state host domain domainUuid request result error { code message libvirtCode } requestedBy`;
+const DISK = `target device chain { path ref index depth format } chainComplete persistentChainDiffers`;
+const POOL = `name uuid state type path persistent autostart capacityBytes`;
+const VOLUME = `name path capacityBytes format type`;
+/** Every member of the JobResult union, each field the tests read (and REST's view is compared with). */
+const RESULT = `__typename
+  ... on StartDomainResult { state changed }
+  ... on ShutdownDomainResult { state changed forced }
+  ... on DestroyDomainResult { state changed }
+  ... on RebootDomainResult { state changed }
+  ... on SuspendDomainResult { state changed }
+  ... on ResumeDomainResult { state changed }
+  ... on AutostartDomainResult { autostart changed }
+  ... on DefineDomainResult { uuid name changed }
+  ... on UndefineDomainResult { uuid name changed }
+  ... on SnapshotResult { name metadata changed overlays { target path } disks { ${DISK} } }
+  ... on CommitResult { outcome libvirtStatus pivoted reattached chainBefore persistentChainDiffers disk { ${DISK} } }
+  ... on CopyResult { outcome libvirtStatus pivoted reattached chainBefore persistentChainDiffers disk { ${DISK} } }
+  ... on PullResult { outcome libvirtStatus pivoted reattached chainBefore persistentChainDiffers disk { ${DISK} } }
+  ... on DefinePoolResult { changed pool { ${POOL} } }
+  ... on StartPoolResult { changed pool { ${POOL} } }
+  ... on StopPoolResult { changed pool { ${POOL} } }
+  ... on RefreshPoolResult { changed pool { ${POOL} } }
+  ... on UndefinePoolResult { changed poolName uuid }
+  ... on CreateVolumeResult { changed volume { ${VOLUME} } }
+  ... on DeleteVolumeResult { changed poolName volumeName path }`;
+
+const JOB = `id type state host domain domainUuid request result { ${RESULT} } error { code message libvirtCode } requestedBy`;
+
+/** The JobResult member of each job type the tests run. */
+const RESULT_TYPENAME: Record<string, string> = {
+  'domain.start': 'StartDomainResult',
+  'domain.shutdown': 'ShutdownDomainResult',
+  'domain.destroy': 'DestroyDomainResult',
+  'domain.define': 'DefineDomainResult',
+  'domain.undefine': 'UndefineDomainResult',
+  'domain.snapshot': 'SnapshotResult',
+  'block.commit': 'CommitResult',
+  'block.copy': 'CopyResult',
+  'block.pull': 'PullResult',
+  'pool.define': 'DefinePoolResult',
+  'pool.start': 'StartPoolResult',
+  'pool.stop': 'StopPoolResult',
+  'pool.refresh': 'RefreshPoolResult',
+  'pool.undefine': 'UndefinePoolResult',
+  'volume.create': 'CreateVolumeResult',
+  'volume.delete': 'DeleteVolumeResult',
+};
+
+/** GraphQL's names of result fields whose REST name is taken by a view in other JobResult members. */
+const REST_NAME: Record<string, string> = { poolName: 'pool', volumeName: 'volume' };
+
+/**
+ * GraphQL's selection of a result is REST's result, as far as it selects:
+ * every field selected has REST's value.
+ */
+function assertSelectionOf(rest: unknown, selected: unknown, at = 'result'): void {
+  if (selected === null || typeof selected !== 'object') {
+    assert.deepEqual(selected, rest, `${at}: GraphQL and REST differ`);
+    return;
+  }
+  assert.ok(rest !== null && typeof rest === 'object', `${at}: REST has no object here`);
+  if (Array.isArray(selected)) {
+    assert.ok(Array.isArray(rest), `${at}: REST has no list here`);
+    assert.equal(selected.length, rest.length, `${at}: lengths differ`);
+    selected.forEach((v, i) => assertSelectionOf(rest[i], v, `${at}[${i}]`));
+    return;
+  }
+  for (const [key, value] of Object.entries(selected)) {
+    if (key === '__typename') continue;
+    const name = REST_NAME[key] ?? key;
+    assertSelectionOf((rest as Record<string, unknown>)[name], value, `${at}.${name}`);
+  }
+}
 
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
@@ -109,11 +183,14 @@ describe('GraphQL mutations', () => {
     type: string,
   ): Promise<Job> {
     const job = jobOf(body, field);
-    assert.equal(job.type, type);
+    assert.equal(job.type, graphqlEnumName(type), 'GraphQL names the type with _ for .');
     assert.equal(job.state, 'completed', JSON.stringify(job.error));
     const viaRest = (await rest.get(`/v1/jobs/${job.id}`)).body as Job;
+    assert.equal(viaRest.type, type);
     assert.equal(viaRest.state, 'completed');
-    assert.deepEqual(viaRest.result, job.result);
+    assert.ok(job.result, `a completed ${type} job has a result`);
+    assert.equal(job.result.__typename, RESULT_TYPENAME[type], "the result is its job type's");
+    assertSelectionOf(viaRest.result, job.result);
     return job;
   }
 
@@ -386,7 +463,7 @@ describe('GraphQL mutations', () => {
       await admin(start, { d: snapName, input: { type: 'commit', base: baseRef, pivot: false } }),
       'startBlockJob',
     );
-    assert.equal(started.type, 'block.commit');
+    assert.equal(started.type, 'block_commit');
     await reaches(started.id, 'ready');
     assert.match(
       refused(await admin(start, { d: snapName, input: { type: 'pull' } }), 'CONFLICT'),

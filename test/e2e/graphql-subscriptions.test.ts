@@ -18,8 +18,11 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { newEvent, type GatewayEvent, type NewEvent } from '#src/events/event.js';
+import { EVENT_TYPE_NAMES } from '#src/events/event-types.js';
+import { JOB_TYPES } from '#jobs/job-types.js';
 import { EventFeed } from '#src/events/event-feed.js';
 import { EVENT_STREAM, type EventStream } from '#src/events/event-stream.js';
+import { graphqlEnumName } from '#src/graphql/value-enum.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import {
   closeAllApps,
@@ -99,11 +102,46 @@ class Subscription<T = Record<string, unknown>> {
   }
 }
 
-/** The events a subscription received (each `next` holds one). */
+/**
+ * The events a subscription received (each `next` holds one), in the
+ * channels' vocabulary: GraphQL spells the enum values with '_' for '.' and
+ * '-' (domain_started), so each is checked to be the GraphQL name of a value
+ * of the vocabulary and replaced by that value, to compare with what was
+ * appended.
+ */
 function eventsOf(sub: Subscription<{ events: GatewayEvent }>): GatewayEvent[] {
+  const channelValue = <T extends string>(given: string, values: readonly T[]): T => {
+    const value = values.find((v) => graphqlEnumName(v) === given);
+    assert.ok(
+      value !== undefined,
+      `${given} is the GraphQL name of no value of ${values.join(', ')}`,
+    );
+    return value;
+  };
   return sub.results.map((r) => {
     assert.equal(r.errors, undefined, JSON.stringify(r.errors));
-    return r.data!.events;
+    const e = r.data!.events;
+    return {
+      ...e,
+      type: channelValue(e.type, EVENT_TYPE_NAMES),
+      ...(e.job
+        ? { job: { ...e.job, type: channelValue(e.job.type, Object.keys(JOB_TYPES)) } }
+        : {}),
+      ...(e.blockJob
+        ? {
+            blockJob: {
+              ...e.blockJob,
+              type: channelValue(e.blockJob.type, [
+                'pull',
+                'copy',
+                'commit',
+                'active-commit',
+                'unknown',
+              ] as const),
+            },
+          }
+        : {}),
+    };
   });
 }
 
@@ -266,6 +304,7 @@ describe('GraphQL subscriptions', () => {
       await waitFor('the feed subscription', () => feed.size > before || sub.ended);
       const [appended] = await append(domainEvent('domain.started', 'viewer-check'));
       await waitFor('the event', () => sub.results.length === 1 || sub.ended);
+      assert.equal(sub.results[0]?.data?.events.type, 'domain_started', 'GraphQL names the value');
       assert.deepEqual(eventsOf(sub), [appended]);
       sub.dispose();
     });

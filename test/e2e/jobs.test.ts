@@ -310,26 +310,31 @@ describe('jobs', () => {
       ).body;
     const started = await gql(
       `mutation($d: String!) { domainAction(host: "test", domain: $d, action: start, wait: 10) {
-        id type state result domain attempts error { code } } }`,
+        id type state result { __typename ... on StartDomainResult { state changed } } domain attempts error { code } } }`,
       { d: `${name}-0` },
     );
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     assert.equal(started.data.domainAction.state, 'completed');
-    assert.deepEqual(started.data.domainAction.result, { state: 'running', changed: true });
+    assert.deepEqual(started.data.domainAction.result, {
+      __typename: 'StartDomainResult',
+      state: 'running',
+      changed: true,
+    });
     const id = started.data.domainAction.id as string;
     const rest = (await http.get(`/v1/jobs/${id}`)).body as Job;
-    const one = await gql(`query($id: ID!) { job(id: $id) { id type state attempts result } }`, {
-      id,
-    });
+    const one = await gql(
+      `query($id: ID!) { job(id: $id) { id type state attempts result { ... on StartDomainResult { state changed } } } }`,
+      { id },
+    );
     assert.deepEqual(one.data.job, {
       id,
-      type: rest.type,
+      type: 'domain_start', // REST's domain.start: GraphQL enum names write '.' as '_'
       state: rest.state,
       attempts: rest.attempts,
       result: rest.result,
     });
     const listed = await gql(
-      `query($d: String!) { jobs(first: 2, filter: { domain: $d, type: "domain.start" }) {
+      `query($d: String!) { jobs(first: 2, filter: { domain: $d, type: domain_start }) {
         edges { node { id } } pageInfo { hasNextPage } } }`,
       { d: `${name}-0` },
     );
@@ -345,12 +350,12 @@ describe('jobs', () => {
     );
     assert.equal(refused.errors[0].extensions.code, 'INVALID_STATE');
     const stopped = await gql(
-      `mutation($d: String!) { domainAction(host: "test", domain: $d, action: destroy, wait: 10) { state result } }`,
+      `mutation($d: String!) { domainAction(host: "test", domain: $d, action: destroy, wait: 10) { state result { __typename ... on DestroyDomainResult { state changed } } } }`,
       { d: `${name}-0` },
     );
     assert.deepEqual(stopped.data.domainAction, {
       state: 'completed',
-      result: { state: 'shutoff', changed: true },
+      result: { __typename: 'DestroyDomainResult', state: 'shutoff', changed: true },
     });
     const missing = await gql(`query { job(id: "${randomUUID()}") { id } }`);
     assert.equal(missing.errors[0].extensions.code, 'NOT_FOUND');

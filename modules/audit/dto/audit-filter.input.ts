@@ -7,6 +7,7 @@ import {
   type AuditResult,
 } from '#src/common/audit/audit-log.js';
 import type { AuditFilter } from './audit-filter.js';
+import { AuditActionEnum, AuditResultEnum } from '../models/audit-event.model.js';
 
 @InputType('AuditFilter')
 export class AuditFilterInput implements AuditFilter {
@@ -16,7 +17,7 @@ export class AuditFilterInput implements AuditFilter {
   @MaxLength(256)
   actor?: string;
 
-  @Field(() => String, { nullable: true, description: `One of ${AUDIT_ACTIONS.join(', ')}` })
+  @Field(() => AuditActionEnum, { nullable: true })
   @IsOptional()
   @IsIn(AUDIT_ACTIONS)
   action?: AuditAction;
@@ -33,7 +34,7 @@ export class AuditFilterInput implements AuditFilter {
   @MaxLength(63)
   host?: string;
 
-  @Field(() => String, { nullable: true, description: `One of ${AUDIT_RESULTS.join(', ')}` })
+  @Field(() => AuditResultEnum, { nullable: true })
   @IsOptional()
   @IsIn(AUDIT_RESULTS)
   result?: AuditResult;

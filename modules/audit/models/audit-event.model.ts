@@ -8,6 +8,25 @@ import {
 } from '#src/common/audit/audit-log.js';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
+import { registerValueEnum } from '#src/graphql/value-enum.js';
+import { ErrorCodeEnum } from '#src/graphql/error-code.enum.js';
+
+export const RoleEnum = registerValueEnum(
+  CALLER_ROLES,
+  'Role',
+  'A role, each holding what the ones before it hold: viewer, operator, admin',
+);
+export const AuditActionEnum = registerValueEnum(
+  AUDIT_ACTIONS,
+  'AuditAction',
+  'What an audit entry records',
+);
+export const AuditResultEnum = registerValueEnum(
+  AUDIT_RESULTS,
+  'AuditResult',
+  'accepted: done (a job: queued); replayed: an Idempotency-Key gave back an earlier job, nothing new was done; ' +
+    'refused: valid but not carried out (`code` says why); denied: refused for who the caller is (401, 403)',
+);
 
 @ApiSchema({ name: 'AuditActor' })
 @ObjectType('AuditActor')
@@ -17,7 +36,7 @@ export class AuditActorModel {
   id!: string;
 
   @ApiProperty({ enum: CALLER_ROLES, example: 'admin' })
-  @Field(() => String)
+  @Field(() => RoleEnum)
   role!: CallerRole;
 }
 
@@ -41,7 +60,7 @@ export class AuditEventModel {
   actor!: AuditActorModel | null;
 
   @ApiProperty({ enum: AUDIT_ACTIONS, example: 'job.request' })
-  @Field(() => String)
+  @Field(() => AuditActionEnum)
   action!: AuditAction;
 
   @ApiProperty({
@@ -73,7 +92,7 @@ export class AuditEventModel {
   address!: string | null;
 
   @ApiProperty({ enum: AUDIT_RESULTS, example: 'accepted' })
-  @Field(() => String)
+  @Field(() => AuditResultEnum)
   result!: AuditResult;
 
   @ApiProperty({
@@ -82,7 +101,7 @@ export class AuditEventModel {
     description: 'For refused and denied: the error code of the answer',
     example: 'FORBIDDEN',
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => ErrorCodeEnum, { nullable: true })
   code!: string | null;
 
   @ApiProperty({

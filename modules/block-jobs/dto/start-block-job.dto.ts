@@ -11,6 +11,7 @@ import {
   Min,
   MinLength,
 } from 'class-validator';
+import { ImageFormatEnum } from '#src/common/dto/input-fields.js';
 
 export const BLOCK_JOB_KINDS = ['commit', 'copy', 'pull'] as const;
 export type BlockJobKind = (typeof BLOCK_JOB_KINDS)[number];
@@ -106,7 +107,7 @@ export class StartBlockJobDto {
     enum: COPY_FORMATS,
     description: "copy: the copy's format; default: the top image's format",
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => ImageFormatEnum, { nullable: true })
   @IsOptional()
   @IsIn(COPY_FORMATS)
   format?: CopyFormat;

@@ -7,12 +7,39 @@ import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 import { JobProgressModel } from '#modules/jobs/models/job.model.js';
+import { registerValueEnum } from '#src/graphql/value-enum.js';
 
 export const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
 registerEnumType(DomainStateEnum, {
   name: 'DomainState',
   description: "libvirt's virDomainState, lower-cased",
 });
+
+/*
+ * What libvirt reports of a disk, as closed sets (libvirt's domain XML schema
+ * allows no other values). These are wider than what a new domain's spec takes
+ * (DiskBus, DiskDevice): a domain defined elsewhere may use any of them.
+ */
+export const LibvirtDiskBusEnum = registerValueEnum(
+  ['ide', 'fdc', 'scsi', 'virtio', 'xen', 'usb', 'uml', 'sata', 'sd'] as const,
+  'LibvirtDiskBus',
+  "A disk's bus as libvirt reports it (its domain XML schema's values)",
+);
+export const LibvirtDiskDeviceEnum = registerValueEnum(
+  ['disk', 'cdrom', 'floppy', 'lun'] as const,
+  'LibvirtDiskDevice',
+  'What a disk is to the guest, as libvirt reports it',
+);
+export const ImageSourceTypeEnum = registerValueEnum(
+  ['file', 'block', 'dir', 'network', 'volume', 'nvme', 'vhostuser'] as const,
+  'ImageSourceType',
+  "Where an image of a disk's chain lives (libvirt's disk source type)",
+);
+export const LibvirtBlockJobTypeEnum = registerValueEnum(
+  ['pull', 'copy', 'commit', 'active-commit', 'backup', 'unknown'] as const,
+  'LibvirtBlockJobType',
+  "libvirt's type of a block job (virDomainBlockJobType); unknown for a type this gateway does not know",
+);
 
 @ApiSchema({ name: 'NetworkSource' })
 @ObjectType('NetworkSource')
@@ -63,7 +90,7 @@ export class ChainImageModel {
     description: "libvirt's source type: file, block, network, volume, dir…",
     example: 'file',
   })
-  @Field()
+  @Field(() => ImageSourceTypeEnum)
   type!: string;
 
   @ApiProperty({
@@ -130,7 +157,7 @@ export class DiskMirrorModel {
     nullable: true,
     description: "libvirt's job: copy or active-commit",
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => LibvirtBlockJobTypeEnum, { nullable: true })
   job!: string | null;
 
   @ApiProperty({ description: 'libvirt reports the job ready to pivot' })
@@ -146,7 +173,7 @@ export class DiskBlockJobModel {
       "libvirt's type of the block job: pull, copy, commit, active-commit, backup or unknown",
     example: 'copy',
   })
-  @Field({ description: 'pull, copy, commit, active-commit, backup or unknown' })
+  @Field(() => LibvirtBlockJobTypeEnum)
   type!: string;
 
   @ApiProperty({ type: JobProgressModel, description: "libvirt's progress (bytes)" })
@@ -182,11 +209,11 @@ export class DiskModel {
   target!: string;
 
   @ApiProperty({ type: String, nullable: true, example: 'virtio' })
-  @Field(() => String, { nullable: true })
+  @Field(() => LibvirtDiskBusEnum, { nullable: true })
   bus!: string | null;
 
   @ApiProperty({ description: 'disk, cdrom, floppy or lun', example: 'disk' })
-  @Field()
+  @Field(() => LibvirtDiskDeviceEnum)
   device!: string;
 
   @ApiProperty()

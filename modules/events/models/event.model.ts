@@ -1,31 +1,37 @@
 import { Field, ID, ObjectType } from '@nestjs/graphql';
-import { GraphQLScalarType, Kind } from 'graphql';
-import { EVENT_TYPES, isEventType, type EventType } from '#src/events/event-types.js';
+import { EVENT_TYPES, type EventType } from '#src/events/event-types.js';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
-import type { JobState } from '#jobs/job-types.js';
-import { JobErrorModel, JobProgressModel, JobStateEnum } from '#modules/jobs/models/job.model.js';
+import type { JobState, JobType } from '#jobs/job-types.js';
+import {
+  JobErrorModel,
+  JobProgressModel,
+  JobStateEnum,
+  JobTypeEnum,
+} from '#modules/jobs/models/job.model.js';
+import { registerValueEnum } from '#src/graphql/value-enum.js';
+import { LibvirtBlockJobTypeEnum } from '#modules/domains/models/domain.model.js';
 
 /**
- * An event's type as a scalar, not an enum: GraphQL enum values cannot hold
- * the dots and dashes of the vocabulary (`block-job.ready`), and renamed
- * values (BLOCK_JOB_READY) would be a second vocabulary beside the one the
- * filters, server-sent events and webhooks use. The scalar keeps the names
- * as they are, and its description lists them (generated from EVENT_TYPES,
- * so the committed schema changes when the vocabulary does).
+ * An event's type as an enum. GraphQL enum values cannot hold the dots and
+ * dashes of the vocabulary (`block-job.ready`), so each is written with '_'
+ * (`block_job_ready`), the rule of every enum of this schema over a dotted
+ * vocabulary (JobType, AuditAction); the enum maps them both ways, and the
+ * filters (`EventFilterInput.types`, with their wildcards) keep the channel
+ * names. Generated from EVENT_TYPES, so the committed schema changes when the
+ * vocabulary does.
  */
-export const EventTypeScalar = new GraphQLScalarType({
-  name: 'EventType',
-  description: `An event type, as every channel names it: ${EVENT_TYPES.map((d) => d.type).join(', ')}`,
-  serialize: (v) => v,
-  parseValue: (v) => {
-    if (typeof v === 'string' && isEventType(v)) return v;
-    throw new TypeError(`not an event type: ${JSON.stringify(v)}`);
-  },
-  parseLiteral: (node) => {
-    if (node.kind === Kind.STRING && isEventType(node.value)) return node.value;
-    throw new TypeError('not an event type');
-  },
-});
+export const EventTypeEnum = registerValueEnum(
+  EVENT_TYPES.map((d) => d.type),
+  'EventType',
+  'An event type (REST, server-sent events, webhooks: domain.started, block-job.ready, …)',
+);
+
+/** libvirt's status of a block job in its event: `ready` for a mirror that can be pivoted, else how it ended. */
+export const BlockJobStatusEnum = registerValueEnum(
+  ['completed', 'failed', 'canceled', 'ready', 'unknown'] as const,
+  'BlockJobStatus',
+  "libvirt's status of a block job: ready (a mirror that can be pivoted), else how it ended",
+);
 
 @ObjectType('EventDomain', { description: 'The domain an event is about' })
 export class EventDomainModel {
@@ -46,10 +52,10 @@ export class EventBlockJobModel {
   @Field({ description: "The disk's target (vda)" })
   disk!: string;
 
-  @Field({ description: 'pull, copy, commit, active-commit or unknown' })
+  @Field(() => LibvirtBlockJobTypeEnum)
   type!: string;
 
-  @Field({ description: 'completed, failed, canceled, ready or unknown' })
+  @Field(() => BlockJobStatusEnum)
   status!: string;
 
   @Field(() => ID, {
@@ -66,8 +72,8 @@ export class EventJobModel {
   @Field(() => ID)
   id!: string;
 
-  @Field({ description: 'The job type (domain.start, block.commit, …)' })
-  type!: string;
+  @Field(() => JobTypeEnum)
+  type!: JobType;
 
   @Field(() => JobStateEnum)
   state!: JobState;
@@ -114,7 +120,7 @@ export class EventModel {
   @Field({ description: 'When the source saw it (ISO 8601)' })
   time!: string;
 
-  @Field(() => EventTypeScalar)
+  @Field(() => EventTypeEnum)
   type!: EventType;
 
   @Field(() => String, { nullable: true })

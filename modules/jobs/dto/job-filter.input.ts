@@ -1,7 +1,7 @@
 import { Field, InputType } from '@nestjs/graphql';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { JOB_STATES, JOB_TYPES, type JobState, type JobType } from '#jobs/job-types.js';
-import { JobStateEnum } from '../models/job.model.js';
+import { JobStateEnum, JobTypeEnum } from '../models/job.model.js';
 
 @InputType('JobFilter')
 export class JobFilterInput {
@@ -22,10 +22,7 @@ export class JobFilterInput {
   @IsIn(JOB_STATES)
   state?: JobState;
 
-  @Field(() => String, {
-    nullable: true,
-    description: `One of ${Object.keys(JOB_TYPES).join(', ')}`,
-  })
+  @Field(() => JobTypeEnum, { nullable: true })
   @IsOptional()
   @IsIn(Object.keys(JOB_TYPES))
   type?: JobType;

@@ -3,9 +3,17 @@ import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
 import { JOB_STATES, JOB_TYPES, type JobState, type JobType } from '#jobs/job-types.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
+import { registerValueEnum } from '#src/graphql/value-enum.js';
+import { ErrorCodeEnum } from '#src/graphql/error-code.enum.js';
+import { JobResultUnion } from './job-results.js';
 
 export const JobStateEnum = Object.fromEntries(JOB_STATES.map((s) => [s, s]));
 registerEnumType(JobStateEnum, { name: 'JobState' });
+export const JobTypeEnum = registerValueEnum(
+  Object.keys(JOB_TYPES) as JobType[],
+  'JobType',
+  'What a job does (REST: domain.start, block.commit, …)',
+);
 
 @ApiSchema({ name: 'JobProgress' })
 @ObjectType('JobProgress')
@@ -19,7 +27,7 @@ export class JobProgressModel {
   end!: number;
 
   @ApiProperty({ example: 50 })
-  @Field(() => Float)
+  @Field(() => Int, { description: '`cur` of `end` in whole percent, 0-100' })
   percent!: number;
 }
 
@@ -27,7 +35,7 @@ export class JobProgressModel {
 @ObjectType('JobError')
 export class JobErrorModel {
   @ApiProperty({ description: 'The error code, as in problem documents', example: 'INVALID_STATE' })
-  @Field()
+  @Field(() => ErrorCodeEnum)
   code!: string;
 
   @ApiProperty({
@@ -55,7 +63,7 @@ export class JobModel {
   id!: string;
 
   @ApiProperty({ enum: Object.keys(JOB_TYPES), example: 'domain.start' })
-  @Field(() => String)
+  @Field(() => JobTypeEnum)
   type!: JobType;
 
   @ApiProperty({ example: 'local' })
@@ -99,13 +107,12 @@ export class JobModel {
     additionalProperties: true,
     nullable: true,
     description:
-      'What the job did. Lifecycle jobs: the state afterwards. Block jobs (also when canceled or failed): ' +
-      '`outcome` (applied, unchanged, unexpected), `libvirtStatus`, `completionSeenIn` (event+chain, or chain ' +
-      'for a job a worker re-attached to after it ended), `pivoted`, `reattached`, `chainBefore` (paths), `disk` ' +
-      "(the chain read back from the live XML, with libvirt's current indexes) and `persistentChainDiffers`",
+      "What the job did, by the job's type (each type's Job variant names its result): lifecycle jobs, the state afterwards; " +
+      'block jobs (also when canceled or failed), the outcome and the chain read back from the live XML; ' +
+      'null until the job ended, and for a failed job other than a block job',
   })
-  @Field(() => JSONScalar, { nullable: true })
-  result!: Record<string, unknown> | null;
+  @Field(() => JobResultUnion, { nullable: true })
+  result!: object | null;
 
   @ApiProperty({
     type: JobErrorModel,

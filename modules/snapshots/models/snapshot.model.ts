@@ -1,6 +1,34 @@
 /** Snapshot views, declared once for REST (@ApiProperty) and GraphQL (@Field). */
 import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { registerValueEnum } from '#src/graphql/value-enum.js';
+
+/** libvirt's closed sets of a snapshot's XML (its domain snapshot schema). */
+const DiskSnapshotKindEnum = registerValueEnum(
+  ['external', 'internal', 'manual', 'no'] as const,
+  'DiskSnapshotKind',
+  'How the snapshot holds a disk: external (an overlay), internal, manual (left to the caller) or no',
+);
+const SnapshotStateEnum = registerValueEnum(
+  [
+    'nostate',
+    'running',
+    'blocked',
+    'paused',
+    'shutdown',
+    'shutoff',
+    'crashed',
+    'pmsuspended',
+    'disk-snapshot',
+  ] as const,
+  'SnapshotState',
+  "The domain's state the snapshot captured (disk-snapshot: disks only)",
+);
+const SnapshotMemoryEnum = registerValueEnum(
+  ['internal', 'external', 'no'] as const,
+  'SnapshotMemory',
+  "The snapshot's memory state: internal, external or no",
+);
 
 @ApiSchema({ name: 'SnapshotDisk' })
 @ObjectType('SnapshotDisk')
@@ -10,7 +38,7 @@ export class SnapshotDiskModel {
   target!: string;
 
   @ApiProperty({ description: 'external, internal, manual or no', example: 'external' })
-  @Field()
+  @Field(() => DiskSnapshotKindEnum)
   snapshot!: string;
 
   @ApiProperty({
@@ -42,7 +70,7 @@ export class SnapshotModel {
     nullable: true,
     description: 'The domain state captured (running, shutoff, disk-snapshot…)',
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => SnapshotStateEnum, { nullable: true })
   state!: string | null;
 
   @ApiProperty({ type: String, nullable: true, example: '2026-11-29T07:00:00.000Z' })
@@ -58,7 +86,7 @@ export class SnapshotModel {
     nullable: true,
     description: 'Memory state: internal, external or no',
   })
-  @Field(() => String, { nullable: true })
+  @Field(() => SnapshotMemoryEnum, { nullable: true })
   memory!: string | null;
 
   @ApiProperty({ type: [SnapshotDiskModel] })

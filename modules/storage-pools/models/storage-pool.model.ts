@@ -5,6 +5,7 @@
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 
+import { registerValueEnum } from '#src/graphql/value-enum.js';
 import { STORAGE_POOL_STATES, type StoragePoolState } from '../storage-states.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 
@@ -15,6 +16,29 @@ registerEnumType(StoragePoolStateEnum, {
     "libvirt's virStoragePoolState: inactive (defined, not started), building, running, " +
     'degraded (running, some parts unavailable), inaccessible (running, storage unreachable)',
 });
+
+/** libvirt's pool types (its storage pool schema); unknown for a pool XML that names none. */
+const StoragePoolTypeEnum = registerValueEnum(
+  [
+    'dir',
+    'fs',
+    'netfs',
+    'logical',
+    'disk',
+    'iscsi',
+    'iscsi-direct',
+    'scsi',
+    'mpath',
+    'rbd',
+    'sheepdog',
+    'gluster',
+    'zfs',
+    'vstorage',
+    'unknown',
+  ] as const,
+  'StoragePoolType',
+  "A storage pool's type, as libvirt reports it (a new pool's is PoolType)",
+);
 
 @ApiSchema({ name: 'StoragePoolSourceHost' })
 @ObjectType('StoragePoolSourceHost')
@@ -92,7 +116,7 @@ export class StoragePoolModel {
     description: "libvirt's pool type: dir, fs, netfs, logical, disk, iscsi, rbd…",
     example: 'dir',
   })
-  @Field()
+  @Field(() => StoragePoolTypeEnum)
   type!: string;
 
   @ApiProperty({
