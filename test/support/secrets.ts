@@ -71,7 +71,8 @@ export function recordLogLine(line: string): void {
 }
 
 /** The test file this process runs (node --test runs each in its own process). */
-const TEST_FILE = process.argv[1] === undefined ? undefined : relative(process.cwd(), process.argv[1]);
+const TEST_FILE =
+  process.argv[1] === undefined ? undefined : relative(process.cwd(), process.argv[1]);
 
 /** Most of one response body that is kept (the Swagger UI bundle is not worth more). */
 const MAX_BODY_BYTES = 1 << 20;
@@ -101,9 +102,7 @@ export function recordResponses(server: Server): void {
     const headed: Record<string, unknown> = {};
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
     res.writeHead = ((...args: unknown[]) => {
-      const given = args.find(
-        (a, i): a is object => i > 0 && typeof a === 'object' && a !== null,
-      );
+      const given = args.find((a, i): a is object => i > 0 && typeof a === 'object' && a !== null);
       if (Array.isArray(given)) {
         for (let i = 0; i + 1 < given.length; i += 2) {
           headed[String(given[i]).toLowerCase()] = given[i + 1];
