@@ -78,7 +78,7 @@ export class DomainsController {
   @ApiParam(DOMAIN)
   @ApiParam({ name: 'action', enum: DOMAIN_ACTIONS })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async domainAction(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -244,7 +244,7 @@ export class DomainsController {
   })
   @ApiParam(DOMAIN)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async undefineDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,

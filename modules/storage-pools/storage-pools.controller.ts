@@ -207,7 +207,7 @@ export class StoragePoolsController {
     examples: { dir: { summary: 'A dir pool', value: { name: 'images', path: '/srv/images' } } },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async defineStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -241,7 +241,7 @@ export class StoragePoolsController {
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiParam({ name: 'action', enum: POOL_ACTIONS })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async storagePoolAction(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -275,7 +275,7 @@ export class StoragePoolsController {
   })
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiJobResponses()
-  @ApiProblemResponses(409, 422)
+  @ApiProblemResponses(403, 409, 422)
   async undefineStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -324,7 +324,7 @@ export class StoragePoolsController {
     },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async createStorageVolume(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -359,7 +359,7 @@ export class StoragePoolsController {
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiParam({ name: 'volume', description: "The volume's name in its pool", example: 'vm1.qcow2' })
   @ApiJobResponses()
-  @ApiProblemResponses(409, 422)
+  @ApiProblemResponses(403, 409, 422)
   async deleteStorageVolume(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
