@@ -28,7 +28,7 @@ export class AuditEventModel {
   @Field(() => ID)
   id!: string;
 
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   @Field()
   at!: string;
 

@@ -1,6 +1,23 @@
 /** Snapshot views, declared once for REST (@ApiProperty) and GraphQL (@Field). */
 import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { DISK_IMAGE_FORMATS } from '#src/xml/domain-xml.js';
+
+/** libvirt's virDomainSnapshotState: the domain states, and disk-snapshot (a disk-only snapshot). */
+export const SNAPSHOT_STATES = [
+  'nostate',
+  'running',
+  'blocked',
+  'paused',
+  'shutdown',
+  'shutoff',
+  'crashed',
+  'pmsuspended',
+  'disk-snapshot',
+] as const;
+
+/** libvirt's snapshot locations (virDomainSnapshotLocation) as its XML writes them. */
+export const SNAPSHOT_LOCATIONS = ['no', 'internal', 'external', 'manual'] as const;
 
 @ApiSchema({ name: 'SnapshotDisk' })
 @ObjectType('SnapshotDisk')
@@ -9,7 +26,7 @@ export class SnapshotDiskModel {
   @Field()
   target!: string;
 
-  @ApiProperty({ description: 'external, internal, manual or no', example: 'external' })
+  @ApiProperty({ enum: SNAPSHOT_LOCATIONS, example: 'external' })
   @Field()
   snapshot!: string;
 
@@ -21,7 +38,12 @@ export class SnapshotDiskModel {
   @Field(() => String, { nullable: true })
   path!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @ApiProperty({
+    enum: DISK_IMAGE_FORMATS,
+    enumName: 'DiskImageFormat',
+    nullable: true,
+    example: 'qcow2',
+  })
   @Field(() => String, { nullable: true })
   format!: string | null;
 }
@@ -38,14 +60,19 @@ export class SnapshotModel {
   description!: string | null;
 
   @ApiProperty({
-    type: String,
+    enum: SNAPSHOT_STATES,
     nullable: true,
     description: 'The domain state captured (running, shutoff, disk-snapshot…)',
   })
   @Field(() => String, { nullable: true })
   state!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: '2026-11-29T07:00:00.000Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2026-11-29T07:00:00.000Z',
+  })
   @Field(() => String, { nullable: true })
   createdAt!: string | null;
 
@@ -54,9 +81,9 @@ export class SnapshotModel {
   parent!: string | null;
 
   @ApiProperty({
-    type: String,
+    enum: SNAPSHOT_LOCATIONS,
     nullable: true,
-    description: 'Memory state: internal, external or no',
+    description: 'Where the memory state is: internal, external or no (none kept)',
   })
   @Field(() => String, { nullable: true })
   memory!: string | null;
