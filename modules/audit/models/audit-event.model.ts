@@ -7,6 +7,7 @@ import {
   type AuditResult,
 } from '#src/common/audit/audit-log.js';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
+import { ErrorCode } from '#src/common/errors/app-error.js';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
 
 @ApiSchema({ name: 'AuditActor' })
@@ -77,7 +78,8 @@ export class AuditEventModel {
   result!: AuditResult;
 
   @ApiProperty({
-    type: String,
+    enum: ErrorCode,
+    enumName: 'ErrorCode',
     nullable: true,
     description: 'For refused and denied: the error code of the answer',
     example: 'FORBIDDEN',

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { EVENT_TYPE_NAMES } from '#src/events/event-types.js';
 
 @ApiSchema({ name: 'WebhookFilterView' })
 export class WebhookFilterModel {
@@ -104,7 +105,7 @@ export class DeliveryAttemptModel {
   deliveryId!: string;
   @ApiProperty({ example: '1796204112225-0' })
   eventId!: string;
-  @ApiProperty({ example: 'domain.started' })
+  @ApiProperty({ enum: EVENT_TYPE_NAMES, enumName: 'EventType', example: 'domain.started' })
   eventType!: string;
   @ApiProperty({
     type: 'integer',
