@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '#src/redis/redis-connection.js';
 import type { RedisKeys } from '#src/redis/keys.js';
 import { APPEND_EVENT_LUA } from '#src/events/event-stream.js';
+import type { ErrorCode } from '#src/common/errors/app-error.js';
 import { JOB_STATES, TERMINAL_STATES, type JobState, type JobType } from './job-types.js';
 
 export interface JobProgress {
@@ -12,7 +13,7 @@ export interface JobProgress {
 
 export interface JobError {
   /** The gateway's error code (NOT_FOUND, INVALID_STATE, HOST_UNREACHABLE…). */
-  code: string;
+  code: ErrorCode;
   message: string;
   /** libvirt's error name when libvirt refused (VIR_ERR_OPERATION_INVALID…). */
   libvirtCode: string | null;

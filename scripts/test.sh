@@ -41,6 +41,9 @@ node --test --test-concurrency=2 --test-force-exit --test-timeout=300000 "${FILE
 # The after-suite checks read what the whole suite recorded: a tier alone is not enough.
 if [ "$#" -eq 0 ]; then
   node dist/scripts/check-secrets.js "$VIRTGATE_TEST_RUN_DIR" || status=1
+  # Every response the tests received, validated against the committed openapi/openapi.json
+  # (test/support/response-check.ts): a response that breaks the contract fails the run.
+  node dist/scripts/check-responses.js "$VIRTGATE_TEST_RUN_DIR" || status=1
 fi
 if [ "$status" -eq 0 ]; then rm -rf "$VIRTGATE_TEST_RUN_DIR"; else echo "test records kept in $VIRTGATE_TEST_RUN_DIR" >&2; fi
 exit "$status"

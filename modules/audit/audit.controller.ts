@@ -11,7 +11,7 @@ import { AuditEventListModel } from './models/audit-event.model.js';
 
 /** The audit trail, read-only: there is no route that changes or deletes an entry. */
 @ApiTags('audit')
-@ApiProblemResponses(401, 429, 403, 500)
+@ApiProblemResponses(401, 429, 403, 500, 503)
 @Access('admin')
 @Controller('v1/audit')
 export class AuditController {

@@ -7,7 +7,7 @@ import { CurrentCaller } from '#src/common/decorators/current-caller.decorator.j
 import { MeDto } from './dto/me.dto.js';
 
 @ApiTags('auth')
-@ApiProblemResponses(401, 429, 500)
+@ApiProblemResponses(401, 429, 500, 503)
 @Controller('v1')
 export class AuthController {
   @Access('viewer')

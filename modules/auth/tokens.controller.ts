@@ -33,7 +33,7 @@ import { CreateTokenDto, CreatedTokenDto, TokenDto, TokenListDto } from './dto/t
 import { TokensService } from './tokens.service.js';
 
 @ApiTags('auth')
-@ApiProblemResponses(401, 429, 500)
+@ApiProblemResponses(401, 429, 500, 503)
 @Controller('v1/tokens')
 export class TokensController {
   constructor(

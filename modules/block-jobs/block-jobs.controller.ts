@@ -104,7 +104,7 @@ export class BlockJobsController {
     },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async startBlockJob(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,

@@ -112,7 +112,7 @@ export class DomainsController {
   @ApiRefusedFields(refusedOptions('start'))
   @ApiBody({ type: StartDomainOptions, required: false })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   startDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -139,7 +139,7 @@ export class DomainsController {
   @ApiRefusedFields(refusedOptions('shutdown'))
   @ApiBody({ type: ShutdownDomainOptions, required: false })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   shutdownDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -165,7 +165,7 @@ export class DomainsController {
   @ApiRefusedFields(refusedOptions('destroy'))
   @ApiBody({ type: DestroyDomainOptions, required: false })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   destroyDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -188,7 +188,7 @@ export class DomainsController {
   @ApiParam(DOMAIN)
   @ApiBody(NO_OPTIONS_BODY)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   rebootDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -211,7 +211,7 @@ export class DomainsController {
   @ApiParam(DOMAIN)
   @ApiBody(NO_OPTIONS_BODY)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   suspendDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -234,7 +234,7 @@ export class DomainsController {
   @ApiParam(DOMAIN)
   @ApiBody(NO_OPTIONS_BODY)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   resumeDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -260,7 +260,7 @@ export class DomainsController {
   @ApiRefusedFields(refusedOptions('autostart'))
   @ApiBody({ type: AutostartDomainOptions, required: true })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   setDomainAutostart(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -462,7 +462,7 @@ export class DomainsController {
   })
   @ApiParam(DOMAIN)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async undefineDomain(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,

@@ -25,7 +25,7 @@ const SSE_RETRY_MS = 2000;
  * consumers. The same cursor, filter and scope rule as every other channel.
  */
 @ApiTags('events')
-@ApiProblemResponses(401, 429, 500)
+@ApiProblemResponses(401, 429, 500, 503)
 @Controller('v1/events')
 export class EventsController {
   constructor(

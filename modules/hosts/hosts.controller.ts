@@ -17,7 +17,7 @@ import { HostsService } from './hosts.service.js';
 import { HostListModel, HostModel } from './models/host.model.js';
 
 @ApiTags('hosts')
-@ApiProblemResponses(401, 429, 500)
+@ApiProblemResponses(401, 429, 500, 503)
 @Controller('v1/hosts')
 export class HostsController {
   constructor(private readonly hosts: HostsService) {}

@@ -1,3 +1,4 @@
+import { ErrorCode } from '#src/common/errors/app-error.js';
 import type { JobModel } from './models/job.model.js';
 
 /** The parts every example job shares: a job on domain vm1 of host local. */
@@ -65,7 +66,7 @@ export const JOB_EXAMPLES = {
       state: 'failed',
       result: null,
       error: {
-        code: 'TIMEOUT',
+        code: ErrorCode.TIMEOUT,
         message:
           "domain 'vm1' did not shut down within 30 s (the guest may ignore ACPI); retry with force: true to power it off",
         libvirtCode: null,

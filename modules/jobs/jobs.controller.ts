@@ -38,7 +38,7 @@ const JOB_ID = {
 };
 
 @ApiTags('jobs')
-@ApiProblemResponses(401, 429, 500)
+@ApiProblemResponses(401, 429, 500, 503)
 @Controller('v1/jobs')
 export class JobsController {
   constructor(private readonly jobs: JobsService) {}
@@ -98,7 +98,7 @@ export class JobsController {
   @ApiPreferHeader('end')
   @ApiOkResponse({ type: JobModel, description: 'The canceled job' })
   @ApiAcceptedResponse({ type: JobModel, description: 'A block job being canceled' })
-  @ApiProblemResponses(400, 404, 409)
+  @ApiProblemResponses(400, 403, 404, 409)
   async cancelJob(
     @CurrentCaller() caller: Caller,
     @Param('id', new ParseUUIDPipe()) id: string,
@@ -126,7 +126,7 @@ export class JobsController {
   @ApiParam(JOB_ID)
   @ApiPreferHeader()
   @ApiJobReplies('The job, asked to pivot', 'With Prefer: wait, the finished job')
-  @ApiProblemResponses(400, 404, 409)
+  @ApiProblemResponses(400, 403, 404, 409)
   async pivotBlockJob(
     @CurrentCaller() caller: Caller,
     @Param('id', new ParseUUIDPipe()) id: string,

@@ -76,7 +76,7 @@ export class SnapshotsController {
     },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async createDomainSnapshot(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,

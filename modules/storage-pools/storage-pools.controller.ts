@@ -209,7 +209,7 @@ export class StoragePoolsController {
     examples: { dir: { summary: 'A dir pool', value: { name: 'images', path: '/srv/images' } } },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async defineStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -250,7 +250,7 @@ export class StoragePoolsController {
     examples: { build: { summary: 'Create the directory first', value: { build: true } } },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   startStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -276,7 +276,7 @@ export class StoragePoolsController {
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiBody(NO_OPTIONS_BODY)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   stopStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -302,7 +302,7 @@ export class StoragePoolsController {
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiBody(NO_OPTIONS_BODY)
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   refreshStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -366,7 +366,7 @@ export class StoragePoolsController {
   })
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiJobResponses()
-  @ApiProblemResponses(409, 422)
+  @ApiProblemResponses(403, 409, 422)
   async undefineStoragePool(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -415,7 +415,7 @@ export class StoragePoolsController {
     },
   })
   @ApiJobResponses()
-  @ApiProblemResponses(400, 409, 422)
+  @ApiProblemResponses(400, 403, 409, 422)
   async createStorageVolume(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,
@@ -450,7 +450,7 @@ export class StoragePoolsController {
   @ApiParam(IMAGES_POOL_PARAM)
   @ApiParam({ name: 'volume', description: "The volume's name in its pool", example: 'vm1.qcow2' })
   @ApiJobResponses()
-  @ApiProblemResponses(409, 422)
+  @ApiProblemResponses(403, 409, 422)
   async deleteStorageVolume(
     @CurrentCaller() caller: Caller,
     @Param('host') host: string,

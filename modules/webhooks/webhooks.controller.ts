@@ -77,7 +77,7 @@ function originOf(url: string | undefined): string | null {
 }
 
 @ApiTags('webhooks')
-@ApiProblemResponses(401, 429, 403, 500)
+@ApiProblemResponses(401, 429, 403, 500, 503)
 @Access('admin')
 @Controller('v1/webhooks')
 export class WebhooksController {

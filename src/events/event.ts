@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../common/errors/app-error.js';
 import type { EventType } from './event-types.js';
 
 /** A block job as libvirt reports it, with the gateway job that runs it when one matches. */
@@ -18,7 +19,7 @@ export interface JobEventPart {
   /** The state before (null when the job was just queued, and in job.progress). */
   previousState: string | null;
   progress: { cur: number; end: number; percent: number } | null;
-  error: { code: string; message: string; libvirtCode: string | null } | null;
+  error: { code: ErrorCode; message: string; libvirtCode: string | null } | null;
   /** The job's result, in the event of its final state (null before). */
   result: Record<string, unknown> | null;
   /** The id of the caller that asked for the job. */

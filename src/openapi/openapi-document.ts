@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import {
+  BODY_PROBLEM_STATUSES,
   NOT_FOUND_EXAMPLES,
   PROBLEM_EXAMPLES,
   problemExampleName,
+  problemResponse,
 } from '../common/decorators/api-problem-responses.decorator.js';
 import { withPreciseRequestBodies } from './request-schemas.js';
 import {
@@ -124,7 +126,8 @@ export const RESPONSE_HEADERS: Readonly<Record<string, HeaderObject>> = {
 };
 
 /**
- * Adds the header every answer carries, X-Request-Id (request-context.ts),
+ * Adds the problems of a request body (BODY_PROBLEM_STATUSES) to each
+ * operation that takes one, the header every answer carries, X-Request-Id (request-context.ts),
  * and declares the headers once under components.headers, with the others the
  * decorators refer to, and the problem examples under components.examples.
  */
@@ -134,6 +137,18 @@ function withResponseHeaders(document: OpenAPIObject): OpenAPIObject {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
       const operation = item[method];
       if (!operation) continue;
+      if (operation.requestBody !== undefined) {
+        // Refused before any handler runs (Fastify's body parsing): a body too large or not JSON.
+        for (const status of BODY_PROBLEM_STATUSES) {
+          if (operation.responses[status] !== undefined) continue;
+          const { description, headers, content } = problemResponse(status);
+          operation.responses[status] = {
+            description: description ?? '',
+            ...(headers ? { headers } : {}),
+            content,
+          } as ResponseObject;
+        }
+      }
       const tag = operation.tags?.[0];
       const notFound = operation.responses['404'] as ResponseObject | undefined;
       const problem = notFound?.content?.['application/problem+json'];

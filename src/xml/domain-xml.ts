@@ -6,6 +6,43 @@
 import type { Element } from '@xmldom/xmldom';
 import { attr, bytesOf, child, children, intAttr, intText, parseXml, path, text } from './xml.js';
 
+/**
+ * libvirt's closed sets of what a disk's XML holds, as its domain schema
+ * (domaincommon.rng) and its enums (virStorageType…) name them: what the
+ * views can show. `aio` is libvirt's old name of raw, still accepted.
+ */
+export const DISK_DEVICES = ['disk', 'cdrom', 'floppy', 'lun'] as const;
+export const DISK_SOURCE_TYPES = [
+  'file',
+  'block',
+  'dir',
+  'network',
+  'volume',
+  'nvme',
+  'vhostuser',
+  'vhostvdpa',
+] as const;
+export const DISK_IMAGE_FORMATS = [
+  'raw',
+  'dir',
+  'bochs',
+  'cloop',
+  'dmg',
+  'iso',
+  'vpc',
+  'vdi',
+  'fat',
+  'vhd',
+  'ploop',
+  'luks',
+  'cow',
+  'qcow',
+  'qcow2',
+  'qed',
+  'vmdk',
+  'aio',
+] as const;
+
 /** Where one image of a chain lives. */
 export interface ImageSource {
   /** libvirt's source type: file, block, network, volume, dir, nvme, vhostuser. */

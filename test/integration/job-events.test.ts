@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { JobStore, type JobRecord } from '#jobs/job-store.js';
+import { ErrorCode } from '#src/common/errors/app-error.js';
 import { EventStream } from '#src/events/event-stream.js';
 import { redisKeys } from '#src/redis/keys.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../e2e/helpers.js';
@@ -83,7 +84,7 @@ describe('job events against the event schema', () => {
     await store.update(failed.id, { state: 'running' });
     await store.update(failed.id, {
       state: 'failed',
-      error: { code: 'INVALID_STATE', message: 'the domain is running', libvirtCode: null },
+      error: { code: ErrorCode.INVALID_STATE, message: 'the domain is running', libvirtCode: null },
       finishedAt: new Date().toISOString(),
     });
 

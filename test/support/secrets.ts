@@ -9,8 +9,9 @@
  *   (admin tokens given in test configurations or printed at first start, URI
  *   and VNC passwords, keys: `registerSecret`);
  * - `logs-<pid>.jsonl`: every log line the apps wrote (LogCapture);
- * - `responses-<pid>.jsonl`: every HTTP response the apps sent (status,
- *   headers, body);
+ * - `responses-<pid>.jsonl`: every HTTP response the apps sent (method,
+ *   path, status, headers, body, the test file), which scripts/check-responses.ts
+ *   also validates against openapi/openapi.json;
  * - `redis-<pid>.jsonl`: every Redis key of a test prefix with its value, as
  *   it was when the test deleted its keys (job records included);
  * - `prefixes-<pid>.txt`: the Redis prefixes the tests used, so the check
@@ -20,7 +21,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { Server, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Redis } from 'ioredis';
 
 /** The run directory of the whole suite, or undefined (nothing is recorded). */
@@ -69,6 +70,10 @@ export function recordLogLine(line: string): void {
   append('logs', line);
 }
 
+/** The test file this process runs (node --test runs each in its own process). */
+const TEST_FILE =
+  process.argv[1] === undefined ? undefined : relative(process.cwd(), process.argv[1]);
+
 /** Most of one response body that is kept (the Swagger UI bundle is not worth more). */
 const MAX_BODY_BYTES = 1 << 20;
 
@@ -93,6 +98,20 @@ export function recordResponses(server: Server): void {
       if (size < MAX_BODY_BYTES) chunks.push(buffer.subarray(0, MAX_BODY_BYTES - size));
       size += buffer.length;
     };
+    // Fastify hands its headers to writeHead, not setHeader: getHeaders() alone misses them.
+    const headed: Record<string, unknown> = {};
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.writeHead = ((...args: unknown[]) => {
+      const given = args.find((a, i): a is object => i > 0 && typeof a === 'object' && a !== null);
+      if (Array.isArray(given)) {
+        for (let i = 0; i + 1 < given.length; i += 2) {
+          headed[String(given[i]).toLowerCase()] = given[i + 1];
+        }
+      } else if (given !== undefined) {
+        for (const [name, value] of Object.entries(given)) headed[name.toLowerCase()] = value;
+      }
+      return writeHead(...args);
+    }) as ServerResponse['writeHead'];
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
     res.write = ((...args: unknown[]) => {
@@ -103,7 +122,8 @@ export function recordResponses(server: Server): void {
       keep(args[0], args[1]);
       return end(...args);
     }) as ServerResponse['end'];
-    res.once('finish', () => {
+    // 'close', not 'finish': a stream the client ends (an event stream) never finishes.
+    res.once('close', () => {
       append(
         'responses',
         JSON.stringify({
@@ -112,8 +132,14 @@ export function recordResponses(server: Server): void {
           method: req.method,
           path: (req.url ?? '').split('?')[0],
           status: res.statusCode,
-          headers: res.getHeaders(),
+          headers: { ...res.getHeaders(), ...headed },
           body: Buffer.concat(chunks).toString('utf8'),
+          // For the responses check (scripts/check-responses.ts): a body cut at the
+          // limit is no JSON to validate, and a mismatch names its test file.
+          truncated: size > MAX_BODY_BYTES,
+          // false: the connection closed before the response ended (its body is partial).
+          finished: res.writableFinished,
+          file: TEST_FILE,
         }),
       );
     });

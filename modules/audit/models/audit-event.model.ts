@@ -7,6 +7,7 @@ import {
   type AuditResult,
 } from '#src/common/audit/audit-log.js';
 import { CALLER_ROLES, type CallerRole } from '#src/common/auth/caller.js';
+import { ErrorCode } from '#src/common/errors/app-error.js';
 import { JSONScalar } from '#src/graphql/json.scalar.js';
 import { registerValueEnum } from '#src/graphql/value-enum.js';
 import { ErrorCodeEnum } from '#src/graphql/error-code.enum.js';
@@ -47,7 +48,7 @@ export class AuditEventModel {
   @Field(() => ID)
   id!: string;
 
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   @Field()
   at!: string;
 
@@ -96,7 +97,8 @@ export class AuditEventModel {
   result!: AuditResult;
 
   @ApiProperty({
-    type: String,
+    enum: ErrorCode,
+    enumName: 'ErrorCode',
     nullable: true,
     description: 'For refused and denied: the error code of the answer',
     example: 'FORBIDDEN',

@@ -97,7 +97,7 @@ export class TokenDto {
   role!: CallerRole;
   @ApiProperty({ type: [HostScopeDto], nullable: true, description: 'null: everything' })
   scopes!: HostScope[] | null;
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   createdAt!: string;
   @ApiProperty({
     type: String,
@@ -105,9 +105,14 @@ export class TokenDto {
     description: 'The id of the token that made this one',
   })
   createdBy!: string | null;
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   expiresAt!: string | null;
-  @ApiProperty({ type: String, nullable: true, description: 'Last use, to within a minute' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'Last use, to within a minute',
+  })
   lastUsedAt!: string | null;
   @ApiProperty({ type: String, nullable: true, description: 'Client address of the last use' })
   lastUsedAddress!: string | null;

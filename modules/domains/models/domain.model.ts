@@ -8,6 +8,7 @@ import { DOMAIN_STATES, type DomainStateName } from '../domain-state.js';
 import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 import { JobProgressModel } from '#modules/jobs/models/job.model.js';
 import { registerValueEnum } from '#src/graphql/value-enum.js';
+import { DISK_DEVICES, DISK_IMAGE_FORMATS, DISK_SOURCE_TYPES } from '#src/xml/domain-xml.js';
 
 export const DomainStateEnum = Object.fromEntries(DOMAIN_STATES.map((s) => [s, s]));
 registerEnumType(DomainStateEnum, {
@@ -61,6 +62,8 @@ export class NetworkSourceModel {
 @ObjectType('ChainImage')
 export class ChainImageModel {
   @ApiProperty({
+    type: 'integer',
+    minimum: 0,
     description: '0 = the image the guest writes to, 1 = its backing file, …',
     example: 0,
   })
@@ -68,7 +71,7 @@ export class ChainImageModel {
   depth!: number;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description:
       "libvirt's index of this image in the live XML (what `vda[N]` names); null where libvirt gives none",
@@ -87,6 +90,8 @@ export class ChainImageModel {
   ref!: string | null;
 
   @ApiProperty({
+    enum: DISK_SOURCE_TYPES,
+    enumName: 'DiskSourceType',
     description: "libvirt's source type: file, block, network, volume, dir…",
     example: 'file',
   })
@@ -106,12 +111,17 @@ export class ChainImageModel {
   @Field(() => NetworkSourceModel, { nullable: true })
   network!: NetworkSourceModel | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @ApiProperty({
+    enum: DISK_IMAGE_FORMATS,
+    enumName: 'DiskImageFormat',
+    nullable: true,
+    example: 'qcow2',
+  })
   @Field(() => String, { nullable: true })
   format!: string | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Virtual size, bytes, where libvirt gives it',
     example: 10737418240,
@@ -120,7 +130,7 @@ export class ChainImageModel {
   capacityBytes!: number | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Allocated bytes, where libvirt gives them',
   })
@@ -128,7 +138,7 @@ export class ChainImageModel {
   allocationBytes!: number | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Bytes on the host (file size), where libvirt gives them',
   })
@@ -148,11 +158,17 @@ export class DiskMirrorModel {
   @Field(() => String, { nullable: true })
   path!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @ApiProperty({
+    enum: DISK_IMAGE_FORMATS,
+    enumName: 'DiskImageFormat',
+    nullable: true,
+    example: 'qcow2',
+  })
   @Field(() => String, { nullable: true })
   format!: string | null;
 
   @ApiProperty({
+    enum: ['copy', 'active-commit'],
     type: String,
     nullable: true,
     description: "libvirt's job: copy or active-commit",
@@ -169,6 +185,7 @@ export class DiskMirrorModel {
 @ObjectType('DiskBlockJob')
 export class DiskBlockJobModel {
   @ApiProperty({
+    enum: ['pull', 'copy', 'commit', 'active-commit', 'backup', 'unknown'],
     description:
       "libvirt's type of the block job: pull, copy, commit, active-commit, backup or unknown",
     example: 'copy',
@@ -212,7 +229,10 @@ export class DiskModel {
   @Field(() => LibvirtDiskBusEnum, { nullable: true })
   bus!: string | null;
 
-  @ApiProperty({ description: 'disk, cdrom, floppy or lun', example: 'disk' })
+  @ApiProperty({
+    enum: DISK_DEVICES,
+    example: 'disk',
+  })
   @Field(() => LibvirtDiskDeviceEnum)
   device!: string;
 
@@ -316,7 +336,7 @@ export class DomainSummaryModel {
   name!: string;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Runtime id; null when the domain is not running',
     example: 7,
@@ -335,12 +355,12 @@ export class DomainSummaryModel {
   @Field()
   stateReason!: string;
 
-  @ApiProperty({ type: Number, nullable: true, example: 2 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 2 })
   @Field(() => Int, { nullable: true })
   vcpus!: number | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Current memory, bytes',
     example: 2147483648,
@@ -349,7 +369,7 @@ export class DomainSummaryModel {
   memoryBytes!: number | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Maximum memory, bytes',
     example: 2147483648,

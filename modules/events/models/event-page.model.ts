@@ -1,6 +1,9 @@
-import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
+import { ErrorCode } from '#src/common/errors/app-error.js';
 import type { BlockJobEventPart, GatewayEvent, JobEventPart } from '#src/events/event.js';
 import { EVENT_TYPE_NAMES, type EventType } from '#src/events/event-types.js';
+import { JOB_STATES, JOB_TYPES } from '#jobs/job-types.js';
 
 /** The OpenAPI schemas of events as REST serves them (the shape of src/events/event.ts). */
 @ApiSchema({ name: 'EventDomain' })
@@ -44,14 +47,23 @@ export class EventJobProgressModel {
   @ApiProperty({ type: 'integer' })
   end!: number;
 
-  @ApiProperty()
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 100,
+    description: '`cur` of `end`, in whole %',
+  })
   percent!: number;
 }
 
 @ApiSchema({ name: 'EventJobError' })
 export class EventJobErrorModel {
-  @ApiProperty()
-  code!: string;
+  @ApiProperty({
+    enum: ErrorCode,
+    enumName: 'ErrorCode',
+    description: "The gateway's error code, as in problem documents",
+  })
+  code!: ErrorCode;
 
   @ApiProperty()
   message!: string;
@@ -65,13 +77,13 @@ export class EventJobModel implements JobEventPart {
   @ApiProperty()
   id!: string;
 
-  @ApiProperty({ example: 'block-commit' })
+  @ApiProperty({ enum: Object.keys(JOB_TYPES), example: 'block.commit' })
   type!: string;
 
-  @ApiProperty({ example: 'running' })
+  @ApiProperty({ enum: JOB_STATES, example: 'running' })
   state!: string;
 
-  @ApiProperty({ type: String, nullable: true, example: 'queued' })
+  @ApiProperty({ enum: JOB_STATES, nullable: true, example: 'queued' })
   previousState!: string | null;
 
   @ApiProperty({ type: EventJobProgressModel, nullable: true })
@@ -164,6 +176,6 @@ export class EventPageModel {
   @ApiProperty({ description: 'More events were there after nextCursor when the page was read' })
   more!: boolean;
 
-  @ApiPropertyOptional({ description: "Events out of the caller's scope were left out" })
+  @ScopeFilteredProperty()
   scopeFiltered!: boolean;
 }

@@ -65,15 +65,19 @@ export class CertificateInfoModel {
   @Field()
   issuer!: string;
 
-  @ApiProperty({ example: '2026-11-01T00:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-01T00:00:00.000Z' })
   @Field()
   notBefore!: string;
 
-  @ApiProperty({ example: '2027-11-01T00:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2027-11-01T00:00:00.000Z' })
   @Field()
   notAfter!: string;
 
-  @ApiProperty({ description: 'Whole days until notAfter, negative once expired', example: 334 })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Whole days until notAfter, negative once expired',
+    example: 334,
+  })
   @Field(() => Int)
   daysLeft!: number;
 }

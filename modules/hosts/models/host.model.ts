@@ -37,6 +37,7 @@ export class HostConnectionModel {
   lastError!: string | null;
 
   @ApiProperty({
+    format: 'date-time',
     description: 'When the host entered this state (ISO 8601)',
     example: '2026-11-29T07:00:00.000Z',
   })
@@ -45,6 +46,7 @@ export class HostConnectionModel {
 
   @ApiProperty({
     type: String,
+    format: 'date-time',
     nullable: true,
     description:
       'While unreachable: when the gateway tries the host next (ISO 8601); requests answer 503 until it answers',
@@ -61,31 +63,31 @@ export class NodeInfoModel {
   @Field()
   cpuModel!: string;
 
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ type: 'integer', example: 2 })
   @Field(() => Int)
   cpus!: number;
 
-  @ApiProperty({ example: 2100 })
+  @ApiProperty({ type: 'integer', example: 2100 })
   @Field(() => Int)
   mhz!: number;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   @Field(() => Int)
   numaNodes!: number;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   @Field(() => Int)
   sockets!: number;
 
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ type: 'integer', example: 2 })
   @Field(() => Int)
   coresPerSocket!: number;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   @Field(() => Int)
   threadsPerCore!: number;
 
-  @ApiProperty({ description: 'Memory in bytes', example: 8589934592 })
+  @ApiProperty({ type: 'integer', description: 'Memory in bytes', example: 8589934592 })
   @Field(() => Float)
   memoryBytes!: number;
 }
@@ -101,7 +103,7 @@ export class GuestCapabilityModel {
   @Field()
   arch!: string;
 
-  @ApiProperty({ type: Number, nullable: true, example: 64 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 64 })
   @Field(() => Int, { nullable: true })
   wordSize!: number | null;
 
@@ -153,12 +155,13 @@ export class HostModel {
   @Field()
   uri!: string;
 
-  @ApiProperty({ example: '2026-11-29T07:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-29T07:00:00.000Z' })
   @Field()
   createdAt!: string;
 
   @ApiProperty({
     type: String,
+    format: 'date-time',
     nullable: true,
     description: 'When the URI or credentials were last changed (PATCH); null if never',
     example: null,

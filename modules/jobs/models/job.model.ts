@@ -6,6 +6,7 @@ import { ScopeFilteredProperty } from '#src/common/dto/scope-filtered.js';
 import { registerValueEnum } from '#src/graphql/value-enum.js';
 import { ErrorCodeEnum } from '#src/graphql/error-code.enum.js';
 import { JobResultUnion } from './job-results.js';
+import { ErrorCode } from '#src/common/errors/app-error.js';
 
 export const JobStateEnum = Object.fromEntries(JOB_STATES.map((s) => [s, s]));
 registerEnumType(JobStateEnum, { name: 'JobState' });
@@ -18,15 +19,21 @@ export const JobTypeEnum = registerValueEnum(
 @ApiSchema({ name: 'JobProgress' })
 @ObjectType('JobProgress')
 export class JobProgressModel {
-  @ApiProperty({ description: "libvirt's cur", example: 5242880 })
+  @ApiProperty({ type: 'integer', description: "libvirt's cur", example: 5242880 })
   @Field(() => Float)
   cur!: number;
 
-  @ApiProperty({ description: "libvirt's end", example: 10485760 })
+  @ApiProperty({ type: 'integer', description: "libvirt's end", example: 10485760 })
   @Field(() => Float)
   end!: number;
 
-  @ApiProperty({ example: 50 })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 100,
+    description: '`cur` of `end`, in whole %',
+    example: 50,
+  })
   @Field(() => Int, { description: '`cur` of `end` in whole percent, 0-100' })
   percent!: number;
 }
@@ -34,9 +41,14 @@ export class JobProgressModel {
 @ApiSchema({ name: 'JobError' })
 @ObjectType('JobError')
 export class JobErrorModel {
-  @ApiProperty({ description: 'The error code, as in problem documents', example: 'INVALID_STATE' })
+  @ApiProperty({
+    enum: ErrorCode,
+    enumName: 'ErrorCode',
+    description: 'The error code, as in problem documents',
+    example: 'INVALID_STATE',
+  })
   @Field(() => ErrorCodeEnum)
-  code!: string;
+  code!: ErrorCode;
 
   @ApiProperty({
     example:
@@ -131,23 +143,25 @@ export class JobModel {
   @Field()
   requestId!: string;
 
-  @ApiProperty({ example: '2026-11-29T07:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-29T07:00:00.000Z' })
   @Field()
   createdAt!: string;
 
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   @Field(() => String, { nullable: true })
   startedAt!: string | null;
 
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   @Field(() => String, { nullable: true })
   finishedAt!: string | null;
 
-  @ApiProperty()
+  @ApiProperty({ format: 'date-time' })
   @Field()
   updatedAt!: string;
 
   @ApiProperty({
+    type: 'integer',
+    minimum: 0,
     description: 'Attempts the worker made (a lost connection is retried)',
     example: 1,
   })

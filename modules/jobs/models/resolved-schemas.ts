@@ -13,8 +13,10 @@ export function resolvedOf(
   return S.object(
     {
       ...properties,
+      // A host job's is null, typed `string | null` all the same: openapi-fetch drops a
+      // property whose type is null alone, and a client annotating a Job would not compile.
       domainUuid: options.hostJob
-        ? { type: 'null', description: 'A job on a host object: no domain' }
+        ? S.nullable(S.string('A job on a host object: null (no domain)'))
         : S.string("The domain's UUID: the worker finds it by it, whatever its name by then"),
     },
     { optional: options.optional ?? [] },

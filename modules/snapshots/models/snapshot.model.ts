@@ -2,6 +2,23 @@
 import { Field, ObjectType } from '@nestjs/graphql';
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { registerValueEnum } from '#src/graphql/value-enum.js';
+import { DISK_IMAGE_FORMATS } from '#src/xml/domain-xml.js';
+
+/** libvirt's virDomainSnapshotState: the domain states, and disk-snapshot (a disk-only snapshot). */
+export const SNAPSHOT_STATES = [
+  'nostate',
+  'running',
+  'blocked',
+  'paused',
+  'shutdown',
+  'shutoff',
+  'crashed',
+  'pmsuspended',
+  'disk-snapshot',
+] as const;
+
+/** libvirt's snapshot locations (virDomainSnapshotLocation) as its XML writes them. */
+export const SNAPSHOT_LOCATIONS = ['no', 'internal', 'external', 'manual'] as const;
 
 /** libvirt's closed sets of a snapshot's XML (its domain snapshot schema). */
 const DiskSnapshotKindEnum = registerValueEnum(
@@ -10,17 +27,7 @@ const DiskSnapshotKindEnum = registerValueEnum(
   'How the snapshot holds a disk: external (an overlay), internal, manual (left to the caller) or no',
 );
 const SnapshotStateEnum = registerValueEnum(
-  [
-    'nostate',
-    'running',
-    'blocked',
-    'paused',
-    'shutdown',
-    'shutoff',
-    'crashed',
-    'pmsuspended',
-    'disk-snapshot',
-  ] as const,
+  SNAPSHOT_STATES,
   'SnapshotState',
   "The domain's state the snapshot captured (disk-snapshot: disks only)",
 );
@@ -37,7 +44,7 @@ export class SnapshotDiskModel {
   @Field()
   target!: string;
 
-  @ApiProperty({ description: 'external, internal, manual or no', example: 'external' })
+  @ApiProperty({ enum: SNAPSHOT_LOCATIONS, example: 'external' })
   @Field(() => DiskSnapshotKindEnum)
   snapshot!: string;
 
@@ -49,7 +56,12 @@ export class SnapshotDiskModel {
   @Field(() => String, { nullable: true })
   path!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'qcow2' })
+  @ApiProperty({
+    enum: DISK_IMAGE_FORMATS,
+    enumName: 'DiskImageFormat',
+    nullable: true,
+    example: 'qcow2',
+  })
   @Field(() => String, { nullable: true })
   format!: string | null;
 }
@@ -66,14 +78,19 @@ export class SnapshotModel {
   description!: string | null;
 
   @ApiProperty({
-    type: String,
+    enum: SNAPSHOT_STATES,
     nullable: true,
     description: 'The domain state captured (running, shutoff, disk-snapshot…)',
   })
   @Field(() => SnapshotStateEnum, { nullable: true })
   state!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: '2026-11-29T07:00:00.000Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2026-11-29T07:00:00.000Z',
+  })
   @Field(() => String, { nullable: true })
   createdAt!: string | null;
 
@@ -82,9 +99,9 @@ export class SnapshotModel {
   parent!: string | null;
 
   @ApiProperty({
-    type: String,
+    enum: SNAPSHOT_LOCATIONS,
     nullable: true,
-    description: 'Memory state: internal, external or no',
+    description: 'Where the memory state is: internal, external or no (none kept)',
   })
   @Field(() => SnapshotMemoryEnum, { nullable: true })
   memory!: string | null;

@@ -47,7 +47,7 @@ export class StoragePoolSourceHostModel {
   @Field()
   name!: string;
 
-  @ApiProperty({ type: Number, nullable: true, example: null })
+  @ApiProperty({ type: 'integer', nullable: true, example: null })
   @Field(() => Int, { nullable: true })
   port!: number | null;
 }
@@ -153,6 +153,7 @@ export class StoragePoolModel {
   source!: StoragePoolSourceModel;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Total size in bytes, as of the last refresh; 0 while inactive',
     example: 270553174016,
   })
@@ -160,6 +161,7 @@ export class StoragePoolModel {
   capacityBytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Bytes in use, as of the last refresh; 0 while inactive',
     example: 23747989504,
   })
@@ -167,6 +169,7 @@ export class StoragePoolModel {
   allocationBytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Bytes free for new volumes, as of the last refresh; 0 while inactive',
     example: 246805184512,
   })

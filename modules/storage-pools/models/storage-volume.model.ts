@@ -76,16 +76,20 @@ export class StorageVolumeModel {
   @Field(() => String, { nullable: true })
   format!: string | null;
 
-  @ApiProperty({ description: 'Virtual size the guest sees, in bytes', example: 33554432 })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Virtual size the guest sees, in bytes',
+    example: 33554432,
+  })
   @Field(() => Float)
   capacityBytes!: number;
 
-  @ApiProperty({ description: 'Bytes allocated on the host', example: 200704 })
+  @ApiProperty({ type: 'integer', description: 'Bytes allocated on the host', example: 200704 })
   @Field(() => Float)
   allocationBytes!: number;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
     nullable: true,
     description: 'Size of the file or device on the host; null where libvirt does not report it',
     example: 196616,

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { EVENT_TYPE_NAMES } from '#src/events/event-types.js';
 
 @ApiSchema({ name: 'WebhookFilterView' })
 export class WebhookFilterModel {
@@ -26,9 +27,9 @@ export class WebhookModel {
   description!: string;
   @ApiProperty({ description: 'The id of the token that made it', example: 'admin' })
   createdBy!: string;
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   createdAt!: string;
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   updatedAt!: string;
   @ApiProperty({
     type: String,
@@ -38,16 +39,24 @@ export class WebhookModel {
       'Why it is inactive: turned off (manual), its receiver answered 410 (gone), or WEBHOOK_DISABLE_AFTER_FAILURES deliveries failed in a row (failures)',
   })
   disabledReason!: 'manual' | 'gone' | 'failures' | null;
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   disabledAt!: string | null;
   @ApiProperty({
+    type: 'integer',
+    minimum: 0,
     description: 'Deliveries failed in a row (retries exhausted); a success resets it',
   })
   consecutiveFailures!: number;
-  @ApiProperty({ type: String, nullable: true, description: 'When the secret was last rotated' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the secret was last rotated',
+  })
   secretRotatedAt!: string | null;
   @ApiProperty({
     type: String,
+    format: 'date-time',
     nullable: true,
     description: 'Until when deliveries also carry a signature with the secret before the rotation',
   })
@@ -77,6 +86,7 @@ export class WebhookSecretModel {
   @ApiProperty({ description: 'The new signing secret: shown only in this answer' })
   secret!: string;
   @ApiProperty({
+    format: 'date-time',
     description:
       'Until then (WEBHOOK_ROTATION_GRACE_SECONDS) deliveries carry two signatures: with the new secret and the old one',
   })
@@ -95,15 +105,19 @@ export class DeliveryAttemptModel {
   deliveryId!: string;
   @ApiProperty({ example: '1796204112225-0' })
   eventId!: string;
-  @ApiProperty({ example: 'domain.started' })
+  @ApiProperty({ enum: EVENT_TYPE_NAMES, enumName: 'EventType', example: 'domain.started' })
   eventType!: string;
-  @ApiProperty({ description: '1 for the first attempt of a delivery (or redelivery)' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    description: '1 for the first attempt of a delivery (or redelivery)',
+  })
   attempt!: number;
-  @ApiProperty({ example: '2026-12-01T23:00:00.000Z' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T23:00:00.000Z' })
   at!: string;
-  @ApiProperty({ type: Number, nullable: true, description: 'null: no answer came' })
+  @ApiProperty({ type: 'integer', nullable: true, description: 'null: no answer came' })
   statusCode!: number | null;
-  @ApiProperty()
+  @ApiProperty({ type: 'integer', minimum: 0 })
   latencyMs!: number;
   @ApiProperty({ type: String, nullable: true })
   error!: string | null;
@@ -131,7 +145,7 @@ export class DeliveryAttemptListModel {
 
 @ApiSchema({ name: 'WebhookRedelivery' })
 export class RedeliveryModel {
-  @ApiProperty({ description: 'Deliveries queued' })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Deliveries queued' })
   queued!: number;
   @ApiProperty({ type: [String], description: 'Their delivery ids (at most the first 100)' })
   deliveryIds!: string[];

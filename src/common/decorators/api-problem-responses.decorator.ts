@@ -17,6 +17,8 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   404: 'Not found',
   409: 'Conflict with the current state',
   410: 'Gone',
+  413: 'The body is larger than BODY_LIMIT_BYTES, or nests deeper than JSON_MAX_DEPTH',
+  415: 'The body is not application/json',
   422: 'The Idempotency-Key was used with another request',
   429: 'Too many requests, or too many jobs of this caller queued (with a Retry-After header)',
   500: 'Unexpected error; the body carries only the requestId',
@@ -87,6 +89,13 @@ export const PROBLEM_EXAMPLES: Readonly<Record<number, ProblemDetails>> = {
     'events after 1796204000000-0 are no longer retained; the oldest retained is 1796204112225-0: list again, then resume from there',
     { oldestEventId: '1796204112225-0' },
   ),
+  413: problem(
+    ErrorCode.PAYLOAD_TOO_LARGE,
+    '/v1/hosts',
+    'the JSON body nests arrays and objects deeper than 64 levels',
+  ),
+  // UNSUPPORTED is 501 for an operation the gateway does not do; a body's media type it does not take is 415.
+  415: problem(ErrorCode.UNSUPPORTED, '/v1/hosts', 'Unsupported Media Type', { status: 415 }),
   422: problem(
     ErrorCode.IDEMPOTENCY_MISMATCH,
     '/v1/hosts/local/domains',
@@ -186,9 +195,17 @@ export function ApiProblemResponses(...statuses: number[]): ClassDecorator & Met
   );
 }
 
+/**
+ * The problem answers of every operation that takes a request body, before
+ * its handler runs (openapi-document.ts adds them): too large, not JSON.
+ */
+export const BODY_PROBLEM_STATUSES = [413, 415] as const;
+
 /** Every error code answered with `status`: "NOT_FOUND", "ALREADY_EXISTS, INVALID_STATE or CONFLICT". */
 function codesFor(status: number): string {
-  const codes = Object.values(ErrorCode).filter((c) => describeCode(c).status === status);
+  const codes = Object.values(ErrorCode).filter(
+    (c) => describeCode(c).status === status || PROBLEM_EXAMPLES[status]?.code === c,
+  );
   return codes.length > 1
     ? `${codes.slice(0, -1).join(', ')} or ${codes.at(-1)}`
     : (codes[0] ?? 'INTERNAL');

@@ -20,7 +20,7 @@ export class ProblemDetailsDto implements ProblemDetails {
   @ApiProperty({ example: 'Not found' })
   title!: string;
 
-  @ApiProperty({ example: 404 })
+  @ApiProperty({ type: 'integer', minimum: 400, maximum: 599, example: 404 })
   status!: number;
 
   @ApiProperty({
