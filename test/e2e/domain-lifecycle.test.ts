@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { DomainState, LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { DomainState, LibvirtClient, uuidString, type RemoteDomain } from '#src/libvirt/index.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
+import { withLibvirtdApiLog } from '../support/libvirtd-api-log.js';
 import { createChain, makeImageDir } from '../support/qemu-images.js';
 import {
   closeAllApps,
@@ -90,6 +91,30 @@ describe('domain lifecycle on QEMU (TCG)', () => {
       .send({});
     assert.equal(again.status, 409, 'destroying a shut-off domain is refused at once');
     assert.equal(again.body.code, 'INVALID_STATE');
+  });
+
+  it('destroys with GRACEFUL only when asked to (libvirtd logs the flags of the call it served)', async () => {
+    // A QEMU that honours SIGTERM ends the same either way: what differs is the call.
+    const uuid = uuidString(dom.uuid);
+    const destroyFlags = (lines: string[]) =>
+      lines
+        .filter((l) => l.includes('virDomainDestroyFlags'))
+        .map((l) => /flags=(0x[0-9a-f]+)/.exec(l)?.[1]);
+    await withLibvirtdApiLog(async (log) => {
+      assert.equal((await act('start')).state, 'completed');
+      assert.deepEqual((await act('destroy', { graceful: true })).result, {
+        state: 'shutoff',
+        changed: true,
+      });
+      assert.deepEqual(destroyFlags(await log.lines(uuid)), ['0x1'], 'VIR_DOMAIN_DESTROY_GRACEFUL');
+      assert.equal((await act('start')).state, 'completed');
+      assert.deepEqual((await act('destroy')).result, { state: 'shutoff', changed: true });
+      assert.deepEqual(
+        destroyFlags(await log.lines(uuid)),
+        ['0x1', '0x0'],
+        'then a destroy without graceful: no flag',
+      );
+    });
   });
 
   it('fails a graceful shutdown the guest ignores after its timeout, leaving the domain running', async () => {
