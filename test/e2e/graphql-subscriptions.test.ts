@@ -716,7 +716,7 @@ describe('GraphQL subscriptions', () => {
   });
 
   describe('job(id)', () => {
-    const JOB = `subscription ($id: ID!) { job(id: $id) { id state progress { percent } result finishedAt updatedAt } }`;
+    const JOB = `subscription ($id: ID!) { job(id: $id) { id state progress { percent } result { __typename ... on StartDomainResult { state changed } } finishedAt updatedAt } }`;
     type JobItem = { id: string; state: string; result: unknown; finishedAt: string | null };
 
     it("streams a job's record from queued until it is final, then completes", async () => {
@@ -738,7 +738,11 @@ describe('GraphQL subscriptions', () => {
         ['queued', 'running', 'completed'],
       );
       const last = items.at(-1)!;
-      assert.deepEqual(last.result, { state: 'running', changed: true });
+      assert.deepEqual(last.result, {
+        __typename: 'StartDomainResult',
+        state: 'running',
+        changed: true,
+      });
       assert.ok(last.finishedAt);
       assert.equal(items[1]!.finishedAt, null);
       assert.ok(items.every((j) => j.id === id));

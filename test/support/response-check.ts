@@ -15,6 +15,11 @@
  *   still validate as ProblemDetails);
  * - `wrong-method`: a documented path with a method it does not take must
  *   be a 405 problem with an Allow header;
+ * - `cors-preflight`: OPTIONS on a documented path the CORS layer answered
+ *   (204 with the origin allowed) is a browser's preflight, no operation;
+ * - `unknown-action`: POST …/domains/{d}/actions/{x} or …/pools/{p}/actions/{x}
+ *   for an action no operation describes must be a 400 problem (the route
+ *   refuses it naming `action`);
  * - `unknown-path`: any other path must be a 404 problem;
  * - `partial`: a JSON body the client stopped reading, or longer than the
  *   recorder keeps, is no JSON to validate (its status and media type are).
@@ -35,6 +40,14 @@ type Ajv = InstanceType<typeof Ajv2020>;
 type Json = Record<string, unknown>;
 
 /** One recorded response, as recordResponses writes it. */
+/** A domain's or pool's action the document has no operation for (the route refuses it: 400). */
+const UNKNOWN_ACTION = /^\/v1\/hosts\/[^/]+\/(domains|pools)\/[^/]+\/actions\/[^/]+$/;
+
+/** A CORS preflight the CORS layer answered: 204 with the origin allowed. */
+function isCorsPreflight(record: ResponseRecord): boolean {
+  return record.status === 204 && typeof record.headers['access-control-allow-origin'] === 'string';
+}
+
 export interface ResponseRecord {
   method: string;
   /** The request's path, without its query, as sent (percent-encoded). */
@@ -231,6 +244,17 @@ export class ResponseChecker {
         }
         return { kind: 'skipped', rule: 'docs', label, errors: [] };
       }
+      if (method === 'POST' && UNKNOWN_ACTION.test(record.path)) {
+        // Each action is its own documented operation; any other is refused naming `action`.
+        const label = `unknown-action ${method} ${record.path}`;
+        const outcome = { ...this.problem(record, 'unknown-action'), label };
+        if (record.status !== 400) {
+          outcome.errors.unshift(
+            `an action no operation describes answered ${record.status}, not 400`,
+          );
+        }
+        return outcome;
+      }
       const label = `unknown-path ${method} ${record.path}`;
       const outcome = { ...this.problem(record, 'unknown-path'), label };
       if (record.status !== 404) {
@@ -247,6 +271,15 @@ export class ResponseChecker {
       operationMethod = 'get';
     }
     const operation = item[operationMethod];
+    if (!isObject(operation) && method === 'OPTIONS' && isCorsPreflight(record)) {
+      // A browser's CORS preflight: answered by the CORS layer for every path, not an operation.
+      return {
+        kind: 'checked',
+        rule: 'cors-preflight',
+        label: `cors-preflight ${template}`,
+        errors: [],
+      };
+    }
     if (!isObject(operation)) {
       const label = `wrong-method ${method} ${template}`;
       const outcome = { ...this.problem(record, 'wrong-method'), label };
