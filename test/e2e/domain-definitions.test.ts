@@ -37,6 +37,7 @@ import {
   uniquePrefix,
   type TestApp,
 } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'definitions-test-admin-token-0123456789';
@@ -75,14 +76,16 @@ describe('domain definitions', () => {
   });
   const http = as(ADMIN);
 
+  /** The job once it ended (completed, failed or canceled), as GET /v1/jobs/{id} shows it. */
   async function finished(id: string, ms = 30_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) return job;
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return waitFor(
+      async () => {
+        const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
+        return ['completed', 'failed', 'canceled'].includes(job.state) ? job : null;
+      },
+      `job ${id} to end`,
+      ms,
+    );
   }
 
   function expectProblem(

@@ -43,6 +43,7 @@ import {
   uniquePrefix,
   type TestApp,
 } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'snapshots-test-admin-token-0123456789';
@@ -128,14 +129,16 @@ describe('domain snapshots', () => {
   const snapshot = (body: object, headers: Record<string, string> = {}) =>
     http.post(`/v1/hosts/local/domains/${name}/snapshots`, body, headers);
 
+  /** The job once it ended (completed, failed or canceled), as GET /v1/jobs/{id} shows it. */
   async function finished(id: string, ms = 30_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) return job;
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return waitFor(
+      async () => {
+        const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
+        return ['completed', 'failed', 'canceled'].includes(job.state) ? job : null;
+      },
+      `job ${id} to end`,
+      ms,
+    );
   }
 
   function expectProblem(res: request.Response, status: number, code: string, field?: string) {
@@ -383,11 +386,12 @@ describe('domain snapshots', () => {
       assert.match(res.body.detail, /block job/);
     } finally {
       await qemu.rpc.domainBlockJobAbort({ dom, path: 'vdb', flags: 0 });
-      for (let i = 0; i < 100; i++) {
-        const info = await qemu.rpc.domainGetBlockJobInfo({ dom, path: 'vdb', flags: 0 });
-        if (info.found === 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      // The abort ends the job asynchronously: the next tests need vdb free of it.
+      await waitFor(
+        async () =>
+          (await qemu.rpc.domainGetBlockJobInfo({ dom, path: 'vdb', flags: 0 })).found === 0,
+        'libvirt to end the aborted block job on vdb',
+      );
     }
   });
 

@@ -28,6 +28,7 @@ import {
   uniquePrefix,
   type TestApp,
 } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'storage-ops-test-admin-token-0123456789';
@@ -88,14 +89,16 @@ describe('storage operations', () => {
   const pools = '/v1/hosts/local/pools';
   const WAIT = { prefer: 'wait=30' };
 
+  /** The job once it ended (completed, failed or canceled), as GET /v1/jobs/{id} shows it. */
   async function finished(id: string, ms = 30_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) return job;
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return waitFor(
+      async () => {
+        const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
+        return ['completed', 'failed', 'canceled'].includes(job.state) ? job : null;
+      },
+      `job ${id} to end`,
+      ms,
+    );
   }
 
   /** A job that finished under Prefer: wait, completed. */
