@@ -1,14 +1,14 @@
 /**
- * Recovery of the define, snapshot and volume-create jobs through a real
- * crash: the api runs here (ROLE=api); the worker is a process of its own
- * (ROLE=worker, JOB_LOCK_MS=1000) whose libvirt connection goes through a
+ * Recovery of the define, undefine, snapshot and volume-create jobs through
+ * a real crash: the api runs here (ROLE=api); the worker is a process of its
+ * own (ROLE=worker, JOB_LOCK_MS=1000) whose libvirt connection goes through a
  * gate (test/support/rpc-gate.ts) to the real libvirtd. The gate stops the
- * job's one libvirt call that makes something (domainDefineXmlFlags,
- * domainSnapshotCreateXml, storageVolCreateXml) either once libvirtd has
- * done it and answered (the answer held: the worker never hears it) or
- * before libvirtd sees it; the worker is then killed (SIGKILL) there. Its
- * BullMQ lock lapses, the stalled check of a second worker process hands the
- * job to that one, and its handler finishes the job.
+ * job's one libvirt call that changes something (domainDefineXmlFlags,
+ * domainUndefineFlags, domainSnapshotCreateXml, storageVolCreateXml) either
+ * once libvirtd has done it and answered (the answer held: the worker never
+ * hears it) or before libvirtd sees it; the worker is then killed (SIGKILL)
+ * there. Its BullMQ lock lapses, the stalled check of a second worker
+ * process hands the job to that one, and its handler finishes the job.
  *
  * Each time: one completion (the record completed on attempt 2, one
  * job.state-changed event to completed, one "completed" in the workers'
@@ -35,7 +35,14 @@ import {
 import { MessageStatus } from '#src/libvirt/rpc/header.js';
 import { buildXml } from '#src/xml/xml.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
-import { backingChain, createChain, makeImageDir, qemuImg } from '../support/qemu-images.js';
+import {
+  backingChain,
+  createChain,
+  hasPattern,
+  makeImageDir,
+  qemuImg,
+  writePattern,
+} from '../support/qemu-images.js';
 import { RpcGate, type GatePoint } from '../support/rpc-gate.js';
 import { waitFor } from '../support/wait.js';
 import { WorkerProcess } from '../support/worker-process.js';
@@ -58,6 +65,7 @@ const MiB = 1024 * 1024;
 /** The remote procedures (libvirt's remote_protocol.x) each job makes its thing with. */
 const PROC = {
   domainDefineXmlFlags: 350,
+  domainUndefineFlags: 231,
   domainSnapshotCreateXml: 185,
   storageVolCreateXml: 93,
 } as const;
@@ -97,6 +105,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     get: (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`),
     post: (url: string, body: object) =>
       request(t.server).post(url).set('authorization', `Bearer ${ADMIN}`).send(body),
+    del: (url: string) => request(t.server).delete(url).set('authorization', `Bearer ${ADMIN}`),
   };
 
   async function startWorker(): Promise<WorkerProcess> {
@@ -139,12 +148,13 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     proc: number,
     point: GatePoint,
     submit: () => Promise<request.Response>,
+    afterKill: () => Promise<void> = async () => undefined,
   ): Promise<Job> {
     // No worker of an earlier test may take the job: the one killed must be the one that has it.
     for (const w of workers) await w.kill();
     const first = await startWorker();
     try {
-      return await killAndRecover(first, proc, point, submit);
+      return await killAndRecover(first, proc, point, submit, afterKill);
     } finally {
       for (const w of workers) await w.kill();
     }
@@ -163,6 +173,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     proc: number,
     point: GatePoint,
     submit: () => Promise<request.Response>,
+    afterKill: () => Promise<void>,
   ): Promise<Job> {
     gate.arm(proc, point);
     const id = accepted(await submit());
@@ -183,6 +194,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     assert.ok(!first.linesOf(id).some((l) => l.includes(': completed')), first.log);
     const meanwhile = await job(id);
     assert.equal(meanwhile.state, 'running', 'the record does not know of the call');
+    await afterKill();
 
     const second = await startWorker();
     const done = await waitFor(
@@ -309,6 +321,37 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       ]);
     });
 
+    it(`undefine, the worker killed ${when}: completed once, the domain undefined once`, async () => {
+      const name = `${tag}-undef-${point}`;
+      const { dom } = await qemu.rpc.domainDefineXmlFlags({
+        xml: buildXml({
+          name: 'domain',
+          attrs: { type: 'qemu' },
+          children: [
+            { name: 'name', text: name },
+            { name: 'memory', attrs: { unit: 'MiB' }, text: 64 },
+            { name: 'os', children: [{ name: 'type', attrs: { arch: 'x86_64' }, text: 'hvm' }] },
+          ],
+        }),
+        flags: 0,
+      });
+      const uuid = uuidString(dom.uuid);
+      const done = await killedMidJob(PROC.domainUndefineFlags, point, () =>
+        http.del(`/v1/hosts/${HOST}/domains/${name}`),
+      );
+      assert.deepEqual(done.result, { uuid, name, changed: point === 'call' });
+      assert.equal((await http.get(`/v1/hosts/${HOST}/domains/${name}`)).status, 404);
+      // libvirt's own word: undefined once, by the job (the test defined it, and undefines nothing).
+      await waitFor(
+        () => lifecycleOf(uuid).includes(`${DomainEventLifecycle.UNDEFINED}/${UNDEFINED_REMOVED}`),
+        `libvirt's event of the undefine of ${name}`,
+      );
+      assert.deepEqual(lifecycleOf(uuid), [
+        `${DomainEventLifecycle.DEFINED}/${DEFINED_ADDED}`,
+        `${DomainEventLifecycle.UNDEFINED}/${UNDEFINED_REMOVED}`,
+      ]);
+    });
+
     it(`snapshot, the worker killed ${when}: completed once, one snapshot, one overlay`, async () => {
       const name = `${tag}-snap-${point}`;
       const dir = path.join(images.dir, name);
@@ -353,11 +396,16 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     it(`volume create, the worker killed ${when}: completed once, one volume, one file`, async () => {
       const volume = `${point}.qcow2`;
       const file = path.join(pooldir, volume);
-      const done = await killedMidJob(PROC.storageVolCreateXml, point, () =>
-        http.post(`/v1/hosts/${HOST}/pools/${POOL}/volumes`, {
-          name: volume,
-          capacityBytes: 16 * MiB,
-        }),
+      const done = await killedMidJob(
+        PROC.storageVolCreateXml,
+        point,
+        () =>
+          http.post(`/v1/hosts/${HOST}/pools/${POOL}/volumes`, {
+            name: volume,
+            capacityBytes: 16 * MiB,
+          }),
+        // The volume libvirtd made for the killed worker, marked: one made again would be blank.
+        point === 'reply' ? () => writePattern(file, 0x5a, 3) : undefined,
       );
       const made = done.result?.volume as { name: string; path: string; capacityBytes: number };
       assert.deepEqual([made.name, made.path, made.capacityBytes], [volume, file, 16 * MiB]);
@@ -377,6 +425,9 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
         'virtual-size': number;
       };
       assert.deepEqual([info.format, info['virtual-size']], ['qcow2', 16 * MiB]);
+      if (point === 'reply') {
+        assert.ok(await hasPattern(file, 0x5a, 3), 'the volume the first call made, not another');
+      }
     });
   }
 });
