@@ -332,7 +332,7 @@ describe('block jobs when the worker is killed (SIGKILL)', () => {
       ],
       // 2: the second re-attached and moved it on (it wrote libvirt's progress past kill 1's);
       ['the second worker moving it on', (j) => holding(worker!) && (j.progress?.cur ?? 0) > cur],
-      // 3: the third has just re-attached, before any look of its own was written.
+      // 3: the third, as soon as its log says it re-attached (the kill lands as it takes over).
       ['the third worker re-attaching', () => holding(worker!)],
     ];
     for (const [round, [point, reached]] of points.entries()) {
