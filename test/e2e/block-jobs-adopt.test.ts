@@ -19,10 +19,12 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
+import { JobSignals } from '#jobs/job-signals.js';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { BlockJobReconciler, type ReconcileReport } from '#modules/block-jobs/index.js';
 import { Forwarder } from '../support/forwarder.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -35,6 +37,7 @@ import {
 
 const execFileAsync = promisify(execFile);
 const ADMIN = 'block-jobs-adopt-admin-token-0123';
+const TERMINAL = ['completed', 'failed', 'canceled'];
 
 interface Job {
   id: string;
@@ -90,19 +93,23 @@ function gateway(getT: () => TestApp) {
     return res.body as Disk;
   };
   const until = async (id: string, done: (j: Job) => boolean, what: string, ms = 30_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const j = await job(id);
-      if (done(j)) return j;
-      assert.ok(
-        Date.now() < deadline,
-        `job ${id}: no ${what} after ${ms} ms: ${JSON.stringify(j)}`,
+    let last: Job | null = null;
+    try {
+      return await waitFor(
+        async () => {
+          last = await job(id);
+          return done(last) ? last : null;
+        },
+        `job ${id}: ${what}`,
+        ms,
       );
-      await new Promise((r) => setTimeout(r, 50));
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`, {
+        cause: err,
+      });
     }
   };
-  const ended = (id: string) =>
-    until(id, (j) => ['completed', 'failed', 'canceled'].includes(j.state), 'end');
+  const ended = (id: string) => until(id, (j) => TERMINAL.includes(j.state), 'end');
   /** The jobs of domain `d` (newest first). */
   const jobsOf = async (d: TcgChainDomain): Promise<Job[]> => {
     const res = await http.get(`/v1/jobs?domain=${d.name}&limit=100`);
@@ -134,6 +141,12 @@ describe('block jobs started outside the gateway, adopted', () => {
   const run = randomUUID().slice(0, 6);
   const domains: TcgChainDomain[] = [];
   const g = gateway(() => t);
+  /**
+   * How many looks at job `id` the processor (in this process: ROLE=all) has
+   * finished: each ends waiting for the next, through JobSignals.next, counted
+   * by wrapping the app's own JobSignals.
+   */
+  let looks: (id: string) => number;
 
   async function domain(label: string, extraMiB?: Partial<Record<string, number>>) {
     const d = await TcgChainDomain.create(client, `vg-bja-${run}-${label}`, { extraMiB });
@@ -148,6 +161,14 @@ describe('block jobs started outside the gateway, adopted', () => {
     );
     // ROLE=all: the worker's services are in the app.
     reconciler = t.app.get(BlockJobReconciler, { strict: false });
+    const signals = t.app.get(JobSignals, { strict: false });
+    const next = signals.next.bind(signals);
+    const counts = new Map<string, number>();
+    signals.next = (id, ms) => {
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      return next(id, ms);
+    };
+    looks = (id) => counts.get(id) ?? 0;
   });
 
   after(async () => {
@@ -192,9 +213,13 @@ describe('block jobs started outside the gateway, adopted', () => {
       [],
       JSON.stringify(again),
     );
-    // The processor follows it: it stays ready, waiting for a pivot.
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await g.job(job.id)).state, 'ready');
+    // The processor follows it: it stays ready, waiting for a pivot. Adopted ready, every
+    // look it makes is one in ready; a pivot not asked for would be made in the first.
+    const looked = await waitFor(async () => {
+      const j = await g.job(job.id);
+      return looks(job.id) >= 2 || j.state !== 'ready' ? j : null;
+    }, `two looks of the processor at job ${job.id}`);
+    assert.equal(looked.state, 'ready', 'it stays ready');
     assert.ok(await libvirtHasJob(client, d), 'nothing was pivoted unasked');
 
     const pivot = await g.http.post(`/v1/jobs/${job.id}/pivot`);
@@ -311,13 +336,11 @@ describe('block jobs started outside the gateway, adopted', () => {
       const linkKey = `${prefix}events:host-link:${host.name}`;
       const redis = new Redis(REDIS_URL);
       try {
-        const waitLink = async (want: string) => {
-          const deadline = Date.now() + 20_000;
-          while ((await redis.get(linkKey)) !== want) {
-            assert.ok(Date.now() < deadline, `the host's link was not announced ${want}`);
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        };
+        const waitLink = (want: string) =>
+          waitFor(
+            async () => (await redis.get(linkKey)) === want,
+            `the host's link announced ${want}`,
+          );
         await waitLink('up');
         await forwarder.cut();
         await waitLink('down');
@@ -326,13 +349,11 @@ describe('block jobs started outside the gateway, adopted', () => {
         await virsh('blockcopy', d.name, 'vda', copy, '--wait', '--transient-job');
         await forwarder.open();
         await waitLink('up');
-        const deadline = Date.now() + 30_000;
-        let adopted: Job | undefined;
-        while (!adopted) {
-          adopted = (await g.jobsOf(d)).find((j) => j.adopted && j.host === host.name);
-          assert.ok(Date.now() < deadline, 'no job was adopted after the reconnect');
-          if (!adopted) await new Promise((r) => setTimeout(r, 100));
-        }
+        const adopted = await waitFor(
+          async () => (await g.jobsOf(d)).find((j) => j.adopted && j.host === host.name),
+          'a job adopted after the reconnect',
+          30_000,
+        );
         assert.equal(adopted.type, 'block.copy');
         await g.until(adopted.id, (j) => j.state === 'ready', 'ready');
         assert.equal((await g.disk(host.name, d)).blockJob?.jobId, adopted.id);
@@ -374,13 +395,19 @@ class WorkerProcess {
     return this.out.split('\n').filter((l) => l.includes(text));
   }
 
+  /** Waits until it logged `text`; one that exits first fails at once. */
   async until(text: string, ms = 30_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.lines(text).length === 0) {
-      assert.ok(this.child.exitCode === null, `the worker exited: ${this.out}`);
-      assert.ok(Date.now() < deadline, `the worker never logged '${text}': ${this.out}`);
-      await new Promise((r) => setTimeout(r, 50));
+    const exited = () => this.child.exitCode !== null || this.child.signalCode !== null;
+    try {
+      await waitFor(
+        () => this.lines(text).length > 0 || exited(),
+        `the worker to log '${text}'`,
+        ms,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${this.out}`, { cause: err });
     }
+    assert.ok(this.lines(text).length > 0, `the worker exited: ${this.out}`);
   }
 
   async stop(): Promise<void> {
@@ -484,9 +511,20 @@ describe('block jobs whose queue entries were lost while no worker ran', () => {
     const [runningId, pivotedId] = ids as [string, string];
 
     // The worker dies, and Redis loses the queue entries (the records stay).
-    first.child.kill('SIGKILL');
-    await once(first.child, 'exit');
-    await new Promise((r) => setTimeout(r, 1500)); // its job locks lapse
+    const redis = new Redis(REDIS_URL);
+    const locks = ids.map((id) => `${queue.toKey(id)}:lock`);
+    try {
+      assert.equal(await redis.exists(...locks), ids.length, 'the worker holds both jobs');
+      first.child.kill('SIGKILL');
+      await once(first.child, 'exit');
+      // Its job locks lapse (JOB_LOCK_MS): BullMQ removes no entry a worker holds.
+      await waitFor(
+        async () => (await redis.exists(...locks)) === 0,
+        "the dead worker's job locks to lapse",
+      );
+    } finally {
+      await redis.quit();
+    }
     for (const id of ids) {
       const entry = await queue.getJob(id);
       assert.ok(entry, `job ${id} had a queue entry`);

@@ -11,11 +11,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { Redis } from 'ioredis';
+import { JobSignals } from '#jobs/job-signals.js';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { buildXml } from '#src/xml/xml.js';
 import { tcgDomainXml } from '../support/domain-xml.js';
 import { backingChain, makeImageDir, qemuImg } from '../support/qemu-images.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -31,6 +33,7 @@ import {
 const prefix = uniquePrefix(import.meta.url);
 const ADMIN = 'block-jobs-test-admin-token-0123';
 const MiB = 1024 * 1024;
+const TERMINAL = ['completed', 'failed', 'canceled'];
 
 interface ChainImage {
   depth: number;
@@ -84,19 +87,44 @@ describe('block jobs', () => {
     return d;
   }
 
-  async function until(id: string, states: string[], ms = 30_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (states.includes(job.state)) return job;
-      assert.ok(
-        !['completed', 'failed', 'canceled'].includes(job.state),
-        `job ${id} ended ${job.state} while waiting for ${states.join('|')}: ${JSON.stringify(job.error)}`,
-      );
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  async function getJob(id: string): Promise<Job> {
+    return (await http.get(`/v1/jobs/${id}`)).body as Job;
   }
+
+  /** Waits until the job is in one of `states`; one that ends otherwise fails at once. */
+  async function until(id: string, states: string[], ms = 30_000): Promise<Job> {
+    const job = await waitFor(
+      async () => {
+        const j = await getJob(id);
+        return states.includes(j.state) || TERMINAL.includes(j.state) ? j : null;
+      },
+      `job ${id} to be ${states.join('|')}`,
+      ms,
+    );
+    assert.ok(
+      states.includes(job.state),
+      `job ${id} ended ${job.state} while waiting for ${states.join('|')}: ${JSON.stringify(job.error)}`,
+    );
+    return job;
+  }
+
+  /** Waits until libvirt's progress of the job shows in its record. */
+  async function progressOf(id: string, what: (p: NonNullable<Job['progress']>) => boolean) {
+    const job = await waitFor(async () => {
+      const j = await getJob(id);
+      return (j.progress && what(j.progress)) || TERMINAL.includes(j.state) ? j : null;
+    }, `progress of job ${id} from libvirt`);
+    assert.ok(job.progress && !TERMINAL.includes(job.state), `job ${id}: ${JSON.stringify(job)}`);
+    return job.progress;
+  }
+
+  /**
+   * How many times the processor (in this process: ROLE=all) has finished a
+   * look at job `id`: each look ends waiting for the next one, through
+   * JobSignals.next. Counted by wrapping the app's own JobSignals; a look
+   * counted after a state was seen is a look that saw it.
+   */
+  let looks: (id: string) => number;
 
   /** The job's result chain equals the live chain (paths and indexes) and GET …/disks/vda. */
   async function assertResultChain(d: TcgChainDomain, job: Job, expected: string[]) {
@@ -143,6 +171,14 @@ describe('block jobs', () => {
   before(async () => {
     client = await LibvirtClient.connect('qemu:///system');
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
+    const signals = t.app.get(JobSignals, { strict: false });
+    const next = signals.next.bind(signals);
+    const counts = new Map<string, number>();
+    signals.next = (id, ms) => {
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      return next(id, ms);
+    };
+    looks = (id) => counts.get(id) ?? 0;
   });
 
   after(async () => {
@@ -218,8 +254,14 @@ describe('block jobs', () => {
     assert.equal(res.headers.location, `/v1/jobs/${res.body.id}`);
     const ready = await until(res.body.id, ['ready']);
     assert.equal(ready.progress?.percent, 100);
-    await new Promise((r) => setTimeout(r, 600));
-    assert.equal((await http.get(`/v1/jobs/${res.body.id}`)).body.state, 'ready', 'it stays ready');
+    // The look that set ready decides on a pivot before it ends; two more ended looks are
+    // looks made in ready: a pivot not asked for would have been made by then.
+    const seen = looks(res.body.id);
+    const after = await waitFor(async () => {
+      const j = await getJob(res.body.id);
+      return looks(res.body.id) >= seen + 2 || j.state !== 'ready' ? j : null;
+    }, 'two looks at the ready job');
+    assert.equal(after.state, 'ready', 'it stays ready');
     await d.assertChain([top, s2, s1, base], 'a ready active commit has not pivoted yet');
 
     const pivot = await http.post(`/v1/jobs/${res.body.id}/pivot`, {}, { prefer: 'wait=30' });
@@ -262,11 +304,8 @@ describe('block jobs', () => {
     const id = res.body.id as string;
     const running = await until(id, ['running']);
     assert.equal(running.state, 'running');
-    for (let i = 0; i < 40 && !(await http.get(`/v1/jobs/${id}`)).body.progress; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const progress = (await http.get(`/v1/jobs/${id}`)).body.progress as Job['progress'];
-    assert.ok(progress && progress.end > 0, `progress from libvirt: ${JSON.stringify(progress)}`);
+    const progress = await progressOf(id, () => true);
+    assert.ok(progress.end > 0, `progress from libvirt: ${JSON.stringify(progress)}`);
     assert.ok(progress.cur < progress.end, 'not ready: libvirt keeps cur below end');
 
     const early = await http.post(`/v1/jobs/${id}/pivot`);
@@ -296,7 +335,9 @@ describe('block jobs', () => {
     });
     assert.equal(below.status, 202, JSON.stringify(below.body));
     await until(below.body.id, ['running']);
-    await new Promise((r) => setTimeout(r, 500));
+    // Half-way: libvirt has copied some of it, not all.
+    const partway = await progressOf(below.body.id, (p) => p.cur > 0);
+    assert.ok(partway.cur < partway.end, `not done yet: ${JSON.stringify(partway)}`);
     const stop = await http.del(`/v1/jobs/${below.body.id}`, { prefer: 'wait=20' });
     assert.equal(stop.status, 200, JSON.stringify(stop.body));
     assert.equal(stop.body.state, 'canceled', JSON.stringify(stop.body.error));
@@ -716,16 +757,16 @@ describe('block jobs', () => {
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const id = res.body.id as string;
     await until(id, ['running']);
-    for (let i = 0; i < 100 && !(await http.get(`/v1/jobs/${id}`)).body.progress; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await progressOf(id, (p) => p.end > 0);
     await client.rpc.domainDestroyFlags({ dom: d.dom, flags: 0 });
-    let job: Job;
-    for (;;) {
-      job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const job = await waitFor(
+      async () => {
+        const j = await getJob(id);
+        return TERMINAL.includes(j.state) ? j : null;
+      },
+      `job ${id} to end once its domain stopped`,
+      30_000,
+    );
     assert.equal(job.state, 'failed');
     assert.equal(job.error?.code, 'INVALID_STATE');
     assert.match(job.error?.message ?? '', /stopped while the block job ran/);
