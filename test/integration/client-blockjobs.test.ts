@@ -38,42 +38,27 @@ import {
   makeImageDir,
   writePattern,
 } from '../support/qemu-images.js';
+import { waitFor } from '../support/wait.js';
 
 type BlockJobEvent = Extract<DomainEvent, { kind: 'blockJob' }>;
 
 /** Collects BLOCK_JOB_2 events for one domain and lets a test wait for a given one. */
 class BlockJobEvents {
   readonly seen: BlockJobEvent[] = [];
-  private waiters: { match(e: BlockJobEvent): boolean; resolve(e: BlockJobEvent): void }[] = [];
 
   constructor(client: LibvirtClient, uuid: Buffer) {
     client.on('domainEvent', (e) => {
-      if (e.kind !== 'blockJob' || !e.dom.uuid.equals(uuid)) return;
-      this.seen.push(e);
-      this.waiters = this.waiters.filter((w) => (w.match(e) ? (w.resolve(e), false) : true));
+      if (e.kind === 'blockJob' && e.dom.uuid.equals(uuid)) this.seen.push(e);
     });
   }
 
-  next(disk: string, status: number, timeoutMs = 30_000): Promise<BlockJobEvent> {
-    const already = this.seen.find((e) => e.disk === disk && e.status === status);
-    if (already) return Promise.resolve(already);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `no block job event ${status} on ${disk} within ${timeoutMs} ms; saw ${JSON.stringify(this.seen)}`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match: (e) => e.disk === disk && e.status === status,
-        resolve: (e) => {
-          clearTimeout(timer);
-          resolve(e);
-        },
-      });
+  async next(disk: string, status: number, timeoutMs = 30_000): Promise<BlockJobEvent> {
+    return waitFor(
+      () => this.seen.find((e) => e.disk === disk && e.status === status),
+      `block job event ${status} on ${disk}`,
+      timeoutMs,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; saw ${JSON.stringify(this.seen)}`);
     });
   }
 
@@ -169,14 +154,15 @@ for (const uri of ['qemu:///system', 'qemu+tcp://127.0.0.1/system']) {
     });
 
     it('reports the start as a lifecycle event', async () => {
-      const started = (): boolean =>
-        lifecycle.some((e) => e.event === DomainEventLifecycle.STARTED);
-      for (let i = 0; i < 50 && !started(); i++) await new Promise((r) => setTimeout(r, 20));
       // QEMU domains start paused and are resumed: RESUMED may come first.
-      const event = lifecycle.find((e) => e.event === DomainEventLifecycle.STARTED);
-      assert.ok(
-        event,
-        `lifecycle events seen: ${JSON.stringify(lifecycle.map((e) => [e.event, e.detail]))}`,
+      const event = await waitFor(
+        () => lifecycle.find((e) => e.event === DomainEventLifecycle.STARTED),
+        'a STARTED lifecycle event',
+        10_000,
+      ).catch((err: Error) =>
+        assert.fail(
+          `${err.message}; lifecycle events seen: ${JSON.stringify(lifecycle.map((e) => [e.event, e.detail]))}`,
+        ),
       );
       assert.equal(event.detail, 0, 'STARTED_BOOTED');
     });

@@ -44,6 +44,7 @@ import {
 import type { PacketHeader } from '#src/libvirt/rpc/header.js';
 import { cdromMediaXml, tcgEventsDomainXml, usbDiskXml } from '../support/domain-xml.js';
 import { createChain, makeImageDir, qemuImg, writePattern } from '../support/qemu-images.js';
+import { waitFor } from '../support/wait.js';
 
 const DEADLINE_MS = 30_000;
 /** REMOTE_PROC_DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION: not decoded by this client. */
@@ -51,35 +52,17 @@ const MIGRATION_ITERATION_PROC = 359;
 
 type Of<K extends DomainEventKind> = Extract<DomainEvent, { kind: K }>;
 
-interface Waiter {
-  from: number;
-  match(e: DomainEvent): boolean;
-  resolve(e: DomainEvent): void;
-}
-
 /** Every event of one domain on one client, in arrival order; waits for one with a deadline. */
 class EventLog {
   readonly seen: DomainEvent[] = [];
   readonly unknown: PacketHeader[] = [];
   readonly warnings: string[] = [];
-  private waiters: Waiter[] = [];
-  private unknownWaiters: { match(h: PacketHeader): boolean; resolve(): void }[] = [];
 
   constructor(client: LibvirtClient, uuid: Buffer) {
     client.on('domainEvent', (e) => {
-      if (!e.dom.uuid.equals(uuid)) return;
-      this.seen.push(e);
-      const at = this.seen.length - 1;
-      this.waiters = this.waiters.filter((w) =>
-        at >= w.from && w.match(e) ? (w.resolve(e), false) : true,
-      );
+      if (e.dom.uuid.equals(uuid)) this.seen.push(e);
     });
-    client.on('unknownMessage', (h) => {
-      this.unknown.push(h);
-      this.unknownWaiters = this.unknownWaiters.filter((w) =>
-        w.match(h) ? (w.resolve(), false) : true,
-      );
-    });
+    client.on('unknownMessage', (h) => this.unknown.push(h));
     client.on('warning', (m) => this.warnings.push(m));
   }
 
@@ -89,50 +72,27 @@ class EventLog {
   }
 
   /** The first event of `kind` at or after `from` that `match` accepts. */
-  next<K extends DomainEventKind>(
+  async next<K extends DomainEventKind>(
     kind: K,
     from: number,
     match: (e: Of<K>) => boolean = () => true,
   ): Promise<Of<K>> {
-    const accepts = (e: DomainEvent): boolean => e.kind === kind && match(e as Of<K>);
-    const already = this.seen.slice(from).find(accepts);
-    if (already) return Promise.resolve(already as Of<K>);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `no ${kind} event within ${DEADLINE_MS} ms; saw ${JSON.stringify(this.seen.slice(from).map((e) => e.kind))}`,
-            ),
-          ),
-        DEADLINE_MS,
-      );
-      this.waiters.push({
-        from,
-        match: accepts,
-        resolve: (e) => {
-          clearTimeout(timer);
-          resolve(e as Of<K>);
-        },
-      });
-    });
+    const accepts = (e: DomainEvent): e is Of<K> => e.kind === kind && match(e as Of<K>);
+    return waitFor(() => this.seen.slice(from).find(accepts), `a ${kind} event`, DEADLINE_MS).catch(
+      (err: Error) => {
+        throw new Error(
+          `${err.message}; saw ${JSON.stringify(this.seen.slice(from).map((e) => e.kind))}`,
+        );
+      },
+    );
   }
 
-  nextUnknown(proc: number): Promise<void> {
-    if (this.unknown.some((h) => h.proc === proc)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no unknown message ${proc} within ${DEADLINE_MS} ms`)),
-        DEADLINE_MS,
-      );
-      this.unknownWaiters.push({
-        match: (h) => h.proc === proc,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
+  async nextUnknown(proc: number): Promise<void> {
+    await waitFor(
+      () => this.unknown.some((h) => h.proc === proc),
+      `unknown message ${proc}`,
+      DEADLINE_MS,
+    );
   }
 }
 

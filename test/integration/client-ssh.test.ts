@@ -392,16 +392,17 @@ describe('qemu+ssh:// to peers that do not behave', () => {
     silent.close();
   });
 
-  it('gives up on a peer that accepts TCP and says nothing within the timeout', async () => {
-    const started = Date.now();
+  it('gives up on a peer that accepts TCP and says nothing within the timeout', async (t) => {
+    const started = performance.now();
     const err = await refused(
       `qemu+ssh://root@127.0.0.1:${silentPort}/system`,
       { privateKey: CLIENT_KEY, trustOnFirstUse: true },
       800,
     );
-    const elapsed = Date.now() - started;
+    // The outcome: the handshake deadline's own error (how long it took is a diagnostic).
+    t.diagnostic(`gave up after ${Math.round(performance.now() - started)} ms`);
     assert.match(err.message, /timed out after 800 ms waiting for the SSH handshake/);
-    assert.ok(elapsed >= 700 && elapsed < 2000, `gave up after ${elapsed} ms`);
+    assert.ok(held.size > 0, 'the client did reach the silent peer');
     await waitFor(
       () => held.size > 0 && [...held].every((sock) => closedByClient.has(sock)),
       'the client to drop the TCP connection it gave up on',
@@ -425,7 +426,7 @@ describe('qemu+ssh:// to peers that do not behave', () => {
     );
   });
 
-  it('notices through SSH keepalive a server that falls silent after the handshake', async () => {
+  it('notices through SSH keepalive a server that falls silent after the handshake', async (t) => {
     const forwarder = new Forwarder(SSH_PORT);
     await forwarder.open();
     try {
@@ -438,12 +439,26 @@ describe('qemu+ssh:// to peers that do not behave', () => {
       // libvirt's own keepalive off: only SSH's can notice.
       const c = await LibvirtClient.connect(uri.uri, { transport, keepalive: false });
       await c.rpc.connectGetHostname();
-      const closed = once(c, 'close') as Promise<[Error | null]>;
-      const started = Date.now();
+      const order: string[] = [];
+      const closed = new Promise<Error | null>((resolve) =>
+        c.once('close', (error: Error | null) => {
+          order.push('close');
+          resolve(error);
+        }),
+      );
+      const started = performance.now();
+      order.push('freeze');
       forwarder.freeze();
-      const [error] = await closed;
-      assert.ok(Date.now() - started < 3000, 'noticed within a few keepalive intervals');
-      assert.match(String(error?.message), /keepalive/i);
+      const error = await closed;
+      t.diagnostic(`noticed after ${Math.round(performance.now() - started)} ms`);
+      // Nothing but SSH's keepalive can tell (libvirt's is off, the TCP link stays up).
+      assert.deepEqual(
+        order,
+        ['freeze', 'close'],
+        'the client closed only once the server fell silent',
+      );
+      assert.ok(error instanceof Error, 'closed with an error, not by this side');
+      assert.match(error.message, /keepalive/i);
       c.destroy(new Error('test over'));
     } finally {
       await forwarder.cut();

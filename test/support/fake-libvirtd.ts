@@ -50,10 +50,17 @@ export function packet(header: PacketHeader, payload: Buffer): Buffer {
   return buf;
 }
 
+interface Watcher {
+  from: number;
+  match(p: Packet): boolean;
+  resolve(p: Packet): void;
+}
+
 export class FakeLibvirtd {
   private readonly server: net.Server;
   readonly calls: Packet[] = [];
   readonly peers: FakePeer[] = [];
+  private watchers: Watcher[] = [];
 
   private constructor(handler: CallHandler) {
     this.server = net.createServer((socket) => {
@@ -65,6 +72,10 @@ export class FakeLibvirtd {
         for (const p of decoder.push(chunk)) {
           this.calls.push(p);
           handler(p, peer);
+          const at = this.calls.length - 1;
+          this.watchers = this.watchers.filter((w) =>
+            at >= w.from && w.match(p) ? (w.resolve(p), false) : true,
+          );
         }
       });
     });
@@ -75,6 +86,20 @@ export class FakeLibvirtd {
     fake.server.listen(0, '127.0.0.1');
     await once(fake.server, 'listening');
     return fake;
+  }
+
+  /**
+   * The first packet received at index `from` of `calls` or later that `match`
+   * accepts, already here or when it comes (after the handler has seen it).
+   * Driven by the socket's data, not by polling: it works on a mock clock, where
+   * waitFor cannot run. What a client wrote before that packet has arrived too
+   * (one TCP stream, in order), which is how a test knows that something the
+   * client would have sent by then did not come.
+   */
+  received(match: (p: Packet) => boolean = () => true, from = 0): Promise<Packet> {
+    const found = this.calls.slice(from).find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => this.watchers.push({ from, match, resolve }));
   }
 
   get port(): number {

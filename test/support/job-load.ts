@@ -12,6 +12,7 @@ import type { Server } from 'node:http';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from './domain-xml.js';
+import { waitFor } from './wait.js';
 
 export const TEST_DRIVER_URI = 'test+tcp://127.0.0.1/default';
 const TERMINAL = ['completed', 'failed', 'canceled'];
@@ -77,12 +78,18 @@ export class JobLoad {
     return null;
   }
 
-  /** Submits one job every `everyMs` until `stop()` is called; returns `stop`. */
+  /**
+   * Submits one job every `everyMs` until `stop()` is called; returns `stop`.
+   * The pace is the shape of the load (jobs keep arriving while Redis fails
+   * over), not a wait for anything: what the tests assert is read afterwards
+   * from the jobs' final records and the workers' logs.
+   */
   keepSubmitting(server: Server, token: string, everyMs = 50): () => Promise<void> {
     let stopped = false;
     const loop = (async () => {
       while (!stopped) {
         await this.submit(server, token).catch(() => undefined);
+        // eslint-disable-next-line no-restricted-syntax -- the load's pace (one job per everyMs), not synchronisation: nothing waits on it
         await new Promise((r) => setTimeout(r, everyMs));
       }
     })();
@@ -94,26 +101,29 @@ export class JobLoad {
 
   /** Waits until every accepted job is final; returns them. */
   async allEnded(server: Server, token: string, ms = 60_000): Promise<JobView[]> {
-    const deadline = Date.now() + ms;
     const done = new Map<string, JobView>();
-    for (;;) {
-      for (const id of this.accepted) {
-        if (done.has(id)) continue;
-        const res = await request(server)
-          .get(`/v1/jobs/${id}`)
-          .set('authorization', `Bearer ${token}`);
-        if (res.status === 200 && TERMINAL.includes((res.body as JobView).state)) {
-          done.set(id, res.body as JobView);
+    const open = (): string[] => this.accepted.filter((id) => !done.has(id));
+    return waitFor(
+      async () => {
+        for (const id of open()) {
+          const res = await request(server)
+            .get(`/v1/jobs/${id}`)
+            .set('authorization', `Bearer ${token}`);
+          if (res.status === 200 && TERMINAL.includes((res.body as JobView).state)) {
+            done.set(id, res.body as JobView);
+          }
         }
-      }
-      if (done.size === this.accepted.length) return this.accepted.map((id) => done.get(id)!);
-      const open = this.accepted.filter((id) => !done.has(id));
-      assert.ok(
-        Date.now() < deadline,
-        `${open.length} of ${this.accepted.length} jobs not ended after ${ms} ms: ${open.slice(0, 5).join(', ')}`,
+        return open().length === 0 ? this.accepted.map((id) => done.get(id)!) : null;
+      },
+      `every one of the ${this.accepted.length} accepted jobs to end`,
+      ms,
+      200,
+    ).catch((err: Error) => {
+      const left = open();
+      assert.fail(
+        `${err.message}: ${left.length} of ${this.accepted.length} not ended: ${left.slice(0, 5).join(', ')}`,
       );
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    });
   }
 
   /** Closes the libvirt connection after undefining the domains. */

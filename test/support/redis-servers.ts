@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { waitFor } from './wait.js';
 
 const started = new Set<RedisServer>();
 const dirs = new Set<string>();
@@ -95,15 +96,21 @@ export class RedisServer {
     this.child = child;
     child.stdout!.on('data', (chunk) => (this.out += String(chunk)));
     child.stderr!.on('data', (chunk) => (this.out += String(chunk)));
-    const deadline = Date.now() + 15_000;
-    while (!/Ready to accept connections|Sentinel ID is/.test(this.out)) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited: ${this.out}`);
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`redis-server on ${this.port} did not start within 15 s: ${this.out}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const state = await waitFor(
+      () =>
+        /Ready to accept connections|Sentinel ID is/.test(this.out)
+          ? 'ready'
+          : child.exitCode !== null || child.signalCode !== null
+            ? 'exited'
+            : null,
+      `redis-server on ${this.port} to accept connections`,
+      15_000,
+      20,
+    ).catch((err: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`${err.message}: ${this.out}`);
+    });
+    if (state === 'exited') throw new Error(`redis-server exited: ${this.out}`);
   }
 
   /** What the process printed since it was last started. */
@@ -136,7 +143,10 @@ export class RedisServer {
 
   /** A plain client of this one server (the caller closes it). */
   client(): Redis {
-    const client = new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const client = new Redis(this.port, '127.0.0.1', {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+    });
     // Its errors reach the caller through its commands; without a listener
     // ioredis also prints each reconnect attempt once the server is stopped.
     client.on('error', () => undefined);
@@ -192,23 +202,22 @@ export class RedisClusterSet {
 
   /** Resolves once every node says cluster_state:ok. */
   async waitHealthy(ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      let ok = true;
-      for (const node of this.nodes) {
-        const c = node.client();
-        try {
-          ok &&= /cluster_state:ok/.test(String(await c.call('CLUSTER', 'INFO')));
-        } catch {
-          ok = false;
-        } finally {
-          c.disconnect();
+    await waitFor(
+      async () => {
+        for (const node of this.nodes) {
+          const c = node.client();
+          try {
+            if (!/cluster_state:ok/.test(String(await c.call('CLUSTER', 'INFO')))) return false;
+          } finally {
+            c.disconnect();
+          }
         }
-      }
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`the cluster did not become healthy in ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+        return true;
+      },
+      'every cluster node to say cluster_state:ok',
+      ms,
+      100,
+    );
   }
 
   /** The node whose slots hold `key` (by asking any node CLUSTER KEYSLOT and the slot map). */
@@ -279,46 +288,45 @@ export class RedisSentinelSet {
 
   /** Resolves once `server` replicates the master on `masterPort`, its link up. */
   async waitReplicaOf(masterPort: number, server: RedisServer, ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const c = server.client();
-      try {
-        const info = String(await c.info('replication'));
-        if (info.includes(`master_port:${masterPort}`) && /master_link_status:up/.test(info))
-          return;
-      } catch {
-        // not yet
-      } finally {
-        c.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`${server.port} did not replicate ${masterPort}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const c = server.client();
+        try {
+          const info = String(await c.info('replication'));
+          return info.includes(`master_port:${masterPort}`) && /master_link_status:up/.test(info);
+        } finally {
+          c.disconnect();
+        }
+      },
+      `${server.port} to replicate ${masterPort}, its link up`,
+      ms,
+      100,
+    );
   }
 
   /** Resolves once the replica is linked and Sentinel knows it (a failover needs both). */
   async waitReplicaInSync(ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const r = this.replica.client();
-      const s = this.sentinel.client();
-      try {
-        const info = String(await r.info('replication'));
-        const replicas = (await s.call(
-          'SENTINEL',
-          'replicas',
-          RedisSentinelSet.MASTER_NAME,
-        )) as unknown[];
-        if (/master_link_status:up/.test(info) && replicas.length > 0) return;
-      } catch {
-        // not yet
-      } finally {
-        r.disconnect();
-        s.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`the replica did not sync in ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const r = this.replica.client();
+        const s = this.sentinel.client();
+        try {
+          const info = String(await r.info('replication'));
+          const replicas = (await s.call(
+            'SENTINEL',
+            'replicas',
+            RedisSentinelSet.MASTER_NAME,
+          )) as unknown[];
+          return /master_link_status:up/.test(info) && replicas.length > 0;
+        } finally {
+          r.disconnect();
+          s.disconnect();
+        }
+      },
+      'the replica to sync and Sentinel to know it',
+      ms,
+      100,
+    );
   }
 }
 

@@ -3,9 +3,9 @@
  * ROLE=worker), for the tests that kill it: its stdout (the JSON log) is kept
  * to ask what it logged about a job.
  */
-import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { waitFor } from './wait.js';
 
 export class WorkerProcess {
   private out = '';
@@ -21,12 +21,15 @@ export class WorkerProcess {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const w = new WorkerProcess(child);
-    const deadline = Date.now() + 20_000;
-    while (!w.out.includes('processing queues')) {
-      assert.ok(child.exitCode === null, `the worker exited: ${w.out}`);
-      assert.ok(Date.now() < deadline, `the worker did not start: ${w.out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const state = await waitFor(
+      () => (w.out.includes('processing queues') ? 'ready' : w.exited ? 'exited' : null),
+      'the worker to process queues',
+      20_000,
+      50,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; it logged: ${w.out}`);
+    });
+    if (state === 'exited') throw new Error(`the worker exited: ${w.out}`);
     return w;
   }
 
@@ -46,8 +49,12 @@ export class WorkerProcess {
     return line ? Date.parse((JSON.parse(line) as { time: string }).time) : null;
   }
 
+  private get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
   async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.exited) return;
     this.child.kill('SIGKILL');
     await once(this.child, 'exit');
   }
