@@ -33,6 +33,7 @@ import request from 'supertest';
 import {
   DomainEventId,
   DomainEventLifecycle,
+  DomainState,
   LibvirtClient,
   StoragePoolState,
   uuidString,
@@ -332,6 +333,12 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     return lifecycleOf(uuid).filter((e) => counted.includes(Number(e.split('/')[0])));
   }
 
+  /** Checks, when the first worker is dead, what libvirtd did of its call. */
+  async function stateIs(dom: RemoteDomain, expected: number): Promise<void> {
+    const { state } = await qemu.rpc.domainGetState({ dom, flags: 0 });
+    assert.equal(state, expected, 'what libvirtd did for the killed worker (nothing at the call)');
+  }
+
   /** Waits for libvirt's lifecycle event `event/detail` of the domain with `uuid`. */
   async function eventOf(uuid: string, event: number, detail: number): Promise<void> {
     await waitFor(
@@ -529,8 +536,11 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       const name = `${tag}-start-${point}`;
       const dom = await tcgDomain(name);
       const uuid = uuidString(dom.uuid);
-      const done = await killedMidJob(PROC.domainCreateWithFlags, point, () =>
-        http.post(`/v1/hosts/${HOST}/domains/${name}/actions/start`, {}),
+      const done = await killedMidJob(
+        PROC.domainCreateWithFlags,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/start`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.RUNNING : DomainState.SHUTOFF),
       );
       assert.equal(done.domainUuid, uuid);
       assert.deepEqual(done.result, { state: 'running', changed: point === 'call' });
@@ -552,8 +562,11 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       const dom = await tcgDomain(name);
       const uuid = uuidString(dom.uuid);
       await qemu.rpc.domainCreateWithFlags({ dom, flags: 0 });
-      const done = await killedMidJob(PROC.domainDestroyFlags, point, () =>
-        http.post(`/v1/hosts/${HOST}/domains/${name}/actions/destroy`, {}),
+      const done = await killedMidJob(
+        PROC.domainDestroyFlags,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/destroy`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.SHUTOFF : DomainState.RUNNING),
       );
       assert.equal(done.domainUuid, uuid);
       assert.deepEqual(done.result, { state: 'shutoff', changed: point === 'call' });
@@ -574,8 +587,17 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     it(`pool define, the worker killed ${when}: completed once, one pool, the job's`, async () => {
       const name = `${tag}-pdef-${point}`;
       const dir = path.join(images.dir, `pdef-${point}`);
-      const done = await killedMidJob(PROC.storagePoolDefineXml, point, () =>
-        http.post(`/v1/hosts/${HOST}/pools`, { name, path: dir }),
+      const done = await killedMidJob(
+        PROC.storagePoolDefineXml,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/pools`, { name, path: dir }),
+        async () => {
+          assert.equal(
+            (await poolsNamedOrAt(name, dir)).length,
+            point === 'reply' ? 1 : 0,
+            point === 'reply' ? 'libvirtd defined it for the killed worker' : 'not defined yet',
+          );
+        },
       );
       const made = done.result?.pool as PoolView;
       assert.deepEqual(
