@@ -1,13 +1,13 @@
 /**
  * Recovery through a real crash of a job of every family: domain definitions
- * (define, undefine), domain actions (start, destroy), snapshots, storage
+ * (define, undefine), domain actions (start, destroy, suspend), snapshots, storage
  * pools (define, start) and volumes (create, delete). The api runs here
  * (ROLE=api); the worker is a process of its own (ROLE=worker,
  * JOB_LOCK_MS=1000) whose libvirt connection goes through a gate
  * (test/support/rpc-gate.ts) to the real libvirtd (QEMU driver, TCG guests).
  * The gate stops the job's one libvirt call that changes something
  * (domainDefineXmlFlags, domainUndefineFlags, domainCreateWithFlags,
- * domainDestroyFlags, domainSnapshotCreateXml, storagePoolDefineXml,
+ * domainDestroyFlags, domainSuspend, domainSnapshotCreateXml, storagePoolDefineXml,
  * storagePoolCreate, storageVolCreateXml, storageVolDelete) either once
  * libvirtd has done it and answered (the answer held: the worker never hears
  * it) or before libvirtd sees it; the worker is then killed (SIGKILL) there.
@@ -79,6 +79,7 @@ const PROC = {
   storageVolCreateXml: 93,
   domainCreateWithFlags: 196,
   domainDestroyFlags: 234,
+  domainSuspend: 34,
   storagePoolDefineXml: 77,
   storagePoolCreate: 78,
   storageVolDelete: 94,
@@ -89,6 +90,7 @@ const DEFINED_ADDED = 0;
 const UNDEFINED_REMOVED = 0;
 const STARTED_BOOTED = 0;
 const STOPPED_DESTROYED = 1;
+const SUSPENDED_PAUSED = 0;
 
 /** A dir pool's XML. */
 function dirPoolXml(name: string, dir: string): string {
@@ -320,14 +322,15 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
   }
 
   /**
-   * The domain's lifecycle events that count definitions, starts and stops (the QEMU
-   * driver adds a RESUMED to each start and a SHUTDOWN to each destroy: not counted).
+   * The domain's lifecycle events that count definitions, starts, pauses and stops (the
+   * QEMU driver adds a RESUMED to each start and a SHUTDOWN to each destroy: not counted).
    */
   function runsOf(uuid: string): string[] {
     const counted: number[] = [
       DomainEventLifecycle.DEFINED,
       DomainEventLifecycle.UNDEFINED,
       DomainEventLifecycle.STARTED,
+      DomainEventLifecycle.SUSPENDED,
       DomainEventLifecycle.STOPPED,
     ];
     return lifecycleOf(uuid).filter((e) => counted.includes(Number(e.split('/')[0])));
@@ -581,6 +584,32 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
         `${DomainEventLifecycle.STARTED}/${STARTED_BOOTED}`,
         `${DomainEventLifecycle.STOPPED}/${STOPPED_DESTROYED}`,
         `${DomainEventLifecycle.UNDEFINED}/${UNDEFINED_REMOVED}`,
+      ]);
+    });
+
+    it(`suspend, the worker killed ${when}: completed once, the domain paused once`, async () => {
+      const name = `${tag}-suspend-${point}`;
+      const dom = await tcgDomain(name);
+      const uuid = uuidString(dom.uuid);
+      await qemu.rpc.domainCreateWithFlags({ dom, flags: 0 });
+      const done = await killedMidJob(
+        PROC.domainSuspend,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/suspend`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.PAUSED : DomainState.RUNNING),
+      );
+      assert.equal(done.domainUuid, uuid);
+      assert.deepEqual(done.result, { state: 'paused', changed: point === 'call' });
+      const view = await http.get(`/v1/hosts/${HOST}/domains/${name}`);
+      assert.equal(view.body.state, 'paused', JSON.stringify(view.body));
+      // libvirt's own word: paused once, by the job; the destroy's event follows anything else.
+      await qemu.rpc.domainDestroyFlags({ dom, flags: 0 });
+      await eventOf(uuid, DomainEventLifecycle.STOPPED, STOPPED_DESTROYED);
+      assert.deepEqual(runsOf(uuid), [
+        `${DomainEventLifecycle.DEFINED}/${DEFINED_ADDED}`,
+        `${DomainEventLifecycle.STARTED}/${STARTED_BOOTED}`,
+        `${DomainEventLifecycle.SUSPENDED}/${SUSPENDED_PAUSED}`,
+        `${DomainEventLifecycle.STOPPED}/${STOPPED_DESTROYED}`,
       ]);
     });
 
