@@ -1,32 +1,41 @@
 /**
- * Recovery of the define, undefine, snapshot and volume-create jobs through
- * a real crash: the api runs here (ROLE=api); the worker is a process of its
- * own (ROLE=worker, JOB_LOCK_MS=1000) whose libvirt connection goes through a
- * gate (test/support/rpc-gate.ts) to the real libvirtd. The gate stops the
- * job's one libvirt call that changes something (domainDefineXmlFlags,
- * domainUndefineFlags, domainSnapshotCreateXml, storageVolCreateXml) either
- * once libvirtd has done it and answered (the answer held: the worker never
- * hears it) or before libvirtd sees it; the worker is then killed (SIGKILL)
- * there. Its BullMQ lock lapses, the stalled check of a second worker
- * process hands the job to that one, and its handler finishes the job.
+ * Recovery through a real crash of a job of every family: domain definitions
+ * (define, undefine), domain actions (start, destroy, suspend), snapshots, storage
+ * pools (define, start) and volumes (create, delete). The api runs here
+ * (ROLE=api); the worker is a process of its own (ROLE=worker,
+ * JOB_LOCK_MS=1000) whose libvirt connection goes through a gate
+ * (test/support/rpc-gate.ts) to the real libvirtd (QEMU driver, TCG guests).
+ * The gate stops the job's one libvirt call that changes something
+ * (domainDefineXmlFlags, domainUndefineFlags, domainCreateWithFlags,
+ * domainDestroyFlags, domainSuspend, domainSnapshotCreateXml, storagePoolDefineXml,
+ * storagePoolCreate, storageVolCreateXml, storageVolDelete) either once
+ * libvirtd has done it and answered (the answer held: the worker never hears
+ * it) or before libvirtd sees it; the worker is then killed (SIGKILL) there.
+ * Its BullMQ lock lapses, the stalled check of a second worker process hands
+ * the job to that one, and its handler finishes the job. (That second worker,
+ * alive and alone, is the first worker of the next test.)
  *
  * Each time: one completion (the record completed on attempt 2, one
  * job.state-changed event to completed, one "completed" in the workers'
- * logs), a result saying whether this run made it (not if libvirtd had done
- * it already), and what the job made exists exactly once, as the gateway's
- * own listings show it and as libvirt (its events) and qemu-img do.
+ * logs), a result saying whether this run made the change (not if libvirtd
+ * had done it already), and the change made exactly once, as the gateway's
+ * own views show it and as libvirt (its events, its pools), qemu-img and the
+ * files do; nothing else changed.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DOMParser } from '@xmldom/xmldom';
 import request from 'supertest';
 import {
   DomainEventId,
   DomainEventLifecycle,
+  DomainState,
   LibvirtClient,
+  StoragePoolState,
   uuidString,
   type DomainEvent,
   type RemoteDomain,
@@ -34,7 +43,7 @@ import {
 } from '#src/libvirt/index.js';
 import { MessageStatus } from '#src/libvirt/rpc/header.js';
 import { buildXml } from '#src/xml/xml.js';
-import { tcgDomainXml } from '../support/domain-xml.js';
+import { tcgDomainXml, volumeXml } from '../support/domain-xml.js';
 import {
   backingChain,
   createChain,
@@ -68,11 +77,32 @@ const PROC = {
   domainUndefineFlags: 231,
   domainSnapshotCreateXml: 185,
   storageVolCreateXml: 93,
+  domainCreateWithFlags: 196,
+  domainDestroyFlags: 234,
+  domainSuspend: 34,
+  storagePoolDefineXml: 77,
+  storagePoolCreate: 78,
+  storageVolDelete: 94,
 } as const;
 
-/** virDomainEventDefinedDetailType / virDomainEventUndefinedDetailType. */
+/** virDomainEvent{Defined,Undefined,Started,Stopped}DetailType. */
 const DEFINED_ADDED = 0;
 const UNDEFINED_REMOVED = 0;
+const STARTED_BOOTED = 0;
+const STOPPED_DESTROYED = 1;
+const SUSPENDED_PAUSED = 0;
+
+/** A dir pool's XML. */
+function dirPoolXml(name: string, dir: string): string {
+  return buildXml({
+    name: 'pool',
+    attrs: { type: 'dir' },
+    children: [
+      { name: 'name', text: name },
+      { name: 'target', children: [{ name: 'path', text: dir }] },
+    ],
+  });
+}
 
 interface Job {
   id: string;
@@ -82,6 +112,15 @@ interface Job {
   domainUuid: string | null;
   result: (Record<string, unknown> & { changed: boolean }) | null;
   error: { code: string; message: string } | null;
+}
+
+/** A pool as the gateway shows it (the fields looked at). */
+interface PoolView {
+  name: string;
+  uuid: string;
+  state: string;
+  path: string | null;
+  persistent: boolean;
 }
 
 interface JobEvent {
@@ -98,6 +137,8 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
   const POOL = `${tag}-pool`;
   const gate = new RpcGate();
   const workers: WorkerProcess[] = [];
+  /** The worker that finished the last recovered job, alive and the only one, or null. */
+  let spare: WorkerProcess | null = null;
   const domains: RemoteDomain[] = [];
   const lifecycle: Extract<DomainEvent, { kind: 'lifecycle' }>[] = [];
 
@@ -150,13 +191,19 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     submit: () => Promise<request.Response>,
     afterKill: () => Promise<void> = async () => undefined,
   ): Promise<Job> {
-    // No worker of an earlier test may take the job: the one killed must be the one that has it.
-    for (const w of workers) await w.kill();
-    const first = await startWorker();
+    // The worker that recovered the last test's job, if it is still the only one, takes this
+    // one (a worker less to start); otherwise a new one. No other worker may take the job:
+    // the one killed must be the one that has it.
+    const first = spare ?? (await startWorker());
+    spare = null;
+    for (const w of workers) if (w !== first) await w.kill();
     try {
-      return await killAndRecover(first, proc, point, submit, afterKill);
-    } finally {
+      const { job: done, second } = await killAndRecover(first, proc, point, submit, afterKill);
+      spare = second;
+      return done;
+    } catch (err) {
       for (const w of workers) await w.kill();
+      throw err;
     }
   }
 
@@ -174,7 +221,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     point: GatePoint,
     submit: () => Promise<request.Response>,
     afterKill: () => Promise<void>,
-  ): Promise<Job> {
+  ): Promise<{ job: Job; second: WorkerProcess }> {
     gate.arm(proc, point);
     const id = accepted(await submit());
     const held = await waitFor(
@@ -225,7 +272,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       ['null→queued', 'queued→running', 'running→completed'],
       'one start, one completion, nothing after it',
     );
-    return done;
+    return { job: done, second };
   }
 
   /** libvirt's lifecycle events for the domain with `uuid`, as `event/detail`. */
@@ -233,6 +280,74 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     return lifecycle
       .filter((e) => uuidString(e.dom.uuid) === uuid)
       .map((e) => `${e.event}/${e.detail}`);
+  }
+
+  /** libvirt's pools named `name` or whose directory is `dir`, as `name uuid dir`. */
+  async function poolsNamedOrAt(name: string, dir: string): Promise<string[]> {
+    const { pools } = await qemu.rpc.connectListAllStoragePools({ needResults: 1, flags: 0 });
+    const out: string[] = [];
+    for (const p of pools) {
+      const { xml } = await qemu.rpc.storagePoolGetXmlDesc({ pool: p, flags: 0 });
+      const target = new DOMParser()
+        .parseFromString(xml, 'text/xml')
+        .getElementsByTagName('target');
+      const at = target[0]?.getElementsByTagName('path')[0]?.textContent ?? null;
+      if (p.name === name || at === dir) out.push(`${p.name} ${uuidString(p.uuid)} ${at}`);
+    }
+    return out;
+  }
+
+  /** The test pool's volumes as the gateway lists them, and its directory's files, sorted. */
+  async function poolContents(): Promise<{ volumes: string[]; files: string[] }> {
+    const page = await http.get(`/v1/hosts/${HOST}/pools/${POOL}/volumes?limit=100`);
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    assert.equal(page.body.nextCursor ?? null, null, 'one page holds them all');
+    return {
+      volumes: (page.body.items as { name: string }[]).map((v) => v.name).sort(),
+      files: (await readdir(pooldir)).sort(),
+    };
+  }
+
+  /** A small TCG domain of the test's own (no OS, one qcow2 disk), defined, shut off. */
+  async function tcgDomain(name: string): Promise<RemoteDomain> {
+    const dir = path.join(images.dir, name);
+    await mkdir(dir);
+    const [base] = (await createChain(dir, ['base'])) as [string];
+    const { dom } = await qemu.rpc.domainDefineXmlFlags({
+      xml: tcgDomainXml(name, base),
+      flags: 0,
+    });
+    domains.push(dom);
+    return dom;
+  }
+
+  /**
+   * The domain's lifecycle events that count definitions, starts, pauses and stops (the
+   * QEMU driver adds a RESUMED to each start and a SHUTDOWN to each destroy: not counted).
+   */
+  function runsOf(uuid: string): string[] {
+    const counted: number[] = [
+      DomainEventLifecycle.DEFINED,
+      DomainEventLifecycle.UNDEFINED,
+      DomainEventLifecycle.STARTED,
+      DomainEventLifecycle.SUSPENDED,
+      DomainEventLifecycle.STOPPED,
+    ];
+    return lifecycleOf(uuid).filter((e) => counted.includes(Number(e.split('/')[0])));
+  }
+
+  /** Checks, when the first worker is dead, what libvirtd did of its call. */
+  async function stateIs(dom: RemoteDomain, expected: number): Promise<void> {
+    const { state } = await qemu.rpc.domainGetState({ dom, flags: 0 });
+    assert.equal(state, expected, 'what libvirtd did for the killed worker (nothing at the call)');
+  }
+
+  /** Waits for libvirt's lifecycle event `event/detail` of the domain with `uuid`. */
+  async function eventOf(uuid: string, event: number, detail: number): Promise<void> {
+    await waitFor(
+      () => lifecycleOf(uuid).includes(`${event}/${detail}`),
+      `libvirt's lifecycle event ${event}/${detail} of domain ${uuid}`,
+    );
   }
 
   before(async () => {
@@ -243,17 +358,7 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
     await qemu.domainEventRegisterAny(DomainEventId.LIFECYCLE, null);
     images = await makeImageDir(tag);
     pooldir = path.join(images.dir, 'pool');
-    ({ pool } = await qemu.rpc.storagePoolDefineXml({
-      xml: buildXml({
-        name: 'pool',
-        attrs: { type: 'dir' },
-        children: [
-          { name: 'name', text: POOL },
-          { name: 'target', children: [{ name: 'path', text: pooldir }] },
-        ],
-      }),
-      flags: 0,
-    }));
+    ({ pool } = await qemu.rpc.storagePoolDefineXml({ xml: dirPoolXml(POOL, pooldir), flags: 0 }));
     await qemu.rpc.storagePoolBuild({ pool, flags: 0 });
     await qemu.rpc.storagePoolCreate({ pool, flags: 0 });
     await gate.open();
@@ -274,9 +379,10 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       await qemu.rpc.domainDestroyFlags({ dom, flags: 0 }).catch(() => undefined);
       await qemu.rpc.domainUndefineFlags({ dom, flags: 2 }).catch(() => undefined);
     }
-    if (pool) {
-      await qemu.rpc.storagePoolDestroy({ pool }).catch(() => undefined);
-      await qemu.rpc.storagePoolUndefine({ pool }).catch(() => undefined);
+    const { pools } = await qemu.rpc.connectListAllStoragePools({ needResults: 1, flags: 0 });
+    for (const p of pools.filter((x) => x.name.startsWith(tag))) {
+      await qemu.rpc.storagePoolDestroy({ pool: p }).catch(() => undefined);
+      await qemu.rpc.storagePoolUndefine({ pool: p }).catch(() => undefined);
     }
     await qemu.close();
     await images.remove();
@@ -428,6 +534,176 @@ describe('job recovery: a worker killed (SIGKILL) mid-job, the job redelivered b
       if (point === 'reply') {
         assert.ok(await hasPattern(file, 0x5a, 3), 'the volume the first call made, not another');
       }
+    });
+    it(`start, the worker killed ${when}: completed once, the domain started once`, async () => {
+      const name = `${tag}-start-${point}`;
+      const dom = await tcgDomain(name);
+      const uuid = uuidString(dom.uuid);
+      const done = await killedMidJob(
+        PROC.domainCreateWithFlags,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/start`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.RUNNING : DomainState.SHUTOFF),
+      );
+      assert.equal(done.domainUuid, uuid);
+      assert.deepEqual(done.result, { state: 'running', changed: point === 'call' });
+      const view = await http.get(`/v1/hosts/${HOST}/domains/${name}`);
+      assert.equal(view.body.state, 'running', JSON.stringify(view.body));
+      // libvirt's own word: started once (a start of a running domain is refused; the test
+      // started nothing). Its events come in order: once the destroy's has come, any start's has.
+      await qemu.rpc.domainDestroyFlags({ dom, flags: 0 });
+      await eventOf(uuid, DomainEventLifecycle.STOPPED, STOPPED_DESTROYED);
+      assert.deepEqual(runsOf(uuid), [
+        `${DomainEventLifecycle.DEFINED}/${DEFINED_ADDED}`,
+        `${DomainEventLifecycle.STARTED}/${STARTED_BOOTED}`,
+        `${DomainEventLifecycle.STOPPED}/${STOPPED_DESTROYED}`,
+      ]);
+    });
+
+    it(`destroy, the worker killed ${when}: completed once, the domain stopped once`, async () => {
+      const name = `${tag}-destroy-${point}`;
+      const dom = await tcgDomain(name);
+      const uuid = uuidString(dom.uuid);
+      await qemu.rpc.domainCreateWithFlags({ dom, flags: 0 });
+      const done = await killedMidJob(
+        PROC.domainDestroyFlags,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/destroy`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.SHUTOFF : DomainState.RUNNING),
+      );
+      assert.equal(done.domainUuid, uuid);
+      assert.deepEqual(done.result, { state: 'shutoff', changed: point === 'call' });
+      const view = await http.get(`/v1/hosts/${HOST}/domains/${name}`);
+      assert.equal(view.body.state, 'shutoff', JSON.stringify(view.body));
+      // libvirt's own word: started once (by the test), stopped once (by the job); the
+      // undefine's event, once it has come, follows anything the job made libvirt do.
+      await qemu.rpc.domainUndefineFlags({ dom, flags: 0 });
+      await eventOf(uuid, DomainEventLifecycle.UNDEFINED, UNDEFINED_REMOVED);
+      assert.deepEqual(runsOf(uuid), [
+        `${DomainEventLifecycle.DEFINED}/${DEFINED_ADDED}`,
+        `${DomainEventLifecycle.STARTED}/${STARTED_BOOTED}`,
+        `${DomainEventLifecycle.STOPPED}/${STOPPED_DESTROYED}`,
+        `${DomainEventLifecycle.UNDEFINED}/${UNDEFINED_REMOVED}`,
+      ]);
+    });
+
+    it(`suspend, the worker killed ${when}: completed once, the domain paused once`, async () => {
+      const name = `${tag}-suspend-${point}`;
+      const dom = await tcgDomain(name);
+      const uuid = uuidString(dom.uuid);
+      await qemu.rpc.domainCreateWithFlags({ dom, flags: 0 });
+      const done = await killedMidJob(
+        PROC.domainSuspend,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/domains/${name}/actions/suspend`, {}),
+        () => stateIs(dom, point === 'reply' ? DomainState.PAUSED : DomainState.RUNNING),
+      );
+      assert.equal(done.domainUuid, uuid);
+      assert.deepEqual(done.result, { state: 'paused', changed: point === 'call' });
+      const view = await http.get(`/v1/hosts/${HOST}/domains/${name}`);
+      assert.equal(view.body.state, 'paused', JSON.stringify(view.body));
+      // libvirt's own word: paused once, by the job; the destroy's event follows anything else.
+      await qemu.rpc.domainDestroyFlags({ dom, flags: 0 });
+      await eventOf(uuid, DomainEventLifecycle.STOPPED, STOPPED_DESTROYED);
+      assert.deepEqual(runsOf(uuid), [
+        `${DomainEventLifecycle.DEFINED}/${DEFINED_ADDED}`,
+        `${DomainEventLifecycle.STARTED}/${STARTED_BOOTED}`,
+        `${DomainEventLifecycle.SUSPENDED}/${SUSPENDED_PAUSED}`,
+        `${DomainEventLifecycle.STOPPED}/${STOPPED_DESTROYED}`,
+      ]);
+    });
+
+    it(`pool define, the worker killed ${when}: completed once, one pool, the job's`, async () => {
+      const name = `${tag}-pdef-${point}`;
+      const dir = path.join(images.dir, `pdef-${point}`);
+      const done = await killedMidJob(
+        PROC.storagePoolDefineXml,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/pools`, { name, path: dir }),
+        async () => {
+          assert.equal(
+            (await poolsNamedOrAt(name, dir)).length,
+            point === 'reply' ? 1 : 0,
+            point === 'reply' ? 'libvirtd defined it for the killed worker' : 'not defined yet',
+          );
+        },
+      );
+      const made = done.result?.pool as PoolView;
+      assert.deepEqual(
+        [made.name, made.state, made.path, made.persistent],
+        [name, 'inactive', dir, true],
+      );
+      const seen = await http.get(`/v1/hosts/${HOST}/pools/${name}`);
+      assert.equal(seen.status, 200, JSON.stringify(seen.body));
+      assert.equal((seen.body as PoolView).uuid, made.uuid, 'the pool of that name is the job’s');
+      // libvirt's own word: one pool of that name or with that directory, the job's.
+      assert.deepEqual(await poolsNamedOrAt(name, dir), [`${name} ${made.uuid} ${dir}`]);
+    });
+
+    it(`pool start, the worker killed ${when}: completed once, the pool built and running`, async () => {
+      const name = `${tag}-pstart-${point}`;
+      const dir = path.join(images.dir, `pstart-${point}`);
+      const { pool: p } = await qemu.rpc.storagePoolDefineXml({
+        xml: dirPoolXml(name, dir),
+        flags: 0,
+      });
+      const done = await killedMidJob(
+        PROC.storagePoolCreate,
+        point,
+        () => http.post(`/v1/hosts/${HOST}/pools/${name}/actions/start`, { build: true }),
+        async () => {
+          const { state } = await qemu.rpc.storagePoolGetInfo({ pool: p });
+          assert.equal(
+            state,
+            point === 'reply' ? StoragePoolState.RUNNING : StoragePoolState.INACTIVE,
+            point === 'reply' ? 'libvirtd started it for the killed worker' : 'not started yet',
+          );
+        },
+      );
+      const made = done.result?.pool as PoolView;
+      assert.deepEqual(
+        [made.name, made.uuid, made.state, made.path],
+        [name, uuidString(p.uuid), 'running', dir],
+      );
+      const seen = await http.get(`/v1/hosts/${HOST}/pools/${name}`);
+      assert.equal((seen.body as PoolView).state, 'running', JSON.stringify(seen.body));
+      assert.equal(
+        (await qemu.rpc.storagePoolGetInfo({ pool: p })).state,
+        StoragePoolState.RUNNING,
+      );
+      assert.ok((await stat(dir)).isDirectory(), 'the build made its directory');
+      assert.deepEqual(await poolsNamedOrAt(name, dir), [`${name} ${uuidString(p.uuid)} ${dir}`]);
+    });
+
+    it(`volume delete, the worker killed ${when}: completed once, that volume gone, no other`, async () => {
+      const volume = `del-${point}.img`;
+      const file = path.join(pooldir, volume);
+      for (const v of [volume, `keep-${point}.img`]) {
+        await qemu.rpc.storageVolCreateXml({ pool, xml: volumeXml(v, 1), flags: 0 });
+      }
+      const before = await poolContents();
+      assert.ok(before.volumes.includes(volume) && before.files.includes(volume), 'made');
+      const done = await killedMidJob(
+        PROC.storageVolDelete,
+        point,
+        () => http.del(`/v1/hosts/${HOST}/pools/${POOL}/volumes/${volume}`),
+        async () => {
+          assert.equal(
+            (await readdir(pooldir)).includes(volume),
+            point === 'call',
+            point === 'reply' ? 'libvirtd deleted it for the killed worker' : 'not deleted yet',
+          );
+        },
+      );
+      assert.deepEqual(done.result, { changed: point === 'call', pool: POOL, volume, path: file });
+      const gone = await http.get(`/v1/hosts/${HOST}/pools/${POOL}/volumes/${volume}`);
+      assert.equal(gone.status, 404, JSON.stringify(gone.body));
+      const without = (names: string[]): string[] => names.filter((n) => n !== volume);
+      assert.deepEqual(
+        await poolContents(),
+        { volumes: without(before.volumes), files: without(before.files) },
+        'that volume and its file gone, every other one still there',
+      );
     });
   }
 });
