@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import request from 'supertest';
 import { Redis } from 'ioredis';
+import { CHECK_TIMEOUT_MS } from '#modules/health/libvirt-probe.js';
 import { LibvirtClient } from '#src/libvirt/index.js';
 import { REDIS } from '#src/redis/redis.module.js';
 import {
@@ -30,9 +31,15 @@ async function expectedLibvirtVersion(): Promise<string> {
 }
 
 /** A TCP server that accepts connections and never says a word: a hung libvirtd. */
-async function silentServer(): Promise<{ port: number; close: () => Promise<void> }> {
+async function silentServer(): Promise<{
+  port: number;
+  accepted: () => number;
+  close: () => Promise<void>;
+}> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server: Server = createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -40,6 +47,7 @@ async function silentServer(): Promise<{ port: number; close: () => Promise<void
   const { port } = server.address() as { port: number };
   return {
     port,
+    accepted: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -113,16 +121,14 @@ describe('health', () => {
     t = undefined;
   });
 
-  it('answers 503 within 3 s when the libvirt host refuses connections', async () => {
+  it('answers 503 when the libvirt host refuses connections, the refusal its reason', async () => {
     t = await startApp(
       testConfig(prefix, {
         VIRTGATE_ADMIN_TOKEN: ADMIN_TOKEN,
         LIBVIRT_DEFAULT_URI: 'qemu+tcp://127.0.0.1:1/system',
       }),
     );
-    const started = Date.now();
     const res = await request(t.server).get('/health/ready').expect(503);
-    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     assert.match(res.headers['content-type'] ?? '', /^application\/json/);
     assert.equal(res.body.status, 'unavailable');
     assert.equal(res.body.checks.redis.status, 'up');
@@ -130,6 +136,7 @@ describe('health', () => {
     assert.equal(libvirt.status, 'down');
     assert.equal(libvirt.uri, 'qemu+tcp://127.0.0.1:1/system');
     assert.equal(libvirt.libvirtVersion, undefined);
+    // Refused, not timed out: the check waited on no deadline.
     assert.match(libvirt.error, /ECONNREFUSED/);
     // Liveness does not depend on dependencies.
     await request(t.server).get('/health/live').expect(200);
@@ -137,7 +144,7 @@ describe('health', () => {
     t = undefined;
   });
 
-  it('answers 503 within 3 s when the libvirt host accepts but never answers', async () => {
+  it("answers 503 by the check's deadline when the libvirt host accepts but never answers", async (ctx) => {
     const silent = await silentServer();
     try {
       t = await startApp(
@@ -148,11 +155,16 @@ describe('health', () => {
       );
       const started = Date.now();
       const res = await request(t.server).get('/health/ready').expect(503);
-      const took = Date.now() - started;
-      assert.ok(took < 3000, `took ${took} ms`);
+      ctx.diagnostic(`readiness answered after ${Date.now() - started} ms`);
       assert.equal(res.body.checks.redis.status, 'up');
       assert.equal(res.body.checks.libvirt.status, 'down');
-      assert.ok(res.body.checks.libvirt.error.length > 0);
+      // The host took the connection and said nothing: the check's own deadline ended it
+      // (the connect's or the call's, both CHECK_TIMEOUT_MS), not a refusal.
+      assert.ok(silent.accepted() >= 1, 'the check reached the silent host');
+      assert.match(
+        res.body.checks.libvirt.error,
+        new RegExp(`(no answer|no reply|timed out).* ${CHECK_TIMEOUT_MS} ms`),
+      );
     } finally {
       await t?.close();
       t = undefined;

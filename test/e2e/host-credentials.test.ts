@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { redisKeys } from '#src/redis/keys.js';
 import { registerSecret } from '../support/secrets.js';
+import { waitFor } from '../support/wait.js';
 import { codes, graphql } from './graphql-helpers.js';
 import {
   closeAllApps,
@@ -361,14 +362,12 @@ describe('host credentials', () => {
       /^the client certificate \(O=vg test, CN=soon\) expires in (9|10) days/,
     );
     // Readiness looks at the hosts' credentials every 5 s at most.
-    let ready: request.Response | undefined;
-    for (let i = 0; i < 60; i++) {
-      ready = await request(t.server).get('/health/ready');
-      if (ready.body.checks?.credentials?.status === 'warning') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const check = ready!.body.checks.credentials;
-    assert.equal(check.status, 'warning', JSON.stringify(ready!.body));
+    const ready = await waitFor(async () => {
+      const res = await request(t.server).get('/health/ready');
+      return res.body.checks?.credentials?.status === 'warning' ? res : null;
+    }, 'readiness to warn about the credentials');
+    const check = ready.body.checks.credentials;
+    assert.equal(check.status, 'warning', JSON.stringify(ready.body));
     assert.ok(
       check.warnings.some(
         (w: { host: string; message: string }) =>

@@ -66,9 +66,19 @@ describe('Redis restart with AOF', () => {
     const from = load.accepted.length;
     // A burst, with Redis stopped once a few are accepted: most are queued or running then.
     const burst = Promise.all(Array.from({ length: 24 }, () => load.submit(t.server, ADMIN)));
-    while (load.accepted.length < from + 8) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(
+      () => load.accepted.length >= from + 8,
+      'a few of the burst to be accepted',
+      20_000,
+      5,
+    );
     await stop();
-    await new Promise((r) => setTimeout(r, 500));
+    // Down long enough for the gateway to have noticed: its readiness says so.
+    await waitFor(
+      async () =>
+        (await request(t.server).get('/health/ready')).body.checks?.redis?.status === 'down',
+      'the gateway to see Redis down',
+    );
     await redis.run();
     // A request caught between its record and its queue entry waits for Redis (the queue's
     // connection retries without limit) rather than leave a record with no job: it ends now.

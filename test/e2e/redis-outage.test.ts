@@ -1,13 +1,15 @@
 /**
  * The gateway's store going away under a running app: requests that need it
- * get 503 UNAVAILABLE with Retry-After at once, never a 500 or a hang, and
- * service resumes when Redis is back. Uses a Redis server of its own (the
+ * get 503 UNAVAILABLE with Retry-After at once (the command refused by the
+ * client, not queued until Redis is back or until a command deadline), never a
+ * 500 or a hang, and service resumes when Redis is back. Uses a Redis server of its own (the
  * shared one must stay up for the other tests).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import request from 'supertest';
 import { RedisServer, stopAllRedisServers } from '../support/redis-servers.js';
+import { waitFor } from '../support/wait.js';
 import { closeAllApps, PROBLEM_JSON, startApp, testConfig, uniquePrefix } from './helpers.js';
 
 const ADMIN_TOKEN = 'redis-outage-admin-token-0123456789';
@@ -42,34 +44,30 @@ describe('Redis outage', () => {
 
     await redis.kill();
 
-    // What needs Redis: a 503 problem with Retry-After, within 250 ms, never a hang.
+    // At once: the client refused the command while disconnected (no offline queue),
+    // rather than holding it until Redis is back, a retry limit or a command timeout.
+    const REFUSED_AT_ONCE = /not answering: (Stream isn't writeable|Connection is closed)/;
+    // What needs Redis: a 503 problem with Retry-After, never a hang.
     for (const path of ['/v1/jobs', '/v1/hosts', '/v1/tokens']) {
-      const started = performance.now();
       const res = await get(path);
-      const ms = performance.now() - started;
       assert.equal(res.status, 503, `${path}: ${JSON.stringify(res.body)}`);
       assert.match(res.headers['content-type'] ?? '', PROBLEM_JSON);
       assert.equal(res.body.code, 'UNAVAILABLE');
       assert.equal(res.headers['retry-after'], '5');
-      assert.ok(ms < 250, `${path} answered after ${Math.round(ms)} ms`);
+      assert.match(res.body.detail, REFUSED_AT_ONCE, path);
     }
     // A token never seen cannot be checked: 503 (not 401: it may well be valid).
-    const unknown = performance.now();
     const stranger = await get('/v1/me', 'a-token-this-gateway-has-never-seen-0123');
     assert.equal(stranger.status, 503, JSON.stringify(stranger.body));
-    assert.ok(performance.now() - unknown < 250);
+    assert.match(stranger.body.detail, REFUSED_AT_ONCE);
     // Nothing is written without the store: a new token is refused at once.
-    const started = performance.now();
     const made = await request(t.server)
       .post('/v1/tokens')
       .set('authorization', `Bearer ${ADMIN_TOKEN}`)
       .send({ name: 'during-the-outage', role: 'viewer' })
       .timeout(10_000);
     assert.equal(made.status, 503, JSON.stringify(made.body));
-    assert.ok(
-      performance.now() - started < 250,
-      `a write took ${Math.round(performance.now() - started)} ms`,
-    );
+    assert.match(made.body.detail, REFUSED_AT_ONCE);
 
     // What needs no Redis keeps working: the token verified before, the host as last read.
     assert.equal((await get('/v1/me')).status, 200);
@@ -86,16 +84,12 @@ describe('Redis outage', () => {
     // An empty Redis comes back: the gateway notices its data is gone and registers the
     // configured admin token and the default host again, without a restart.
     await redis.run();
-    let status = 0;
-    for (let i = 0; i < 100 && status !== 200; i++) {
+    await waitFor(async () => {
       const hosts = await get('/v1/hosts');
-      status =
+      return (
         hosts.status === 200 && hosts.body.items.some((h: { name: string }) => h.name === 'local')
-          ? 200
-          : hosts.status || 1;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(status, 200, 'the admin token and the default host are back');
+      );
+    }, 'the admin token and the default host to be back');
     const after = await request(t.server).get('/health/ready');
     assert.equal(after.body.checks.recovery.lastLossAt === null, false, JSON.stringify(after.body));
   });

@@ -18,6 +18,7 @@ import { LibvirtClient } from '#src/libvirt/index.js';
 import { registerSecret } from '../support/secrets.js';
 import { PKI_DIR, SSH_DIR, SSH_PORT, TLS_PORT } from '../support/services.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -166,12 +167,10 @@ describe('hosts over TLS and SSH', () => {
     });
     assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
     // The breaker's probe tries the new credentials at once: no restart, no waiting out a backoff.
-    let state = '';
-    for (let i = 0; i < 50 && state !== 'connected'; i++) {
-      state = (await http.get('/v1/hosts/tls-rotate')).body.connection.state;
-      if (state !== 'connected') await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(state, 'connected');
+    await waitFor(
+      async () => (await http.get('/v1/hosts/tls-rotate')).body.connection.state === 'connected',
+      'the host to connect with the rotated certificate',
+    );
     const listed = await http.get('/v1/hosts/tls-rotate/domains');
     assert.equal(listed.status, 200, JSON.stringify(listed.body));
   });

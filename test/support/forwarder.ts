@@ -7,6 +7,11 @@ interface Pair {
   upstream: net.Socket;
 }
 
+/** libvirt's keepalive program (PING/PONG): not a call the gateway made for a request. */
+const KEEPALIVE_PROGRAM = 0x6b656570;
+/** A libvirt RPC message's header: length, program, version, procedure, type, serial, status. */
+const HEADER_BYTES = 28;
+
 /**
  * A TCP forwarder to libvirtd that the test can cut (a host that goes away
  * and comes back) or freeze (a host that falls silent and answers again).
@@ -22,7 +27,16 @@ export class Forwarder {
   private readonly sockets = new Set<net.Socket>();
   private readonly pairs = new Set<Pair>();
   private frozen = false;
+  /** Only libvirtd's answers are held (holdReplies): what the gateway sends flows on. */
+  private repliesHeld = false;
   port = 0;
+  /** Connections accepted so far: each connection attempt the gateway made to this host. */
+  accepted = 0;
+  /**
+   * RPC calls (keepalive excluded) the gateway sent that were forwarded to
+   * libvirtd, counted from the plain RPC framing as they pass (TCP hosts).
+   */
+  calls = 0;
 
   constructor(private readonly upstreamPort = 16509) {}
 
@@ -30,6 +44,7 @@ export class Forwarder {
     this.server = net.createServer((client) => {
       const upstream = net.connect(this.upstreamPort, '127.0.0.1');
       const pair = { client, upstream };
+      this.accepted++;
       this.pairs.add(pair);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -44,9 +59,17 @@ export class Forwarder {
       if (this.frozen) {
         client.pause();
         upstream.pause();
+      } else if (this.repliesHeld) {
+        client.pipe(upstream);
+        upstream.pause();
       } else {
         flow(pair);
       }
+      // Counts what flows to libvirtd (a listener on an explicitly paused socket reads nothing).
+      client.on(
+        'data',
+        countCalls(() => this.calls++),
+      );
     });
     this.server.listen(this.port, '127.0.0.1');
     await once(this.server, 'listening');
@@ -56,6 +79,7 @@ export class Forwarder {
   /** Stops forwarding both ways on every connection, present and future; closes nothing. */
   freeze(): void {
     this.frozen = true;
+    this.repliesHeld = false;
     for (const { client, upstream } of this.pairs) {
       client.unpipe(upstream);
       upstream.unpipe(client);
@@ -64,8 +88,27 @@ export class Forwarder {
     }
   }
 
+  /**
+   * Holds libvirtd's answers only, on every connection present and future:
+   * the gateway's calls (and keepalive pings) reach libvirtd, which serves
+   * them, but nothing comes back: a host that went silent mid-reply.
+   */
+  holdReplies(): void {
+    if (this.frozen || this.repliesHeld) return;
+    this.repliesHeld = true;
+    for (const { client, upstream } of this.pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
   /** Forwards again, the bytes held while frozen first. */
   resume(): void {
+    if (this.repliesHeld) {
+      this.repliesHeld = false;
+      for (const { client, upstream } of this.pairs) upstream.pipe(client);
+      return;
+    }
     if (!this.frozen) return; // flowing already: piping again would send every byte twice
     this.frozen = false;
     for (const pair of this.pairs) flow(pair);
@@ -81,4 +124,41 @@ export class Forwarder {
 function flow({ client, upstream }: Pair): void {
   client.pipe(upstream);
   upstream.pipe(client);
+}
+
+/** libvirt's largest message (VIR_NET_MESSAGE_MAX plus its length word). */
+const MAX_MESSAGE_BYTES = 32 * 1024 * 1024 + 4;
+
+/**
+ * A 'data' listener that calls `onCall` for each RPC call (not keepalive) in
+ * the byte stream: it keeps a message's header only and skips its body, and
+ * gives up on a stream that is not libvirt's plain framing (TLS, SSH).
+ */
+function countCalls(onCall: () => void): (chunk: Buffer) => void {
+  let header: Buffer = Buffer.alloc(0);
+  let skip = 0;
+  let plain = true;
+  return (chunk) => {
+    let at = 0;
+    while (plain && at < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - at);
+        skip -= n;
+        at += n;
+        continue;
+      }
+      const need = HEADER_BYTES - header.length;
+      header = Buffer.concat([header, chunk.subarray(at, at + need)]);
+      at += Math.min(need, chunk.length - at);
+      if (header.length < HEADER_BYTES) return;
+      const length = header.readUInt32BE(0);
+      if (length < HEADER_BYTES || length > MAX_MESSAGE_BYTES) {
+        plain = false;
+        return;
+      }
+      if (header.readUInt32BE(16) === 0 && header.readUInt32BE(4) !== KEEPALIVE_PROGRAM) onCall();
+      skip = length - HEADER_BYTES;
+      header = Buffer.alloc(0);
+    }
+  };
 }
