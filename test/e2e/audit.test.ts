@@ -92,13 +92,10 @@ describe('audit', () => {
 
   /** The entries of one request, once there are `atLeast` (denials are written once the answer went). */
   function entriesOf(requestId: string, atLeast = 1): Promise<AuditEvent[]> {
-    return waitFor(
-      async () => {
-        const items = await audit({ requestId });
-        return items.length >= atLeast ? items : null;
-      },
-      `${atLeast} audit entries of request ${requestId}`,
-    );
+    return waitFor(async () => {
+      const items = await audit({ requestId });
+      return items.length >= atLeast ? items : null;
+    }, `${atLeast} audit entries of request ${requestId}`);
   }
 
   /**
