@@ -772,10 +772,12 @@ describe('GraphQL subscriptions', () => {
     await waitFor(() => feed.size > before, 'the subscription here');
     // The other process has subscribed once a probe event reaches it.
     // Each poll that finds none yet appends another probe; the next poll (50 ms on) looks again.
+    let lastProbe = '';
     await waitFor(
       async () => {
         if (there.ended || there.results.length > 0) return true;
-        await append(domainEvent('domain.started', 'two-1'));
+        const [probe] = await append(domainEvent('domain.started', 'two-1'));
+        lastProbe = probe!.id;
         return false;
       },
       'the subscription there',
@@ -783,7 +785,13 @@ describe('GraphQL subscriptions', () => {
       50,
     );
     assert.equal(there.error, undefined, JSON.stringify(there.error));
-    const start = eventsOf(there)[0]!.id;
+    // A probe still on its way when the first one arrived comes after it: the events of
+    // the test are those after the last probe, once both subscribers have that one.
+    await waitFor(
+      () => [here, there].every((sub) => eventsOf(sub).some((e) => e.id === lastProbe)),
+      'the last probe to reach both',
+    );
+    const start = lastProbe;
     const events = await append(
       domainEvent('domain.stopped', 'two-1'),
       domainEvent('domain.started', 'two-2'),
