@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
+import { redisKeys } from '#src/redis/keys.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
+import { waitFor } from '../support/wait.js';
 import { graphql } from './graphql-helpers.js';
 import {
   closeAllApps,
@@ -27,6 +29,7 @@ import {
 } from './helpers.js';
 
 const prefix = uniquePrefix(import.meta.url);
+const keys = redisKeys(prefix);
 const ADMIN = 'audit-test-admin-token-0123456789';
 const OPERATOR = 'audit-test-operator-token-0123456789';
 const WRONG = 'audit-test-wrong-token-0123456789';
@@ -87,13 +90,36 @@ describe('audit', () => {
     return res.body.items as AuditEvent[];
   }
 
-  /** The entries of one request; waits a little for those written once the answer went (denials). */
-  async function entriesOf(requestId: string, atLeast = 1): Promise<AuditEvent[]> {
-    const deadline = Date.now() + 3000;
-    for (;;) {
+  /** The entries of one request, once there are `atLeast` (denials are written once the answer went). */
+  function entriesOf(requestId: string, atLeast = 1): Promise<AuditEvent[]> {
+    return waitFor(async () => {
       const items = await audit({ requestId });
-      if (items.length >= atLeast || Date.now() > deadline) return items;
-      await new Promise((r) => setTimeout(r, 25));
+      return items.length >= atLeast ? items : null;
+    }, `${atLeast} audit entries of request ${requestId}`);
+  }
+
+  /**
+   * Waits until what is written after the answers already received is written:
+   * a later 403, recorded the same way (once its answer went, one XADD on the
+   * same connection), has its entry.
+   */
+  async function auditSettled(): Promise<void> {
+    const rq = `settle-${randomUUID()}`;
+    assert.equal((await as(OPERATOR, rq).get('/v1/audit')).status, 403);
+    await entriesOf(rq);
+  }
+
+  /** Denied authentications from here fold into one entry per window: until it ends (its Redis key expires). */
+  async function deniedWindowOver(): Promise<void> {
+    const redis = new Redis(REDIS_URL);
+    try {
+      const gates = keys.auditDeniedGate('*');
+      await waitFor(
+        async () => (await redis.keys(gates)).length === 0,
+        'the window of denied authentications to end',
+      );
+    } finally {
+      redis.disconnect();
     }
   }
 
@@ -233,7 +259,7 @@ describe('audit', () => {
   });
 
   it('records a 401 once, without the token, as auth.denied of nobody', async () => {
-    await new Promise((r) => setTimeout(r, WINDOW_MS + 100)); // a window of its own
+    await deniedWindowOver(); // a window of its own
     const rq = `unauth-${run}`;
     const res = await as(WRONG, rq).get('/v1/hosts?access_token=x');
     assert.equal(res.status, 401);
@@ -251,15 +277,25 @@ describe('audit', () => {
   });
 
   it('folds a flood of denied authentications into one entry per address and window', async () => {
-    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
+    await deniedWindowOver();
     for (let i = 0; i < 6; i++) {
       const res = await request(t.server).get('/v1/hosts').set('x-request-id', `flood-${run}-${i}`);
       assert.equal(res.status, 401);
     }
     const [first] = await entriesOf(`flood-${run}-0`);
-    assert.equal(first?.detail?.credentials, 'none');
-    assert.equal(first?.detail?.folded, undefined);
-    await new Promise((r) => setTimeout(r, 200)); // what is written after the answer has been
+    assert.ok(first?.address);
+    assert.equal(first.detail?.credentials, 'none');
+    assert.equal(first.detail?.folded, undefined);
+    // The 5 others were counted for the next entry of the address, not written.
+    const redis = new Redis(REDIS_URL);
+    try {
+      await waitFor(
+        async () => (await redis.get(keys.auditDeniedFolded(first.address!))) === '5',
+        'the 5 folded denials to be counted',
+      );
+    } finally {
+      redis.disconnect();
+    }
     const denied = (await audit({ action: 'auth.denied' })).filter((e) =>
       e.requestId.startsWith(`flood-${run}-`),
     );
@@ -267,7 +303,7 @@ describe('audit', () => {
       denied.map((e) => e.requestId),
       [`flood-${run}-0`],
     );
-    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
+    await deniedWindowOver();
     await request(t.server).get('/v1/hosts').set('x-request-id', `flood-${run}-next`).expect(401);
     const [next] = await entriesOf(`flood-${run}-next`);
     assert.equal(next?.detail?.folded, 5, 'the next entry counts the 5 folded ones');
@@ -309,7 +345,7 @@ describe('audit', () => {
     );
     // Both fields are refused (a refused non-null root field nulls the answer: one error may be shown).
     assert.ok(codes.length >= 1 && codes.every((c: string) => c === 'FORBIDDEN'), codes.join());
-    await new Promise((r) => setTimeout(r, 200));
+    await auditSettled(); // a second entry, if any, would be there by now
     const entries = await entriesOf(gq);
     assert.equal(entries.length, 1, JSON.stringify(entries));
     assert.equal(entries[0]?.action, 'access.denied');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { waitFor } from '../support/wait.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers.js';
 
 const prefix = uniquePrefix(import.meta.url);
@@ -28,14 +29,6 @@ function runMain(env: Record<string, string>): Run {
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function freePort(): Promise<number> {
@@ -72,7 +65,11 @@ describe('the main entry point', () => {
       VIRTGATE_ADMIN_TOKEN: 'bootstrap-test-admin-token-123',
     });
     children.push(run.child);
-    await waitFor('the server to listen', () => run.stdout().includes('Server listening at'));
+    await waitFor(
+      () => run.stdout().includes('Server listening at'),
+      'the server to listen',
+      10_000,
+    );
     const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { status: string }).status, 'ok');
@@ -93,7 +90,7 @@ describe('the main entry point', () => {
       VIRTGATE_REDIS_PREFIX: prefix,
     });
     children.push(run.child);
-    await waitFor('the worker to start', () => run.stdout().includes('processing queues'));
+    await waitFor(() => run.stdout().includes('processing queues'), 'the worker to start', 10_000);
     assert.match(run.stdout(), /processing queues: domain-ops/);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/health/live`));
     run.child.kill('SIGTERM');

@@ -25,6 +25,7 @@ import { JobQueues } from '#jobs/queues.js';
 import { JobSubmitter } from '#jobs/job-submitter.js';
 import { makeImageDir, qemuImg } from '../support/qemu-images.js';
 import { TcgChainDomain } from '../support/tcg-chain.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -89,14 +90,16 @@ describe('confined paths', () => {
     );
   }
 
-  async function finished(id: string, ms = 30_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await admin.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) return job;
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** The job once it is final (completed, failed or canceled). */
+  function finished(id: string, ms = 30_000): Promise<Job> {
+    return waitFor(
+      async () => {
+        const job = (await admin.get(`/v1/jobs/${id}`)).body as Job;
+        return ['completed', 'failed', 'canceled'].includes(job.state) ? job : null;
+      },
+      `job ${id} to finish`,
+      ms,
+    );
   }
 
   /** What is outside the roots and pools that a request could have touched: listings and contents. */

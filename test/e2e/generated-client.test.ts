@@ -251,6 +251,7 @@ describe('a client generated from the committed spec', () => {
       child.on('exit', (code) => resolve(code)),
     );
     // A flow that hangs fails the test instead of holding the suite.
+    // eslint-disable-next-line no-restricted-syntax -- a watchdog that kills a hung child after 2 minutes: it ends the test, it synchronises nothing
     const limit = setTimeout(() => child.kill('SIGKILL'), 120_000);
     const lines: string[] = [];
     let checkpoint: { chainAfterCommit: string[] } | null = null;

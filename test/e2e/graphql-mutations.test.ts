@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { LibvirtClient, LibvirtError, type RemoteDomain } from '#src/libvirt/index.js';
 import { liveChain, tcgDomainXml, testDriverDomainXml } from '../support/domain-xml.js';
+import { waitFor } from '../support/wait.js';
 import {
   backingChain,
   createChain,
@@ -210,16 +211,18 @@ describe('GraphQL mutations', () => {
 
   /** Polls job(id) through GraphQL until the job is in `state` (and never failed or canceled). */
   async function reaches(id: string, state: string): Promise<void> {
-    for (let i = 0; i < 600; i++) {
-      const polled = await admin(`query($id: ID!) { job(id: $id) { state error { code } } }`, {
-        id,
-      });
-      const now = polled.data?.job?.state;
-      if (now === state) return;
-      assert.ok(!['failed', 'canceled'].includes(now ?? ''), JSON.stringify(polled));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.fail(`job ${id} never reached ${state}`);
+    const polled = await waitFor(
+      async () => {
+        const answer = await admin(`query($id: ID!) { job(id: $id) { state error { code } } }`, {
+          id,
+        });
+        const now = answer.data?.job?.state ?? '';
+        return now === state || ['failed', 'canceled'].includes(now) ? answer : null;
+      },
+      `job ${id} to reach ${state}`,
+      60_000,
+    );
+    assert.equal(polled.data?.job?.state, state, JSON.stringify(polled));
   }
 
   async function domainOn(client: LibvirtClient, name: string): Promise<RemoteDomain | string> {

@@ -24,6 +24,7 @@ import { EventFeed } from '#src/events/event-feed.js';
 import { EVENT_STREAM, type EventStream } from '#src/events/event-stream.js';
 import { graphqlEnumName } from '#src/graphql/value-enum.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -55,15 +56,6 @@ const EVENTS = `subscription ($filter: EventFilterInput, $after: String) {
 interface GqlError {
   message: string;
   extensions?: { code?: string; oldestEventId?: string | null; [k: string]: unknown };
-}
-
-/** Waits for `condition` to hold, polling, up to `ms`. */
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Every subscription a test made (disposed after each test). */
@@ -253,7 +245,7 @@ describe('GraphQL subscriptions', () => {
   afterEach(async () => {
     for (const sub of opened.splice(0)) sub.dispose();
     // Each test starts from the feed as it was: counting its subscribers means something.
-    await waitFor('the feed subscriptions of the test to go', () => feed.size === baseline);
+    await waitFor(() => feed.size === baseline, 'the feed subscriptions of the test to go');
   });
 
   after(async () => {
@@ -279,7 +271,7 @@ describe('GraphQL subscriptions', () => {
         [{ authorization: 'Basic eDp5' }, /UNAUTHENTICATED/],
       ] as const) {
         const sub = new Subscription(client(null, url, params), EVENTS);
-        await waitFor('the refusal', () => sub.ended);
+        await waitFor(() => sub.ended, 'the refusal');
         const close = sub.error as { code?: number; reason?: string };
         assert.equal(close.code, 4401, JSON.stringify(sub.error));
         assert.match(close.reason ?? '', message);
@@ -301,9 +293,9 @@ describe('GraphQL subscriptions', () => {
         filter: { hosts: [HOST], domains: ['viewer-check'] },
       });
       const before = feed.size;
-      await waitFor('the feed subscription', () => feed.size > before || sub.ended);
+      await waitFor(() => feed.size > before || sub.ended, 'the feed subscription');
       const [appended] = await append(domainEvent('domain.started', 'viewer-check'));
-      await waitFor('the event', () => sub.results.length === 1 || sub.ended);
+      await waitFor(() => sub.results.length === 1 || sub.ended, 'the event');
       assert.equal(sub.results[0]?.data?.events.type, 'domain_started', 'GraphQL names the value');
       assert.deepEqual(eventsOf(sub), [appended]);
       sub.dispose();
@@ -315,17 +307,17 @@ describe('GraphQL subscriptions', () => {
       const c = client(made.body.token as string);
       const first = new Subscription(c, EVENTS, { filter: { hosts: [HOST] } });
       const before = feed.size;
-      await waitFor('the subscription', () => feed.size > before || first.ended);
+      await waitFor(() => feed.size > before || first.ended, 'the subscription');
       await request(t.server)
         .delete(`/v1/tokens/${made.body.id as string}`)
         .set('authorization', `Bearer ${ADMIN}`)
         .expect(204);
       const second = new Subscription(c, EVENTS);
-      await waitFor('the socket to close', () => second.ended && first.ended);
+      await waitFor(() => second.ended && first.ended, 'the socket to close');
       const close = second.error as { code?: number; reason?: string };
       assert.equal(close.code, 4401);
       assert.match(close.reason ?? '', /UNAUTHENTICATED/);
-      await waitFor('its subscriptions to go', () => feed.size === before);
+      await waitFor(() => feed.size === before, 'its subscriptions to go');
     });
 
     it('closes a socket that sends no connection_init in time: 4408', async () => {
@@ -413,7 +405,7 @@ describe('GraphQL subscriptions', () => {
       ];
       for (const [query, code, limit] of cases) {
         const sub = new Subscription(c, query);
-        await waitFor(`the refusal of ${query.slice(0, 60)}`, () => sub.ended);
+        await waitFor(() => sub.ended, `the refusal of ${query.slice(0, 60)}`);
         const [error] = sub.errors;
         const what = `${query.slice(0, 80)}: ${JSON.stringify(sub.error)}`;
         assert.equal(error?.extensions?.code, code, what);
@@ -421,7 +413,7 @@ describe('GraphQL subscriptions', () => {
         if (limit) assert.equal((error?.extensions?.limit as { name?: string })?.name, limit, what);
       }
       const filter = new Subscription(c, EVENTS, { filter: { types: ['job.*', 'nope.*'] } });
-      await waitFor('the refusal', () => filter.ended);
+      await waitFor(() => filter.ended, 'the refusal');
       assert.deepEqual(filter.errors[0]?.extensions?.fields, [
         {
           field: 'filter.types[1]',
@@ -439,13 +431,14 @@ describe('GraphQL subscriptions', () => {
         filter: { types: ['job.*'], domains: [`${name}-0`] },
       });
       const before = feed.size;
-      await waitFor('the feed subscription', () => feed.size > before);
+      await waitFor(() => feed.size > before, 'the feed subscription');
       const res = await post(`/v1/hosts/test/domains/${name}-0/actions/start`, {});
       assert.equal(res.status, 202, res.text);
       const jobId = res.body.id as string;
       children.push(await startProcess('worker', 'processing queues'));
-      await waitFor('the completed event', () =>
-        eventsOf(sub).some((e) => e.job?.state === 'completed'),
+      await waitFor(
+        () => eventsOf(sub).some((e) => e.job?.state === 'completed'),
+        'the completed event',
       );
       const changes = eventsOf(sub).filter((e) => e.type === 'job.state-changed');
       assert.deepEqual(
@@ -485,7 +478,7 @@ describe('GraphQL subscriptions', () => {
         ]),
       );
       const before = feed.size;
-      await waitFor('the subscriptions', () => feed.size >= before + Object.keys(subs).length);
+      await waitFor(() => feed.size >= before + Object.keys(subs).length, 'the subscriptions');
       const [started, otherHost, stopped, blockJob] = await append(
         newEvent('domain.started', HOST, { domain: { uuid, name: 'f-1' }, detail: 'booted' }),
         domainEvent('domain.started', 'f-1', `${HOST}-other`),
@@ -495,8 +488,8 @@ describe('GraphQL subscriptions', () => {
           blockJob: { disk: 'vda', type: 'commit', status: 'completed', jobId },
         }),
       );
-      await waitFor('every event', () => eventsOf(subs.all!).length >= 4);
-      await waitFor('the filtered ones', () => eventsOf(subs.host!).length >= 3);
+      await waitFor(() => eventsOf(subs.all!).length >= 4, 'every event');
+      await waitFor(() => eventsOf(subs.host!).length >= 3, 'the filtered ones');
       const got = (k: string) => eventsOf(subs[k]!).map((e) => e.id);
       assert.deepEqual(got('host'), [started!.id, stopped!.id, blockJob!.id]);
       assert.deepEqual(got('domainByUuid'), [started!.id]);
@@ -518,7 +511,7 @@ describe('GraphQL subscriptions', () => {
     it('shows a scoped token only the events of its domains', async () => {
       const sub = new Subscription<{ events: GatewayEvent }>(client(SCOPED), EVENTS);
       const before = feed.size;
-      await waitFor('the subscription', () => feed.size > before || sub.ended);
+      await waitFor(() => feed.size > before || sub.ended, 'the subscription');
       const [web1, , , , web9] = await append(
         domainEvent('domain.started', 'web-1'),
         domainEvent('domain.started', 'db-1'),
@@ -540,7 +533,7 @@ describe('GraphQL subscriptions', () => {
         }),
         domainEvent('domain.stopped', 'web-9'),
       );
-      await waitFor('the last one', () => eventsOf(sub).some((e) => e.id === web9!.id));
+      await waitFor(() => eventsOf(sub).some((e) => e.id === web9!.id), 'the last one');
       assert.deepEqual(
         eventsOf(sub).map((e) => e.id),
         [web1!.id, web9!.id],
@@ -553,11 +546,11 @@ describe('GraphQL subscriptions', () => {
       const filter = { hosts: [HOST], domains: ['resume-1'] };
       const first = new Subscription<{ events: GatewayEvent }>(c, EVENTS, { filter });
       const before = feed.size;
-      await waitFor('the subscription', () => feed.size > before);
+      await waitFor(() => feed.size > before, 'the subscription');
       const [a] = await append(domainEvent('domain.started', 'resume-1'));
-      await waitFor('the first event', () => first.results.length === 1);
+      await waitFor(() => first.results.length === 1, 'the first event');
       first.dispose();
-      await waitFor('the feed subscription to go', () => feed.size === before);
+      await waitFor(() => feed.size === before, 'the feed subscription to go');
       // Missed while away: three of ours, among others.
       const missed = await append(
         domainEvent('domain.stopped', 'resume-1'),
@@ -570,9 +563,9 @@ describe('GraphQL subscriptions', () => {
         after: eventsOf(first)[0]!.id,
       });
       assert.equal(eventsOf(first)[0]!.id, a!.id);
-      await waitFor('the missed events', () => again.results.length >= 3);
+      await waitFor(() => again.results.length >= 3, 'the missed events');
       const [live] = await append(domainEvent('domain.started', 'resume-1'));
-      await waitFor('the new one', () => again.results.length >= 4);
+      await waitFor(() => again.results.length >= 4, 'the new one');
       assert.deepEqual(eventsOf(again), [missed[0], missed[2], missed[3], live]);
       again.dispose();
     });
@@ -583,7 +576,7 @@ describe('GraphQL subscriptions', () => {
         ...Array.from({ length: RETAINED + 10 }, () => domainEvent('domain.stopped', 'filler')),
       );
       const sub = new Subscription(client(ADMIN), EVENTS, { after: old!.id });
-      await waitFor('the refusal', () => sub.ended);
+      await waitFor(() => sub.ended, 'the refusal');
       const [error] = sub.errors;
       assert.equal(error?.extensions?.code, 'CURSOR_EXPIRED', JSON.stringify(sub.error));
       assert.equal(error?.extensions?.oldestEventId, await stream.oldest());
@@ -598,7 +591,7 @@ describe('GraphQL subscriptions', () => {
       ws.send(
         JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${ADMIN}` } }),
       );
-      await waitFor('the ack', () => messages.some((m) => m.type === 'connection_ack'));
+      await waitFor(() => messages.some((m) => m.type === 'connection_ack'), 'the ack');
       const before = feed.size;
       ws.send(
         JSON.stringify({
@@ -610,12 +603,11 @@ describe('GraphQL subscriptions', () => {
           },
         }),
       );
-      await waitFor('the subscription', () => feed.size > before);
+      await waitFor(() => feed.size > before, 'the subscription');
       ws.pause(); // reads nothing more: the kernel's buffers fill, then the gateway's queue
       const blob = 'x'.repeat(64 * 1024);
       const appended: string[] = [];
       await waitFor(
-        'the gateway to give up on the subscriber',
         async () => {
           if (feed.size === before) return true;
           const ids = await stream.append(
@@ -629,10 +621,11 @@ describe('GraphQL subscriptions', () => {
           appended.push(...ids);
           return false;
         },
+        'the gateway to give up on the subscriber',
         60_000,
       );
       ws.resume();
-      await waitFor('the error', () => messages.some((m) => m.type === 'error'), 60_000);
+      await waitFor(() => messages.some((m) => m.type === 'error'), 'the error', 60_000);
       const next = messages.filter((m) => m.type === 'next');
       const received = next.map(
         (m) => (m.payload as { data: { events: { id: string } } }).data.events.id,
@@ -653,9 +646,9 @@ describe('GraphQL subscriptions', () => {
       const base = feed.size;
       const c = client(ADMIN);
       const subs = [1, 2, 3].map(() => new Subscription(c, EVENTS, { filter: { hosts: [HOST] } }));
-      await waitFor('three feed subscriptions', () => feed.size === base + 3);
+      await waitFor(() => feed.size === base + 3, 'three feed subscriptions');
       subs[0]!.dispose();
-      await waitFor('one to go', () => feed.size === base + 2);
+      await waitFor(() => feed.size === base + 2, 'one to go');
       // A socket that goes away without a word.
       const ws = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
       const acked = new Promise<void>((resolve) =>
@@ -677,11 +670,11 @@ describe('GraphQL subscriptions', () => {
           }),
         );
       }
-      await waitFor('two more', () => feed.size === base + 4);
+      await waitFor(() => feed.size === base + 4, 'two more');
       ws.terminate();
-      await waitFor('the terminated socket to leave none', () => feed.size === base + 2);
+      await waitFor(() => feed.size === base + 2, 'the terminated socket to leave none');
       await c.dispose();
-      await waitFor('the disposed client to leave none', () => feed.size === base);
+      await waitFor(() => feed.size === base, 'the disposed client to leave none');
     });
 
     it('refuses an id in use (4409) and more than 100 subscriptions on one socket', async () => {
@@ -692,7 +685,7 @@ describe('GraphQL subscriptions', () => {
       ws.send(
         JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${ADMIN}` } }),
       );
-      await waitFor('the ack', () => messages.some((m) => m.type === 'connection_ack'));
+      await waitFor(() => messages.some((m) => m.type === 'connection_ack'), 'the ack');
       const base = feed.size;
       const subscribe = (id: string) =>
         ws.send(
@@ -703,15 +696,15 @@ describe('GraphQL subscriptions', () => {
           }),
         );
       for (let i = 0; i <= 100; i++) subscribe(`s${i}`);
-      await waitFor('the 101st refused', () => messages.some((m) => m.type === 'error'));
+      await waitFor(() => messages.some((m) => m.type === 'error'), 'the 101st refused');
       const refused = messages.find((m) => m.type === 'error')!;
       assert.equal(refused.id, 's100');
       assert.equal(refused.payload?.[0]?.extensions?.code, 'QUOTA_EXCEEDED');
-      await waitFor('100 running', () => feed.size === base + 100);
+      await waitFor(() => feed.size === base + 100, '100 running');
       subscribe('s5');
       const [code] = (await once(ws, 'close')) as [number];
       assert.equal(code, 4409);
-      await waitFor('all of them gone', () => feed.size === base);
+      await waitFor(() => feed.size === base, 'all of them gone');
     });
   });
 
@@ -726,10 +719,10 @@ describe('GraphQL subscriptions', () => {
       assert.equal(res.status, 202, res.text);
       const id = res.body.id as string;
       const sub = new Subscription<{ job: JobItem }>(client(VIEWER), JOB, { id });
-      await waitFor('the record as it is', () => sub.results.length >= 1 || sub.ended);
+      await waitFor(() => sub.results.length >= 1 || sub.ended, 'the record as it is');
       assert.equal(sub.results[0]?.data?.job.state, 'queued', JSON.stringify(sub.results));
       children.push(await startProcess('worker', 'processing queues'));
-      await waitFor('the subscription to complete', () => sub.ended, 20_000);
+      await waitFor(() => sub.ended, 'the subscription to complete', 20_000);
       assert.equal(sub.error, undefined, JSON.stringify(sub.error));
       assert.equal(sub.completed, true);
       const items = sub.results.map((r) => r.data!.job);
@@ -754,14 +747,14 @@ describe('GraphQL subscriptions', () => {
         .set('authorization', `Bearer ${ADMIN}`);
       const id = jobs.body.items[0].id as string;
       const sub = new Subscription<{ job: JobItem }>(client(ADMIN), JOB, { id });
-      await waitFor('completion', () => sub.ended);
+      await waitFor(() => sub.ended, 'completion');
       assert.equal(sub.completed, true, JSON.stringify(sub.error));
       assert.deepEqual(
         sub.results.map((r) => r.data!.job.state),
         ['completed'],
       );
       const scoped = new Subscription(client(SCOPED), JOB, { id });
-      await waitFor('the refusal', () => scoped.ended);
+      await waitFor(() => scoped.ended, 'the refusal');
       assert.equal(scoped.errors[0]?.extensions?.code, 'NOT_FOUND');
     });
   });
@@ -776,17 +769,29 @@ describe('GraphQL subscriptions', () => {
       filter,
     });
     const before = feed.size;
-    await waitFor('the subscription here', () => feed.size > before);
+    await waitFor(() => feed.size > before, 'the subscription here');
     // The other process has subscribed once a probe event reaches it.
-    await waitFor('the subscription there', async () => {
-      if (there.ended) return true;
-      if (there.results.length > 0) return true;
-      await append(domainEvent('domain.started', 'two-1'));
-      await new Promise((r) => setTimeout(r, 50));
-      return there.results.length > 0;
-    });
+    // Each poll that finds none yet appends another probe; the next poll (50 ms on) looks again.
+    let lastProbe = '';
+    await waitFor(
+      async () => {
+        if (there.ended || there.results.length > 0) return true;
+        const [probe] = await append(domainEvent('domain.started', 'two-1'));
+        lastProbe = probe!.id;
+        return false;
+      },
+      'the subscription there',
+      15_000,
+      50,
+    );
     assert.equal(there.error, undefined, JSON.stringify(there.error));
-    const start = eventsOf(there)[0]!.id;
+    // A probe still on its way when the first one arrived comes after it: the events of
+    // the test are those after the last probe, once both subscribers have that one.
+    await waitFor(
+      () => [here, there].every((sub) => eventsOf(sub).some((e) => e.id === lastProbe)),
+      'the last probe to reach both',
+    );
+    const start = lastProbe;
     const events = await append(
       domainEvent('domain.stopped', 'two-1'),
       domainEvent('domain.started', 'two-2'),
@@ -795,7 +800,7 @@ describe('GraphQL subscriptions', () => {
     const expected = [events[0], events[2]];
     const after = (s: Subscription<{ events: GatewayEvent }>) =>
       eventsOf(s).filter((e) => compareIds(e.id, start) > 0);
-    await waitFor('both to have them', () => after(here).length >= 2 && after(there).length >= 2);
+    await waitFor(() => after(here).length >= 2 && after(there).length >= 2, 'both to have them');
     assert.deepEqual(after(here), expected);
     assert.deepEqual(after(there), expected);
     here.dispose();
@@ -850,7 +855,7 @@ describe('GraphQL subscriptions under the rate limits', () => {
   it('counts each subscribe as a request of the token: over the limit, RATE_LIMITED', async () => {
     const c = connect({ Authorization: `Bearer ${ADMIN}` });
     const subs = [1, 2, 3, 4].map(() => new Subscription(c, 'subscription { events { id } }'));
-    await waitFor('the fourth to be refused', () => subs[3]!.ended);
+    await waitFor(() => subs[3]!.ended, 'the fourth to be refused');
     const [error] = subs[3]!.errors;
     assert.equal(error?.extensions?.code, 'RATE_LIMITED', JSON.stringify(subs[3]!.error));
     assert.ok(Number(error?.extensions?.retryAfterSeconds) > 0);
@@ -864,7 +869,7 @@ describe('GraphQL subscriptions under the rate limits', () => {
         connect({ Authorization: 'Bearer vg_wrong' }),
         'subscription { events { id } }',
       );
-      await waitFor('the refusal', () => sub.ended);
+      await waitFor(() => sub.ended, 'the refusal');
       assert.equal((sub.error as { code?: number }).code, 4401);
     }
     const ws = new WebSocket(url, 'graphql-transport-ws');

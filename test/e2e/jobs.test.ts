@@ -5,10 +5,10 @@
  * once and a lost host retried with backoff.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
@@ -19,6 +19,8 @@ import { SnapshotsProcessor } from '#modules/snapshots/snapshots.processor.js';
 import { StorageProcessor } from '#modules/storage-pools/storage-pools.processor.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { Forwarder } from '../support/forwarder.js';
+import { waitFor } from '../support/wait.js';
+import { WorkerProcess } from '../support/worker-process.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -39,34 +41,23 @@ interface Job {
   type: string;
   state: string;
   attempts: number;
+  startedAt: string | null;
   result: Record<string, unknown> | null;
   error: { code: string; message: string; libvirtCode: string | null } | null;
 }
 
-/** The worker role in a process of its own (ROLE=worker), on the test's Redis prefix. */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: {
-      ...process.env,
-      ROLE: 'worker',
-      // Other test files' block jobs run on the same libvirtd: none is this worker's to adopt.
-      BLOCK_JOB_ADOPT: 'false',
-      REDIS_URL,
-      VIRTGATE_REDIS_PREFIX: prefix,
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  for await (const chunk of child.stdout!) {
-    out += String(chunk);
-    if (out.includes('processing queues')) return child;
-  }
-  throw new Error(`the worker did not start: ${out}`);
+/**
+ * The worker role in a process of its own (ROLE=worker), on the test's Redis
+ * prefix; its log is kept, to ask what it did about a job.
+ */
+function startWorker(env: Record<string, string> = {}): Promise<WorkerProcess> {
+  return WorkerProcess.start({ REDIS_URL, VIRTGATE_REDIS_PREFIX: prefix, ...env });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+/** Stops a worker the way an operator does (SIGTERM: it finishes or hands back what it runs). */
+async function stopWorker(worker: WorkerProcess): Promise<void> {
+  const { child } = worker;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
 }
@@ -74,7 +65,8 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 describe('jobs', () => {
   let t: TestApp;
   let client: LibvirtClient;
-  const name = `vg-job-${randomUUID().slice(0, 6)}`;
+  const base = `vg-job-${randomUUID().slice(0, 6)}`;
+  let defined = 0;
   const doms: RemoteDomain[] = [];
   const http = {
     get: (url: string) => request(t.server).get(url).set('authorization', `Bearer ${ADMIN}`),
@@ -96,28 +88,41 @@ describe('jobs', () => {
     headers: Record<string, string> = {},
   ) => actionOn('test', domain, act, body, headers);
 
-  async function finished(id: string, ms = 10_000): Promise<Job> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = (await http.get(`/v1/jobs/${id}`)).body as Job;
-      if (['completed', 'failed', 'canceled'].includes(job.state)) return job;
-      assert.ok(Date.now() < deadline, `job ${id} still ${job.state} after ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** A domain of the test's own, defined (shut off) in the test driver: no test shares one. */
+  async function newDomain(): Promise<{ name: string; dom: RemoteDomain }> {
+    const name = `${base}-${defined++}`;
+    const { dom } = await client.rpc.domainDefineXmlFlags({
+      xml: testDriverDomainXml(name, 64),
+      flags: 0,
+    });
+    doms.push(dom);
+    return { name, dom };
+  }
+
+  const jobOf = async (id: string) => (await http.get(`/v1/jobs/${id}`)).body as Job;
+
+  /** The job once it is final (completed, failed or canceled). */
+  function finished(id: string, ms = 20_000): Promise<Job> {
+    return waitFor(
+      async () => {
+        const job = await jobOf(id);
+        return ['completed', 'failed', 'canceled'].includes(job.state) ? job : null;
+      },
+      `job ${id} to finish`,
+      ms,
+    );
+  }
+
+  /** Runs an action to its end under Prefer: wait; the test fails unless it completed. */
+  async function done(domain: string, act: string, body: object = {}): Promise<Job> {
+    const res = await action(domain, act, body, { prefer: 'wait=60' });
+    assert.equal(res.status, 200, `${act}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.body.state, 'completed', `${act}: ${JSON.stringify(res.body)}`);
+    return res.body as Job;
   }
 
   before(async () => {
     client = await LibvirtClient.connect('test+tcp://127.0.0.1/default');
-    for (let i = 0; i < 5; i++) {
-      doms.push(
-        (
-          await client.rpc.domainDefineXmlFlags({
-            xml: testDriverDomainXml(`${name}-${i}`, 64),
-            flags: 0,
-          })
-        ).dom,
-      );
-    }
     t = await startApp(testConfig(prefix, { VIRTGATE_ADMIN_TOKEN: ADMIN }));
     await http.post('/v1/hosts', { name: 'test', uri: 'test+tcp://127.0.0.1/default' }).expect(201);
   });
@@ -133,58 +138,55 @@ describe('jobs', () => {
   });
 
   it('runs an action as a job: 202 with Location, then completed with the new state', async () => {
-    const res = await action(`${name}-0`, 'start');
+    const { name, dom } = await newDomain();
+    const res = await action(name, 'start');
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.match(res.body.id, UUID_RE);
     assert.equal(res.headers.location, `/v1/jobs/${res.body.id}`);
     assert.equal(res.body.state, 'queued');
     assert.equal(res.body.type, 'domain.start');
-    assert.equal(res.body.domain, `${name}-0`);
+    assert.equal(res.body.domain, name);
     const job = await finished(res.body.id);
     assert.equal(job.state, 'completed');
     assert.deepEqual(job.result, { state: 'running', changed: true });
     assert.equal(job.attempts, 1);
     assert.equal(
-      (await client.rpc.domainGetState({ dom: doms[0]!, flags: 0 })).state,
+      (await client.rpc.domainGetState({ dom, flags: 0 })).state,
       1,
       'libvirt says running',
     );
   });
 
   it('answers 200 with the finished job under Prefer: wait', async () => {
+    // That it answers when the job ends, not when the wait runs out, is the subject of
+    // 'answers under Prefer: wait when the job ends' below (an order, not a duration).
+    const { name, dom } = await newDomain();
     for (const [act, state] of [
+      ['start', 'running'],
       ['suspend', 'paused'],
       ['resume', 'running'],
       ['shutdown', 'shutoff'],
     ] as const) {
-      const started = Date.now();
-      const res = await action(`${name}-0`, act, act === 'shutdown' ? { timeoutSeconds: 10 } : {}, {
+      const res = await action(name, act, act === 'shutdown' ? { timeoutSeconds: 10 } : {}, {
         prefer: 'wait=10',
       });
       assert.equal(res.status, 200, `${act}: ${JSON.stringify(res.body)}`);
       assert.equal(res.headers['preference-applied'], 'wait=10');
+      assert.equal(res.headers.location, `/v1/jobs/${res.body.id}`);
       assert.equal(res.body.state, 'completed');
       assert.equal(res.body.result.state, state);
-      assert.ok(Date.now() - started < 5000);
+      assert.deepEqual(await jobOf(res.body.id), res.body, 'the job as stored, final');
     }
-    const autostart = await action(
-      `${name}-0`,
-      'autostart',
-      { enabled: true },
-      { prefer: 'wait=10' },
-    );
+    const autostart = await action(name, 'autostart', { enabled: true }, { prefer: 'wait=10' });
     assert.deepEqual(autostart.body.result, { autostart: true, changed: true });
-    assert.equal((await client.rpc.domainGetAutostart({ dom: doms[0]! })).autostart, 1);
+    assert.equal((await client.rpc.domainGetAutostart({ dom })).autostart, 1);
   });
 
   it('reboots for real: the running domain comes back booted, not as it was', async () => {
     // The test driver says why a domain runs: `unpaused` after a resume, `booted` after
     // a (re)boot. A reboot that did nothing would leave `unpaused`.
-    const domain = `${name}-4`;
-    for (const act of ['start', 'suspend', 'resume']) {
-      const res = await action(domain, act, {}, { prefer: 'wait=10' });
-      assert.equal(res.body.state, 'completed', `${act}: ${JSON.stringify(res.body)}`);
-    }
+    const { name: domain } = await newDomain();
+    for (const act of ['start', 'suspend', 'resume']) await done(domain, act);
     const view = async () => (await http.get(`/v1/hosts/test/domains/${domain}`)).body;
     assert.deepEqual([(await view()).state, (await view()).stateReason], ['running', 'unpaused']);
     const rebooted = await action(domain, 'reboot', {}, { prefer: 'wait=10' });
@@ -194,14 +196,15 @@ describe('jobs', () => {
   });
 
   it('refuses an action the live state does not allow, or bad input, at once', async () => {
+    const { name } = await newDomain(); // shut off
     const cases: [string, string, object, number, string, string?][] = [
-      [`${name}-1`, 'resume', {}, 409, 'INVALID_STATE'],
-      [`${name}-1`, 'shutdown', {}, 409, 'INVALID_STATE'],
-      [`${name}-1`, 'explode', {}, 400, 'INVALID_ARGUMENT', 'action'],
-      [`${name}-1`, 'start', { force: true }, 400, 'INVALID_ARGUMENT', 'force'],
-      [`${name}-1`, 'shutdown', { timeoutSeconds: 0 }, 400, 'INVALID_ARGUMENT', 'timeoutSeconds'],
-      [`${name}-1`, 'autostart', {}, 400, 'INVALID_ARGUMENT', 'enabled'],
-      [`${name}-1`, 'start', { bogus: 1 }, 400, 'INVALID_ARGUMENT', 'bogus'],
+      [name, 'resume', {}, 409, 'INVALID_STATE'],
+      [name, 'shutdown', {}, 409, 'INVALID_STATE'],
+      [name, 'explode', {}, 400, 'INVALID_ARGUMENT', 'action'],
+      [name, 'start', { force: true }, 400, 'INVALID_ARGUMENT', 'force'],
+      [name, 'shutdown', { timeoutSeconds: 0 }, 400, 'INVALID_ARGUMENT', 'timeoutSeconds'],
+      [name, 'autostart', {}, 400, 'INVALID_ARGUMENT', 'enabled'],
+      [name, 'start', { bogus: 1 }, 400, 'INVALID_ARGUMENT', 'bogus'],
       ['no-such-domain', 'start', {}, 404, 'NOT_FOUND'],
     ];
     for (const [domain, act, body, status, code, field] of cases) {
@@ -215,14 +218,17 @@ describe('jobs', () => {
       assert.equal(res.body.code, code);
       if (field) assert.equal(res.body.errors[0].field, field);
     }
+    // Refused at once: none of them became a job.
+    assert.deepEqual((await http.get(`/v1/jobs?domain=${name}`)).body.items, []);
   });
 
   it('gives back the same job for the same Idempotency-Key and request, and 422 for another request', async () => {
+    const { name } = await newDomain();
     const key = `idem-${randomUUID()}`;
-    const first = await action(`${name}-1`, 'start', {}, { 'idempotency-key': key });
+    const first = await action(name, 'start', {}, { 'idempotency-key': key });
     assert.equal(first.status, 202);
     await finished(first.body.id);
-    const again = await action(`${name}-1`, 'start', {}, { 'idempotency-key': key });
+    const again = await action(name, 'start', {}, { 'idempotency-key': key });
     assert.equal(
       again.body.id,
       first.body.id,
@@ -238,47 +244,60 @@ describe('jobs', () => {
     } finally {
       redis.disconnect();
     }
-    const other = await action(`${name}-1`, 'start', { paused: true }, { 'idempotency-key': key });
+    const other = await action(name, 'start', { paused: true }, { 'idempotency-key': key });
     assert.equal(other.status, 422);
     assert.equal(other.body.code, 'IDEMPOTENCY_MISMATCH');
-    const bad = await action(`${name}-1`, 'suspend', {}, { 'idempotency-key': 'has space' });
+    const bad = await action(name, 'suspend', {}, { 'idempotency-key': 'has space' });
     assert.equal(bad.status, 400);
     // The same request with its fields in another order, or an absent field sent as null, is the same request.
     const key2 = `idem-${randomUUID()}`;
     const shutdown = await action(
-      `${name}-1`,
+      name,
       'shutdown',
       { timeoutSeconds: 5, force: true },
       { 'idempotency-key': key2 },
     );
     assert.equal(shutdown.status, 202, JSON.stringify(shutdown.body));
     const reordered = await action(
-      `${name}-1`,
+      name,
       'shutdown',
       { force: true, timeoutSeconds: 5, paused: null },
       { 'idempotency-key': key2 },
     );
     assert.equal(reordered.body.id, shutdown.body.id, JSON.stringify(reordered.body));
     await finished(shutdown.body.id);
+    assert.deepEqual(
+      (await http.get(`/v1/jobs?domain=${name}`)).body.items.map((j: Job) => j.id),
+      [shutdown.body.id, first.body.id],
+      'two jobs, one per key',
+    );
   });
 
   it('lists jobs newest first, filtered and paginated, and shows one', async () => {
-    const all = await http.get(`/v1/jobs?host=test&domain=${name}-0&limit=100`);
+    const { name } = await newDomain();
+    const ran: Job[] = [];
+    for (const [act, body] of [
+      ['start', {}],
+      ['suspend', {}],
+      ['resume', {}],
+      ['shutdown', { timeoutSeconds: 10 }],
+      ['autostart', { enabled: true }],
+    ] as const) {
+      ran.push(await done(name, act, body));
+    }
+    const all = await http.get(`/v1/jobs?host=test&domain=${name}&limit=100`);
     assert.equal(all.status, 200);
-    const types = all.body.items.map((j: Job) => j.type);
-    assert.deepEqual(types, [
-      'domain.autostart',
-      'domain.shutdown',
-      'domain.resume',
-      'domain.suspend',
-      'domain.start',
-    ]);
+    assert.deepEqual(
+      all.body.items.map((j: Job) => [j.id, j.type]),
+      ran.map((j) => [j.id, j.type]).reverse(),
+    );
     const walked: string[] = [];
     let cursor: string | null = null;
     do {
       const page: request.Response = await http.get(
-        `/v1/jobs?host=test&domain=${name}-0&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        `/v1/jobs?host=test&domain=${name}&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
       );
+      assert.ok(page.body.items.length <= 2);
       walked.push(...page.body.items.map((j: Job) => j.id));
       cursor = page.body.nextCursor;
     } while (cursor);
@@ -286,21 +305,31 @@ describe('jobs', () => {
       walked,
       all.body.items.map((j: Job) => j.id),
     );
-    const completed = await http.get(`/v1/jobs?state=completed&type=domain.start&domain=${name}-0`);
-    assert.equal(completed.body.items.length, 1);
+    const completed = await http.get(`/v1/jobs?state=completed&type=domain.start&domain=${name}`);
+    assert.deepEqual(
+      completed.body.items.map((j: Job) => j.id),
+      [ran[0]!.id],
+    );
+    assert.deepEqual((await http.get(`/v1/jobs/${ran[1]!.id}`)).body, ran[1]);
     assert.equal((await http.get(`/v1/jobs/${randomUUID()}`)).status, 404);
     assert.equal((await http.get('/v1/jobs/not-a-uuid')).status, 400);
     assert.equal((await http.get('/v1/jobs?state=sleeping')).status, 400);
   });
 
   it('refuses to cancel a job that has finished', async () => {
-    const done = (await http.get(`/v1/jobs?domain=${name}-0&limit=1`)).body.items[0] as Job;
-    const res = await http.del(`/v1/jobs/${done.id}`);
+    const { name } = await newDomain();
+    const finishedJob = await done(name, 'start');
+    const res = await http.del(`/v1/jobs/${finishedJob.id}`);
     assert.equal(res.status, 409);
     assert.equal(res.body.code, 'INVALID_STATE');
+    assert.equal((await jobOf(finishedJob.id)).state, 'completed', 'still completed');
   });
 
   it('does the same through GraphQL: domainAction with wait, job, jobs, errors with REST codes', async () => {
+    const { name } = await newDomain();
+    // An earlier start and stop of the domain, through REST: the list below has both starts.
+    const earlier = await done(name, 'start');
+    await done(name, 'destroy');
     const gql = async (query: string, variables: object = {}) =>
       (
         await request(t.server)
@@ -311,7 +340,7 @@ describe('jobs', () => {
     const started = await gql(
       `mutation($d: String!) { domainAction(host: "test", domain: $d, action: start, wait: 10) {
         id type state result { __typename ... on StartDomainResult { state changed } } domain attempts error { code } } }`,
-      { d: `${name}-0` },
+      { d: name },
     );
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     assert.equal(started.data.domainAction.state, 'completed');
@@ -321,7 +350,7 @@ describe('jobs', () => {
       changed: true,
     });
     const id = started.data.domainAction.id as string;
-    const rest = (await http.get(`/v1/jobs/${id}`)).body as Job;
+    const rest = await jobOf(id);
     const one = await gql(
       `query($id: ID!) { job(id: $id) { id type state attempts result { ... on StartDomainResult { state changed } } } }`,
       { id },
@@ -336,22 +365,23 @@ describe('jobs', () => {
     const listed = await gql(
       `query($d: String!) { jobs(first: 2, filter: { domain: $d, type: domain_start }) {
         edges { node { id } } pageInfo { hasNextPage } } }`,
-      { d: `${name}-0` },
+      { d: name },
     );
     assert.deepEqual(
       listed.data.jobs.edges.map((e: { node: { id: string } }) => e.node.id),
-      [id, (await http.get(`/v1/jobs?domain=${name}-0&type=domain.start`)).body.items[1].id],
+      [id, earlier.id],
     );
+    assert.equal(listed.data.jobs.pageInfo.hasNextPage, false);
     const refused = await gql(
       `mutation($d: String!) { domainAction(host: "test", domain: $d, action: start) { id } }`,
       {
-        d: `${name}-0`,
+        d: name,
       },
     );
     assert.equal(refused.errors[0].extensions.code, 'INVALID_STATE');
     const stopped = await gql(
       `mutation($d: String!) { domainAction(host: "test", domain: $d, action: destroy, wait: 10) { state result { __typename ... on DestroyDomainResult { state changed } } } }`,
-      { d: `${name}-0` },
+      { d: name },
     );
     assert.deepEqual(stopped.data.domainAction, {
       state: 'completed',
@@ -399,8 +429,22 @@ describe('jobs', () => {
   });
 
   describe('with the api and worker roles in separate processes', () => {
+    // No worker runs between tests: each test that needs one starts its own and stops it.
     const forwarder = new Forwarder();
-    let worker: ChildProcess | null = null;
+    let queue: Queue;
+    let worker: WorkerProcess | null = null;
+    async function withWorker<T>(
+      env: Record<string, string>,
+      fn: (w: WorkerProcess) => Promise<T>,
+    ): Promise<T> {
+      worker = await startWorker(env);
+      try {
+        return await fn(worker);
+      } finally {
+        await stopWorker(worker);
+        worker = null;
+      }
+    }
 
     before(async () => {
       await closeAllApps();
@@ -409,65 +453,150 @@ describe('jobs', () => {
       await http
         .post('/v1/hosts', { name: 'flaky', uri: `test+tcp://127.0.0.1:${forwarder.port}/default` })
         .expect(201);
+      queue = new Queue('domain-ops', {
+        connection: { url: REDIS_URL, maxRetriesPerRequest: null },
+        prefix: `${prefix}bull`,
+      });
     });
 
     after(async () => {
-      if (worker) await stopProcess(worker);
+      if (worker) await stopWorker(worker);
+      await queue.close();
       await forwarder.cut();
     });
 
     it('keeps jobs queued without a worker, and cancels one that has not started', async () => {
-      const res = await action(`${name}-2`, 'start');
+      const { name, dom } = await newDomain();
+      const res = await action(name, 'start');
       assert.equal(res.status, 202);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(
-        (await http.get(`/v1/jobs/${res.body.id}`)).body.state,
-        'queued',
-        'no worker, no progress',
-      );
-      const canceled = await http.del(`/v1/jobs/${res.body.id}`);
+      const id = res.body.id as string;
+      // Nothing can take it: BullMQ holds it waiting, and no worker listens on its queue.
+      assert.equal(await queue.getWorkersCount(), 0, 'no worker on domain-ops');
+      assert.equal(await (await queue.getJob(id))?.getState(), 'waiting');
+      assert.equal((await jobOf(id)).state, 'queued', 'no worker, no progress');
+      const canceled = await http.del(`/v1/jobs/${id}`);
       assert.equal(canceled.status, 200, JSON.stringify(canceled.body));
       assert.equal(canceled.body.state, 'canceled');
+      assert.equal(await queue.getJob(id), undefined, 'taken out of BullMQ');
+      // It never runs: a worker that comes later runs a later job on the same queue, not it.
+      await withWorker({}, async (w) => {
+        const later = await finished((await action(name, 'autostart', { enabled: true })).body.id);
+        assert.equal(later.state, 'completed', JSON.stringify(later));
+        assert.deepEqual(w.linesOf(id), [], 'the worker never touched the canceled job');
+        assert.equal(w.linesOf(later.id).length > 0, true, 'the worker logs the jobs it runs');
+      });
+      const afterwards = await jobOf(id);
+      assert.equal(afterwards.state, 'canceled');
+      assert.equal(afterwards.attempts, 0);
+      assert.equal((await client.rpc.domainGetState({ dom, flags: 0 })).state, 5, 'still shut off');
     });
 
     it('has a separate worker process run what the api queued; a vanished domain fails at once', async () => {
-      const start = await action(`${name}-2`, 'start');
-      const doomed = await action(`${name}-3`, 'start');
+      const kept = await newDomain();
+      const gone = await newDomain();
+      const start = await action(kept.name, 'start');
+      const doomed = await action(gone.name, 'start');
+      assert.deepEqual([start.status, doomed.status], [202, 202]);
       // the domain disappears after the job was accepted: a permanent failure
-      await client.rpc.domainUndefineFlags({ dom: doms[3]!, flags: 0 });
-      worker = await startWorkerProcess();
-      const started = await finished(start.body.id);
-      assert.equal(started.state, 'completed');
-      assert.equal((await client.rpc.domainGetState({ dom: doms[2]!, flags: 0 })).state, 1);
-      const failed = await finished(doomed.body.id);
-      assert.equal(failed.state, 'failed');
-      assert.equal(failed.attempts, 1, 'a permanent failure is not retried');
-      assert.equal(failed.error?.code, 'NOT_FOUND');
-      // the canceled job never ran: the domain it would have started was started by the next job only
-      const canceled = (await http.get(`/v1/jobs?domain=${name}-2&state=canceled`)).body.items;
-      assert.equal(canceled.length, 1);
+      await client.rpc.domainUndefineFlags({ dom: gone.dom, flags: 0 });
+      await withWorker({}, async () => {
+        const started = await finished(start.body.id);
+        assert.equal(started.state, 'completed');
+        assert.equal((await client.rpc.domainGetState({ dom: kept.dom, flags: 0 })).state, 1);
+        const failed = await finished(doomed.body.id);
+        assert.equal(failed.state, 'failed');
+        assert.equal(failed.attempts, 1, 'a permanent failure is not retried');
+        assert.equal(failed.error?.code, 'NOT_FOUND');
+      });
+    });
+
+    it('answers under Prefer: wait when the job ends, not when the wait runs out', async () => {
+      // A witness: a job held by a host that fell silent, its caller under Prefer: wait=20,
+      // is answered when those 20 s run out (202, unfinished). A job that ends at once, its
+      // caller under Prefer: wait=60, asked after the witness, must be answered before it.
+      const held = await newDomain();
+      const quick = await newDomain();
+      // Its connections wait for the silent host (a handshake would time out only in 60 s).
+      await withWorker({ LIBVIRT_CONNECT_TIMEOUT_MS: '60000' }, async (w) => {
+        // The worker takes the witness job only once the host has fallen silent (the api
+        // needs it answering to accept the job): the queue is paused meanwhile.
+        await queue.pause();
+        let witnessAnswered = false;
+        try {
+          const witness = actionOn('flaky', held.name, 'start', {}, { prefer: 'wait=20' }).then(
+            (r) => {
+              witnessAnswered = true;
+              return r;
+            },
+          );
+          const heldJob = await waitFor(
+            async () => (await http.get(`/v1/jobs?domain=${held.name}`)).body.items[0] as Job,
+            'the witness job to be queued',
+          );
+          forwarder.freeze();
+          await queue.resume();
+          await waitFor(
+            async () => (await jobOf(heldJob.id)).startedAt !== null,
+            'the worker to take the witness job',
+          );
+          const res = await action(quick.name, 'start', {}, { prefer: 'wait=60' });
+          assert.equal(
+            witnessAnswered,
+            false,
+            'answered before a 20 s wait asked earlier ran out: when the job ended',
+          );
+          assert.equal(res.status, 200, JSON.stringify(res.body));
+          assert.equal(res.headers['preference-applied'], 'wait=60');
+          assert.equal(res.body.state, 'completed');
+          const answered = await witness;
+          assert.equal(answered.status, 202, `the wait ran out: ${JSON.stringify(answered.body)}`);
+          assert.equal(answered.headers['preference-applied'], 'wait=20');
+          assert.ok(['queued', 'running'].includes(answered.body.state), answered.body.state);
+          // The silent host answers again: the witness job ends as it should.
+          forwarder.resume();
+          assert.equal((await finished(heldJob.id, 90_000)).state, 'completed');
+          assert.equal(w.linesOf(heldJob.id).length > 0, true);
+        } finally {
+          await queue.resume();
+          forwarder.resume();
+        }
+      });
     });
 
     it('retries a job whose host went away, with backoff, and completes it when the host is back', async () => {
-      const res = await actionOn('flaky', `${name}-2`, 'suspend');
+      const { name, dom } = await newDomain();
+      await client.rpc.domainCreateWithFlags({ dom, flags: 0 });
+      const res = await actionOn('flaky', name, 'suspend');
       assert.equal(res.status, 202);
-      // accepted through the forwarder; now the host goes away before the worker gets to it
+      const id = res.body.id as string;
+      // accepted through the forwarder; now the host goes away before a worker gets to it
       await forwarder.cut();
-      const job = (await http.get(`/v1/jobs/${res.body.id}`)).body as Job;
-      assert.notEqual(job.state, 'completed');
-      await new Promise((r) => setTimeout(r, 1500));
-      const waiting = (await http.get(`/v1/jobs/${res.body.id}`)).body as Job;
-      assert.equal(waiting.state, 'queued', 'waiting to retry');
-      assert.equal(waiting.error?.code, 'HOST_UNREACHABLE');
-      await forwarder.open();
-      const done = await finished(res.body.id, 15_000);
-      assert.equal(done.state, 'completed', JSON.stringify(done));
-      assert.ok(done.attempts >= 2, `attempts: ${done.attempts}`);
-      assert.equal(
-        (await client.rpc.domainGetState({ dom: doms[2]!, flags: 0 })).state,
-        3,
-        'paused',
-      );
+      let back = false;
+      try {
+        await withWorker({}, async (w) => {
+          const waiting = await waitFor(async () => {
+            const job = await jobOf(id);
+            return job.error !== null ? job : null;
+          }, 'the first attempt to fail');
+          assert.equal(waiting.state, 'queued', `waiting to retry: ${JSON.stringify(waiting)}`);
+          assert.equal(waiting.error?.code, 'HOST_UNREACHABLE');
+          assert.equal(waiting.attempts, 1);
+          await forwarder.open();
+          back = true;
+          const ended = await finished(id);
+          assert.equal(ended.state, 'completed', JSON.stringify(ended));
+          assert.ok(ended.attempts >= 2, `attempts: ${ended.attempts}`);
+          assert.equal(ended.error, null, 'what stopped the first attempt is past');
+          // The worker's own account, in order: a retry announced, then the job completed.
+          const lines = w.linesOf(id);
+          const retry = lines.findIndex((l) => l.includes('will retry'));
+          const completed = lines.findIndex((l) => l.includes(': completed'));
+          assert.ok(retry >= 0 && completed > retry, lines.join('\n'));
+        });
+      } finally {
+        if (!back) await forwarder.open(); // the host back for whatever runs after
+      }
+      assert.equal((await client.rpc.domainGetState({ dom, flags: 0 })).state, 3, 'paused');
     });
   });
 });

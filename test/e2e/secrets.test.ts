@@ -16,6 +16,7 @@ import { DomainXmlFlags, LibvirtClient, type RemoteDomain } from '#src/libvirt/i
 import { redisKeys } from '#src/redis/keys.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { keysUnder, keyValue, registerSecret } from '../support/secrets.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -171,17 +172,21 @@ describe('secrets in host URIs and domain XML', () => {
     assertNoSecret(shown(xmlView), 'GET …/xml');
 
     // BullMQ's copy of the job keeps the params only until the job is done.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const leaking: string[] = [];
-      for (const key of await keysUnder(redis, keys.bull)) {
-        const entry = await keyValue(redis, key);
-        if (JSON.stringify(entry?.value ?? '').includes(VNC_PASSWORD)) leaking.push(key);
-      }
-      if (leaking.length === 0) break;
-      assert.ok(Date.now() < deadline, `BullMQ still holds the password in ${leaking.join(', ')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const leaking: string[] = [];
+        for (const key of await keysUnder(redis, keys.bull)) {
+          const entry = await keyValue(redis, key);
+          if (JSON.stringify(entry?.value ?? '').includes(VNC_PASSWORD)) leaking.push(key);
+        }
+        // Named in the timeout's message (waitFor keeps the last error).
+        if (leaking.length > 0)
+          throw new Error(`BullMQ holds the password in ${leaking.join(', ')}`);
+        return true;
+      },
+      'BullMQ to drop the job params holding the password',
+      10_000,
+    );
   });
 
   it('wrote none of the secrets in any log line', () => {

@@ -25,6 +25,7 @@ import { DISPATCH_GROUP } from '#modules/webhooks/webhook-dispatcher.js';
 import { LibvirtClient, type RemoteDomain } from '#src/libvirt/index.js';
 import { testDriverDomainXml } from '../support/domain-xml.js';
 import { keysUnder, keyValue, registerSecret } from '../support/secrets.js';
+import { waitFor } from '../support/wait.js';
 import {
   closeAllApps,
   deleteKeys,
@@ -110,19 +111,13 @@ class Receiver {
   }
 }
 
-/** Polls `check` until it gives a value (not undefined), failing after `ms`. */
-async function until<T>(
+/** `check`'s value once it gives one (not undefined), failing after `ms`: through waitFor. */
+function until<T>(
   what: string,
   check: () => Promise<T | undefined>,
   ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < deadline, `${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+): Promise<NonNullable<T>> {
+  return waitFor(async () => (await check()) ?? null, what, ms);
 }
 
 describe('webhooks', () => {
