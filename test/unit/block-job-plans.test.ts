@@ -137,7 +137,13 @@ describe('commit plan', () => {
     const r = await refusedAsync(() => plan.resolve(ctx(single, {}), parse({})));
     assert.equal(r.code, ErrorCode.INVALID_STATE);
     assert.deepEqual(r.fields, ['top']);
-    assert.match(r.message, /depth 0 has no backing image/);
+    assert.equal(r.message, 'top: the image at depth 0 has no backing image to commit into');
+    await assert.rejects(plan.resolve(ctx(single, {}), parse({})), (e: AppError) => {
+      assert.deepEqual(e.fields, [
+        { field: 'top', message: 'has no backing image to commit into' },
+      ]);
+      return true;
+    });
     // shallow from the bottom image: nothing right below it either
     const bottom = await refusedAsync(() =>
       plan.resolve(ctx(CHAIN, { top: A, shallow: true }), parse({ top: A })),
@@ -158,6 +164,10 @@ describe('commit plan', () => {
       const r = await refusedAsync(() => plan.resolve(ctx(CHAIN, fields), parse(fields)));
       assert.equal(r.code, ErrorCode.INVALID_ARGUMENT, `${top} over ${base}`);
       assert.deepEqual(r.fields, ['top', 'base']);
+      assert.equal(
+        r.message,
+        `base (depth ${CHAIN.chain.findIndex((i) => i.source.path === base)}) must be below top (depth ${CHAIN.chain.findIndex((i) => i.source.path === top)}) in the chain`,
+      );
     }
   });
 
@@ -231,6 +241,24 @@ describe('commit plan', () => {
         shallow: false,
       });
       assert.equal(typeof plan.prepare(active, CHAIN, true), 'function');
+    });
+
+    it('names the reference that no longer names its image', () => {
+      const renumbered = disk([
+        [D, 1],
+        [B, 2],
+        [C, 3],
+        [A, 4],
+      ]);
+      const top = refused(() =>
+        plan.prepare(params({ top: ref(C, 1, 2, 'vda[2]') }), renumbered, true),
+      );
+      assert.equal(top.code, ErrorCode.CONFLICT);
+      assert.match(top.message, / top 'vda\[2\]' now names /);
+      const base = refused(() =>
+        plan.prepare(params({ base: ref(B, 2, 3, 'vda[3]') }), renumbered, true),
+      );
+      assert.match(base.message, / base 'vda\[3\]' now names /);
     });
 
     it('refuses one whose base is no longer below its top', () => {
@@ -332,9 +360,28 @@ describe('copy plan', () => {
       assert.equal(r.code, ErrorCode.INVALID_ARGUMENT, bad);
       assert.deepEqual(r.fields, ['destination'], bad);
     }
-    assert.match(refused(() => parse(undefined)).message, /required/);
+    assert.equal(
+      refused(() => parse('copy.qcow2')).message,
+      'destination: must be an absolute path, or pool/volume',
+    );
+    assert.deepEqual(
+      refused(() => parse(undefined)),
+      {
+        code: ErrorCode.INVALID_ARGUMENT,
+        fields: ['destination'],
+        message: 'destination: is required for a copy',
+      },
+    );
     for (const dir of ['/img/', '/img/x/../', '/']) {
-      assert.match(refused(() => parse(dir)).message, /names a directory/, dir);
+      assert.deepEqual(
+        refused(() => parse(dir)),
+        {
+          code: ErrorCode.INVALID_ARGUMENT,
+          fields: ['destination'],
+          message: 'destination: names a directory',
+        },
+        dir,
+      );
     }
   });
 
@@ -359,6 +406,12 @@ describe('copy plan', () => {
 
     it('starts a copy of the image the guest still writes to, to a path outside its chain', () => {
       assert.equal(typeof plan.prepare(params('/img/copy.qcow2'), CHAIN, true), 'function');
+    });
+
+    it('names the source when its image left the chain', () => {
+      const r = refused(() => plan.prepare(params('/img/copy.qcow2'), disk([[C, 2]]), true));
+      assert.equal(r.code, ErrorCode.CONFLICT);
+      assert.match(r.message, /: source: '\/img\/d\.qcow2' names no image/);
     });
 
     it('refuses one whose source is no longer the top image', () => {
@@ -467,6 +520,22 @@ describe('pull plan', () => {
     it('starts a pull whose top and base are still where they were', () => {
       assert.equal(typeof plan.prepare(params(null), CHAIN, true), 'function');
       assert.equal(typeof plan.prepare(params(ref(B, 2, 3)), CHAIN, true), 'function');
+    });
+
+    it('names the reference whose image left the chain', () => {
+      const top = refused(() => plan.prepare(params(null), disk([[C, 2]]), true));
+      assert.match(top.message, /: top: '\/img\/d\.qcow2' names no image/);
+      const base = refused(() =>
+        plan.prepare(
+          params(ref(B, 2, 3)),
+          disk([
+            [D, 1],
+            [C, 2],
+          ]),
+          true,
+        ),
+      );
+      assert.match(base.message, /: base: '\/img\/b\.qcow2' names no image/);
     });
 
     it('refuses one whose top is no longer the top image', () => {
