@@ -27,7 +27,10 @@ import {
 import { parseDomainXml, type DiskXml } from '#src/xml/domain-xml.js';
 import { parseSnapshotXml } from '#src/xml/snapshot-xml.js';
 import { parseCapabilitiesXml } from '#src/xml/capabilities-xml.js';
-import { targetName, assignTargets } from '#src/xml/define-domain.js';
+import { assignTargets, buildDomainDefinitionXml, targetName } from '#src/xml/define-domain.js';
+import { buildDiskSnapshotXml } from '#src/xml/define-snapshot.js';
+import { buildVolumeXml } from '#src/xml/define-storage.js';
+import { parseStoragePoolXml, parseStorageVolumeXml } from '#src/xml/storage-xml.js';
 
 describe('XML toolkit', () => {
   it('refuses what is not well-formed, and a document without a root', () => {
@@ -589,5 +592,188 @@ describe('disk target names', () => {
       ]),
       ['vdb', 'hda', 'vda', 'sda', 'sdb', 'sdc', 'sdd', 'vdc'],
     );
+  });
+});
+
+describe('XML parse failures and warnings', () => {
+  it('fails on an error the parser recovers from, with the first message it gave', () => {
+    assert.throws(
+      () => parseXml('<a>&nbsp;&foo;</a>'),
+      (e: Error) =>
+        e instanceof XmlParseError && e.message === 'malformed XML: entity not found:&nbsp;',
+    );
+    assert.throws(
+      () => parseXml('<a><b></a>'),
+      (e: Error) =>
+        e instanceof XmlParseError &&
+        /^malformed XML: Opening and ending tag mismatch/.test(e.message),
+    );
+    assert.throws(
+      () => parseXml('<a>'.repeat(MAX_XML_DEPTH + 1) + '</a>'.repeat(MAX_XML_DEPTH + 1)),
+      (e: Error) =>
+        e instanceof XmlParseError &&
+        e.message === `XML nested deeper than ${MAX_XML_DEPTH} elements`,
+    );
+  });
+
+  it('takes what the parser only warns about', () => {
+    // an unquoted attribute value: a warning, and the value is read
+    assert.equal(attr(parseXml('<a x=1/>'), 'x'), '1');
+  });
+});
+
+describe('XML built for libvirt, exactly', () => {
+  it('defines a headless domain that boots from disk, then cdrom, with a serial console', () => {
+    const disk = { bus: 'virtio', sourceType: 'file', readOnly: false } as const;
+    assert.equal(
+      buildDomainDefinitionXml({
+        type: 'qemu',
+        name: 'n',
+        uuid: 'u',
+        description: null,
+        memoryMiB: 64,
+        vcpus: 1,
+        arch: 'aarch64',
+        machine: 'virt',
+        emulator: null,
+        disks: [
+          { ...disk, target: 'vda', device: 'disk', path: '/a.qcow2', format: 'qcow2' },
+          { ...disk, target: 'sda', bus: 'sata', device: 'cdrom', path: '/b.iso', format: 'raw' },
+        ],
+        interfaces: [
+          { type: 'network', source: 'default', model: 'virtio', mac: null },
+          { type: 'bridge', source: 'br0', model: 'e1000', mac: null },
+        ],
+      }),
+      '<domain type="qemu"><name>n</name><uuid>u</uuid><memory unit="MiB">64</memory>' +
+        '<currentMemory unit="MiB">64</currentMemory><vcpu placement="static">1</vcpu>' +
+        '<os><type arch="aarch64" machine="virt">hvm</type><boot dev="hd"/><boot dev="cdrom"/></os>' +
+        '<features><acpi/></features><clock offset="utc"/><on_poweroff>destroy</on_poweroff>' +
+        '<on_reboot>restart</on_reboot><on_crash>destroy</on_crash><devices>' +
+        '<disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/a.qcow2"/>' +
+        '<target dev="vda" bus="virtio"/></disk>' +
+        '<disk type="file" device="cdrom"><driver name="qemu" type="raw"/><source file="/b.iso"/>' +
+        '<target dev="sda" bus="sata"/><readonly/></disk>' +
+        '<interface type="network"><source network="default"/><model type="virtio"/></interface>' +
+        '<interface type="bridge"><source bridge="br0"/><model type="e1000"/></interface>' +
+        '<serial type="pty"/><console type="pty"/></devices></domain>',
+    );
+    // i686 is x86 (apic); no cdrom, no second boot device
+    const x86 = buildDomainDefinitionXml({
+      type: 'kvm',
+      name: 'n',
+      uuid: 'u',
+      description: null,
+      memoryMiB: 64,
+      vcpus: 1,
+      arch: 'i686',
+      machine: 'pc',
+      emulator: null,
+      disks: [{ ...disk, target: 'vda', device: 'disk', path: '/a.qcow2', format: 'qcow2' }],
+      interfaces: [],
+    });
+    assert.match(x86, /<os><type arch="i686" machine="pc">hvm<\/type><boot dev="hd"\/><\/os>/);
+    assert.match(x86, /<features><acpi\/><apic\/><\/features>/);
+  });
+
+  it('asks for snapshots and volumes with only what is given', () => {
+    assert.equal(
+      buildDiskSnapshotXml({
+        name: 's',
+        description: null,
+        disks: [
+          { target: 'vda', overlay: '/o' },
+          { target: 'vdb', overlay: null },
+        ],
+      }),
+      '<domainsnapshot><name>s</name><memory snapshot="no"/><disks>' +
+        '<disk name="vda" snapshot="external" type="file"><driver type="qcow2"/><source file="/o"/></disk>' +
+        '<disk name="vdb" snapshot="no"/></disks></domainsnapshot>',
+    );
+    assert.equal(
+      buildVolumeXml({ name: 'v', format: 'raw', capacityBytes: null, backing: null }),
+      '<volume><name>v</name><allocation unit="bytes">0</allocation><target><format type="raw"/></target></volume>',
+    );
+    assert.equal(
+      buildVolumeXml({ name: 'v', format: 'qcow2', capacityBytes: 5, backing: null }),
+      '<volume><name>v</name><capacity unit="bytes">5</capacity><allocation unit="bytes">0</allocation>' +
+        '<target><format type="qcow2"/></target></volume>',
+    );
+  });
+});
+
+describe('storage XML, what it leaves out', () => {
+  it('reads a bare pool and volume with the defaults, sizes in bytes without a unit', () => {
+    assert.deepEqual(
+      parseStoragePoolXml(
+        '<pool><capacity>10</capacity><allocation>2</allocation><available>8</available></pool>',
+      ),
+      {
+        type: 'unknown',
+        name: '',
+        uuid: '',
+        path: null,
+        source: { hosts: [], devices: [], dir: null, name: null, format: null },
+        capacityBytes: 10,
+        allocationBytes: 2,
+        availableBytes: 8,
+      },
+    );
+    assert.deepEqual(
+      parseStorageVolumeXml(
+        '<volume><key></key><target><path> </path></target><capacity>4</capacity><allocation>3</allocation><physical>2</physical><backingStore><path/></backingStore></volume>',
+      ),
+      {
+        type: 'file',
+        name: '',
+        key: null,
+        path: null,
+        format: null,
+        capacityBytes: 4,
+        allocationBytes: 3,
+        physicalBytes: 2,
+        backingStore: { path: null, format: null },
+      },
+    );
+  });
+
+  it('skips source hosts without a name and devices without a path', () => {
+    const pool = parseStoragePoolXml(
+      "<pool type='iscsi'><source><host/><host name='h' port='3260'/><device/><device path='/dev/sdb'/><name></name></source></pool>",
+    );
+    assert.deepEqual(pool.source, {
+      hosts: [{ name: 'h', port: 3260 }],
+      devices: ['/dev/sdb'],
+      dir: null,
+      name: null,
+      format: null,
+    });
+  });
+});
+
+describe('domain XML, source attributes by type', () => {
+  it('reads each type by its own attribute only, a disk without a type as a file', () => {
+    const dom = parseDomainXml(`<domain>
+      <currentMemory>4</currentMemory>
+      <devices>
+        <disk><source file='/untyped.qcow2'/><target dev='vda'/></disk>
+        <disk type='file'><source dev='/dev/not-a-file'/><target dev='vdb'/></disk>
+        <disk type='block'><source file='/not-a-dev' dev='/dev/sdz'/><target dev='vdc'/></disk>
+        <disk type='nvme'><source file='/by-file' dev='/by-dev'/><target dev='vdd'/></disk>
+        <disk type='nvme'><source path='/by-path'/><target dev='vde'/></disk>
+      </devices>
+    </domain>`);
+    assert.equal(dom.currentMemoryBytes, 4096);
+    const source = (i: number) => dom.disks[i]?.chain[0]?.source ?? null;
+    assert.deepEqual(source(0), {
+      type: 'file',
+      path: '/untyped.qcow2',
+      network: null,
+      volume: null,
+    });
+    assert.equal(dom.disks[1]?.chain.length, 0);
+    assert.equal(source(2)?.path, '/dev/sdz');
+    assert.equal(source(3)?.path, '/by-file');
+    assert.equal(source(4)?.path, '/by-path');
   });
 });
