@@ -28,6 +28,7 @@ import {
 } from '#src/libvirt/xdr/codec.js';
 import { XdrReader } from '#src/libvirt/xdr/reader.js';
 import { XdrWriter } from '#src/libvirt/xdr/writer.js';
+import { PACKET_MAX } from '#src/libvirt/rpc/header.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -190,5 +191,35 @@ describe('XDR edge cases', () => {
     assert.deepEqual(r.readOpaque(300), Buffer.alloc(300, 7));
     assert.equal(r.readString(1000), 'z'.repeat(1000));
     r.assertEnd();
+  });
+});
+
+describe('XDR writer at the end of its buffer', () => {
+  it('makes room for the padding, not only for the data', () => {
+    const w = new XdrWriter(1);
+    w.writeFixedOpaque(Buffer.from([9]));
+    assert.deepEqual(w.finish(), hex('09000000'));
+    const s = new XdrWriter(5);
+    s.writeString('a', 8);
+    assert.deepEqual(s.finish(), hex('00000001 61000000'));
+  });
+
+  it('says which limit a value broke', () => {
+    assert.throws(
+      () => encodeToBuffer(fixedCharString(2), 'abc'),
+      /^XdrError: string longer than char\[2\]$/,
+    );
+    assert.throws(
+      () => encodeToBuffer(fixedArray(int, 2), [1]),
+      /^XdrError: fixed array needs 2 elements, got 1$/,
+    );
+    assert.throws(
+      () => decodeFromBuffer(opaque(2), hex('00000003 01020300')),
+      /^XdrError: opaque length 3 exceeds maximum 2$/,
+    );
+  });
+
+  it("frames packets up to libvirt's 32 MiB message and its length word", () => {
+    assert.equal(PACKET_MAX, 32 * 1024 * 1024 + 4);
   });
 });
