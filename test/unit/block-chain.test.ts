@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 import { AppError, ErrorCode } from '#src/common/errors/app-error.js';
 import type { DiskXml } from '#src/xml/domain-xml.js';
 import type { BlockCommitParams, BlockCopyParams, BlockPullParams } from '#jobs/job-types.js';
-import { memberAt, parseMemberRef, recheck, refOf } from '#modules/block-jobs/block-chain.js';
+import {
+  chainPaths,
+  libvirtRef,
+  memberAt,
+  parseMemberRef,
+  recheck,
+  refOf,
+  sameChain,
+  usableChain,
+} from '#modules/block-jobs/block-chain.js';
 import { classifyChain, expectedChain } from '#modules/block-jobs/plans/index.js';
 
 /** A disk `vda` whose chain is `images` ([path, index], top first). */
@@ -150,5 +159,150 @@ describe('what a block job leaves', () => {
     assert.equal(classifyChain('block.commit', p, start, [A]), 'unexpected');
     assert.equal(classifyChain('block.commit', commit(D, B, true), start, [B, A]), 'applied');
     assert.equal(classifyChain('block.commit', commit(D, B, true), start, [C, B, A]), 'unexpected');
+  });
+});
+
+describe('block chain rules, case by case', () => {
+  const NET = { type: 'network', path: null, network: null, volume: null };
+
+  function refusalOf(fn: () => unknown): AppError {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(err instanceof AppError, String(err));
+      return err;
+    }
+    assert.fail('no error');
+  }
+
+  it('takes vda[N] only whole: no prefix, no suffix, up to 9 digits, names of up to 32 characters', () => {
+    assert.deepEqual(parseMemberRef('vda[12]', 'vda', 'top'), {
+      kind: 'index',
+      index: 12,
+      given: 'vda[12]',
+    });
+    assert.equal(parseMemberRef('vda[123456789]', 'vda', 'top').kind, 'index');
+    const long = 'x'.repeat(32);
+    assert.equal(parseMemberRef(`${long}[1]`, long, 'top').kind, 'index');
+    for (const bad of ['a/vda[3]', 'vda[3]x', 'vda[1234567890]', 'vda[]']) {
+      const err = refusalOf(() => parseMemberRef(bad, 'vda', 'top'));
+      assert.equal(
+        err.message,
+        `top: '${bad}' is neither vda[N] (libvirt's index of an image of this disk's live chain) nor an absolute path`,
+      );
+    }
+    assert.equal(
+      refusalOf(() => parseMemberRef(`${'x'.repeat(33)}[1]`, 'x'.repeat(33), 'top')).code,
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    assert.equal(
+      refusalOf(() => parseMemberRef('vdb[3]', 'vda', 'base')).message,
+      "base: 'vdb[3]' names disk 'vdb', not 'vda'",
+    );
+  });
+
+  it('says which images the live chain has when a reference names none', () => {
+    const d = disk([
+      [D, 1],
+      [C, null],
+    ]);
+    d.chain.push({ index: 5, format: 'raw', source: NET });
+    const err = refusalOf(() => memberAt(d, parseMemberRef('vda[9]', 'vda', 'top'), 'top'));
+    const message = `'vda[9]' names no image of the live chain of disk 'vda' (now: vda[1] ${D}, ? ${C}, vda[5] )`;
+    assert.equal(err.code, ErrorCode.INVALID_STATE);
+    assert.equal(err.message, `top: ${message}`);
+    assert.deepEqual(err.fields, [{ field: 'top', message }]);
+    // an image without a path never matches a path, and does not stop the search
+    const netFirst = disk([[D, 1]]);
+    netFirst.chain.unshift({ index: 5, format: 'raw', source: NET });
+    assert.equal(memberAt(netFirst, parseMemberRef(D, 'vda', 'top'), 'top').depth, 1);
+  });
+
+  it('finds a chain usable for block jobs only when complete and local', () => {
+    const ok = disk([
+      [D, 1],
+      [C, 2],
+    ]);
+    assert.equal(usableChain(ok), ok.chain);
+    const empty = refusalOf(() => usableChain(disk([])));
+    assert.deepEqual(
+      [empty.code, empty.message],
+      [ErrorCode.INVALID_STATE, "disk 'vda' has no image"],
+    );
+    const unknown = refusalOf(() => usableChain(disk([[D, null]], false)));
+    assert.equal(unknown.code, ErrorCode.INVALID_STATE);
+    assert.match(unknown.message, /^the backing chain of disk 'vda' is not known/);
+    const remote = disk([[D, 1]]);
+    remote.chain.push({ index: 2, format: 'raw', source: NET });
+    const r = refusalOf(() => usableChain(remote));
+    assert.equal(r.code, ErrorCode.UNSUPPORTED);
+    assert.match(r.message, /^disk 'vda' has images that are not local files or block devices/);
+    assert.deepEqual(chainPaths(remote), [D, '']);
+  });
+
+  it('names a member to libvirt by its index when it has one, else by its path', () => {
+    const d = disk([
+      [D, 1],
+      [C, null],
+    ]);
+    assert.equal(libvirtRef('vda', memberAt(d, parseMemberRef(D, 'vda', 'top'), 'top')), 'vda[1]');
+    assert.equal(libvirtRef('vda', memberAt(d, parseMemberRef(C, 'vda', 'top'), 'top')), C);
+  });
+
+  it('rechecks an index reference by index, and a path reference (or one given as a path) by path', () => {
+    const accepted = disk([
+      [D, 1],
+      [C, 2],
+      [B, 3],
+    ]);
+    const byIndex = refOf(
+      memberAt(accepted, parseMemberRef('vda[2]', 'vda', 'base'), 'base'),
+      'vda[2]',
+    );
+    // renumbered: vda[2] names B now, C is still in the chain at vda[3]
+    const renumbered = disk([
+      [D, 1],
+      [B, 2],
+      [C, 3],
+    ]);
+    const err = refusalOf(() => recheck(renumbered, byIndex, 'base'));
+    assert.equal(err.code, ErrorCode.CONFLICT);
+    assert.equal(
+      err.message,
+      `the chain of disk 'vda' changed since the job was accepted: base 'vda[2]' now names ${B}, not ${C}`,
+    );
+    // resolved without a reference given (a default): by its path, wherever it is now
+    const byDefault = refOf(memberAt(accepted, parseMemberRef(C, 'vda', 'base'), 'base'), null);
+    assert.equal(recheck(renumbered, byDefault, 'base').depth, 2);
+    const byPath = refOf(memberAt(accepted, parseMemberRef(C, 'vda', 'base'), 'base'), C);
+    assert.equal(recheck(renumbered, byPath, 'base').depth, 2);
+    // gone: CONFLICT, saying what was asked for and what the chain is now
+    const gone = refusalOf(() => recheck(disk([[D, 1]]), byDefault, 'base'));
+    assert.equal(gone.code, ErrorCode.CONFLICT);
+    assert.equal(
+      gone.message,
+      `the chain of disk 'vda' changed since the job was accepted: base: '${C}' names no image of the live chain of disk 'vda' (now: vda[1] ${D})`,
+    );
+  });
+
+  it('compares chains image by image', () => {
+    assert.equal(sameChain([D, C], [D, C]), true);
+    assert.equal(sameChain([D, C], [D, B]), false);
+    assert.equal(sameChain([D, C], [B, C]), false);
+    assert.equal(sameChain([D], [D, C]), false);
+    assert.equal(sameChain([], []), true);
+    // a chain of the expected length that is not the expected one
+    const start = [D, C, B, A];
+    const p: BlockCommitParams = {
+      disk: 'vda',
+      top: { given: null, path: C, index: null, depth: 1 },
+      base: { given: null, path: A, index: null, depth: 3 },
+      active: false,
+      shallow: false,
+      deleteCommittedImages: false,
+      bandwidth: 0,
+      pivot: true,
+    };
+    assert.equal(classifyChain('block.commit', p, start, [D, B]), 'unexpected');
   });
 });
