@@ -94,8 +94,7 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
   static async connect(uri: string, options: ConnectOptions = {}): Promise<LibvirtClient> {
     const readOnly = options.readOnly ?? false;
     const parsed = parseLibvirtUri(uri, { readOnly });
-    const transport =
-      options.transport ?? transportFor(parsed, options.credentials, { readOnly });
+    const transport = options.transport ?? transportFor(parsed, options.credentials, { readOnly });
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     const socket = await transport.connect(connectTimeoutMs);
     const conn = new RpcConnection(socket, {
