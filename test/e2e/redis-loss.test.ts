@@ -116,17 +116,22 @@ describe('Redis loses its data under a running gateway', () => {
     const cursor = page.body.nextCursor as string;
     assert.ok(cursor, JSON.stringify(page.body));
 
-    // Readiness from now on, one check after the other (each paced by the one before),
-    // the states it went through recorded in order.
+    // Readiness from now on, sampled through waitFor (one check after the other, its
+    // interval apart), the states it went through recorded in order, until it has been
+    // degraded and is ok again. A failure below leaves it to end by its own deadline.
     const seen: string[] = [];
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
+    const readiness = waitFor(
+      async () => {
         const res = await request(t.server).get('/health/ready');
         const status = res.body.status as string;
         if (seen.at(-1) !== status) seen.push(status);
-      }
-    })();
+        return seen.includes('degraded') && status === 'ok';
+      },
+      'readiness to go degraded, then ok',
+      60_000,
+      20,
+    );
+    readiness.catch(() => undefined); // awaited below; a failure before that is the test's own
 
     // The loss is proven by a key of the test's own, which nothing of the gateway writes:
     // the job records themselves may be written back by a worker within milliseconds of
@@ -168,13 +173,9 @@ describe('Redis loses its data under a running gateway', () => {
       hosts.body.items.some((h: { name: string }) => h.name === 'local'),
       JSON.stringify(hosts.body),
     );
-    await waitFor(
-      () => seen.at(-1) === 'ok' && seen.includes('degraded'),
-      `readiness back to ok (${seen.join(' → ')})`,
-      20_000,
-    );
-    polling = false;
-    await poller;
+    await readiness.catch((err: Error) => {
+      throw new Error(`${err.message} (${seen.join(' → ')})`);
+    });
     assert.deepEqual(seen.slice(seen.indexOf('degraded')), ['degraded', 'ok'], seen.join(' → '));
     // The copy the worker ran was written back with its disk's claim: reconciliation (done
     // by now: readiness is ok) adopted no second job for it.
