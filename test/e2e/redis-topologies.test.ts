@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { ConfigError, loadConfig } from '#src/config/config.js';
-import { assertEachRanOnce, JobLoad, TEST_DRIVER_URI } from '../support/job-load.js';
+import { assertEachRanOnce, JobLoad, runsOf, TEST_DRIVER_URI } from '../support/job-load.js';
 import {
   RedisClusterSet,
   RedisSentinelSet,
@@ -241,6 +241,73 @@ describe('Redis topologies', () => {
       }
       assert.ok(jobs.length >= 20, `only ${jobs.length} jobs accepted`);
       for (const r of load.refused) assert.equal(r.status, 503, JSON.stringify(r));
+      assertEachRanOnce(jobs, rawLines(t));
+    });
+
+    it('loses and doubles no job while the master of the slot is down until requests are refused', async (ctx) => {
+      // The longer outage: the master stays down until the Cluster client gives a request up
+      // (a 503), about 15 to 20 s here, past the lock of every job (JOB_LOCK_MS=2000) and past
+      // the BullMQ worker's blocking wait; it comes back with its data (AOF, nodes.conf).
+      const holder = await cluster.nodeOf(`${prefix}jobs`);
+      // A load of its own: what it asserts of its jobs does not depend on the test before.
+      const own = await JobLoad.create('cluster-long');
+      loads.push(own);
+      const stop = own.keepSubmitting(t.server, ADMIN, 40);
+      try {
+        await waitFor(() => own.accepted.length >= 10, 'jobs accepted before the kill');
+        const refusedBefore = own.refused.length;
+        await holder.kill();
+        const killedAt = Date.now();
+        await waitFor(
+          () => own.refused.length > refusedBefore,
+          'a request refused while the master of the slot is down',
+          90_000,
+          100,
+        );
+        ctx.diagnostic(`first request refused ${Date.now() - killedAt} ms after the kill`);
+        await holder.run();
+        await cluster.waitHealthy();
+        ctx.diagnostic(`master of the slot back ${Date.now() - killedAt} ms after the kill`);
+        // The workers take jobs again: ten more accepted, and (below) every one of them ends.
+        const back = own.accepted.length;
+        await waitFor(() => own.accepted.length >= back + 10, 'jobs accepted once it is back');
+      } finally {
+        await stop();
+      }
+      const jobs = await own.allEnded(t.server, ADMIN).catch(async (err: unknown) => {
+        // Where each job that did not end is: its record, BullMQ's lists, the warnings.
+        const c = holder.client();
+        try {
+          const bullKeys = (await c.keys(`${prefix}bull:*`)).filter(
+            (k) => !/:[0-9a-f-]{36}/.test(k),
+          );
+          for (const id of own.accepted) {
+            const state = await c.hget(`${prefix}job:${id}`, 'state');
+            if (state?.includes('completed')) continue;
+            const where: string[] = [];
+            for (const k of bullKeys) {
+              const type = await c.type(k);
+              if (type === 'list' && (await c.lrange(k, 0, -1)).includes(id)) where.push(k);
+              if (type === 'zset' && (await c.zscore(k, id)) !== null) where.push(k);
+              if (type === 'set' && (await c.sismember(k, id)) === 1) where.push(k);
+            }
+            ctx.diagnostic(
+              `job ${id}: record ${state}, in BullMQ's ${where.join(', ') || 'nothing'}, run ${runsOf(rawLines(t), id)} times`,
+            );
+          }
+        } finally {
+          c.disconnect();
+        }
+        for (const line of t.logs.lines.filter((l) => Number(l.level) >= 40)) {
+          ctx.diagnostic(JSON.stringify(line).slice(0, 600));
+        }
+        throw err;
+      });
+      ctx.diagnostic(
+        `${jobs.length} jobs accepted, ${own.refused.length} requests refused meanwhile (${[...new Set(own.refused.map((r) => `${r.status} ${r.code}`))].join(', ')})`,
+      );
+      assert.ok(jobs.length >= 20, `only ${jobs.length} jobs accepted`);
+      for (const r of own.refused) assert.equal(r.status, 503, JSON.stringify(r));
       assertEachRanOnce(jobs, rawLines(t));
     });
   });
