@@ -339,18 +339,19 @@ describe('connections', () => {
     children.push(child);
     const lines: string[] = [];
     let buffered = '';
-    const waiters: Array<() => void> = [];
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += String(chunk);
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
         lines.push(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
-        waiters.shift()?.();
       }
     });
-    const nextLine = async (): Promise<Record<string, number>> => {
-      if (lines.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
+    // Its next line, waited for with a deadline: a flood whose connections never settle
+    // (on a loaded machine a dropped SYN is retried after 1, 3, 7 … s) fails by name.
+    const nextLine = async (what: string): Promise<Record<string, number>> => {
+      await waitFor(() => lines.length > 0 || child.exitCode !== null, what, 150_000, 50);
+      assert.ok(lines.length > 0, `the flood exited before ${what}`);
       return JSON.parse(lines.shift()!) as Record<string, number>;
     };
     return {
@@ -359,7 +360,7 @@ describe('connections', () => {
       /** How many of its connections are still open, as it sees them. */
       open: async () => {
         child.stdin.write('?\n');
-        return (await nextLine()).open!;
+        return (await nextLine('its count of open connections')).open!;
       },
     };
   }
@@ -378,7 +379,9 @@ describe('connections', () => {
     const { port } = t.server.address() as AddressInfo;
     // ulimit -n is 20,000 here: each flooding process holds half.
     const floods = [idleFlood(port, 12_500), idleFlood(port, 12_500)];
-    const results = await Promise.all(floods.map((f) => f.nextLine()));
+    const results = await Promise.all(
+      floods.map((f) => f.nextLine('every connection of the flood to connect or fail')),
+    );
     const connected = results.reduce((n, r) => n + r.connected!, 0);
     assert.equal(connected, 25_000, JSON.stringify(results));
     const health = await request(`http://127.0.0.1:${port}`).get('/health/live');
