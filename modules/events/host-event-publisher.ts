@@ -246,7 +246,9 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
   private async failed(o: Ownership, err: unknown): Promise<void> {
     if ((err as Error).message?.includes('LEASE_LOST')) {
       this.logger.warn(`host '${o.host.name}': another worker holds its events now`);
-      await this.stop(o, false);
+      // Not `stop`: this runs inside `o.chain`, which `stop` awaits. Waiting for it here
+      // would never end, and neither would a tick or a shutdown stopping `o` meanwhile.
+      this.halt(o);
       return;
     }
     this.logger.warn(
@@ -380,10 +382,16 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
     if (link !== '') o.link = link;
   }
 
-  private async stop(o: Ownership, release: boolean): Promise<void> {
+  /** Stops following the host: no step starts any more (what runs finishes). */
+  private halt(o: Ownership): void {
     if (this.owned.get(o.host.name) === o) this.owned.delete(o.host.name);
     o.stopped = true;
     o.subscription?.close();
+  }
+
+  /** Stops following the host, once the step under way ended; `release` gives up its lease. Never from inside `o.chain`. */
+  private async stop(o: Ownership, release: boolean): Promise<void> {
+    this.halt(o);
     await o.chain;
     if (release) {
       await this.redis
