@@ -39,7 +39,7 @@ import {
   type JobParams,
   type JobState,
 } from '#jobs/job-types.js';
-import { JobQueues } from '#jobs/queues.js';
+import { JobQueues, withDeadline } from '#jobs/queues.js';
 import { disksView } from '#modules/domains/index.js';
 import { adoptedParams, adoptedShape, jobTypeOf, outcomeOfJob, shapeOfJob } from './adoption.js';
 import { chainPaths } from './block-chain.js';
@@ -50,6 +50,8 @@ export const ADOPTED_BY = 'virtgate:reconciliation';
 const LOCK_MS = 30_000;
 /** How long a reconciliation waits for another worker's on the same host to end. */
 const LOCK_WAIT_MS = 60_000;
+/** How long the shutdown waits for the reconciliations under way. */
+const SHUTDOWN_WAIT_MS = 10_000;
 /** The states of a record whose job may have lost its queue entry while libvirt ran it. */
 const LIVE_STATES: readonly JobState[] = ['running', 'ready', 'pivoting', 'queued'];
 
@@ -144,7 +146,9 @@ export class BlockJobReconciler implements OnApplicationBootstrap, OnApplication
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     for (const timer of this.rechecks.values()) clearTimeout(timer);
-    await Promise.allSettled([...this.running]);
+    // A reconciliation stops at its next domain; what it awaits is bounded one by one
+    // (Redis's command timeout, libvirt's call timeout), not as a whole: a while, not forever.
+    await withDeadline(Promise.allSettled([...this.running]), SHUTDOWN_WAIT_MS);
   }
 
   /** Reconciles every registered host, one after the other; a host that fails says so in its report. */

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { RedisClient } from '#src/redis/redis-connection.js';
 import { BlockJobLedger } from '#jobs/block-job-ledger.js';
+import { withDeadline } from '#jobs/queues.js';
 import { BlockJobReconciler } from '#modules/block-jobs/index.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -32,6 +33,8 @@ import {
   type KnownState,
 } from './domain-event-normaliser.js';
 
+/** How long the shutdown waits for the lease round, then for the hosts' steps under way. */
+const SHUTDOWN_WAIT_MS = 10_000;
 /** Renews a lease only while it is still ours. KEYS: 1 the lease. ARGV: 1 our token, 2 its TTL (ms). */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 /** Lets a lease go only if it is ours. */
@@ -135,9 +138,14 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.ticking;
+    // Each step is bounded (Redis's command timeout, libvirt's call timeout), but a round
+    // or a host's step may chain several: the shutdown waits for them a while, not forever.
+    await withDeadline(this.ticking ?? Promise.resolve(), SHUTDOWN_WAIT_MS);
     // Let the hosts go at once, so another worker need not wait out the leases.
-    await Promise.all([...this.owned.values()].map((o) => this.stop(o, true)));
+    await withDeadline(
+      Promise.all([...this.owned.values()].map((o) => this.stop(o, true))),
+      SHUTDOWN_WAIT_MS,
+    );
   }
 
   /** The hosts this process holds now (tests, health). */
@@ -246,7 +254,9 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
   private async failed(o: Ownership, err: unknown): Promise<void> {
     if ((err as Error).message?.includes('LEASE_LOST')) {
       this.logger.warn(`host '${o.host.name}': another worker holds its events now`);
-      await this.stop(o, false);
+      // Not `stop`: this runs inside `o.chain`, which `stop` awaits. Waiting for it here
+      // would never end, and neither would a tick or a shutdown stopping `o` meanwhile.
+      this.halt(o);
       return;
     }
     this.logger.warn(
@@ -380,10 +390,16 @@ export class HostEventPublisher implements OnApplicationBootstrap, OnApplication
     if (link !== '') o.link = link;
   }
 
-  private async stop(o: Ownership, release: boolean): Promise<void> {
+  /** Stops following the host: no step starts any more (what runs finishes). */
+  private halt(o: Ownership): void {
     if (this.owned.get(o.host.name) === o) this.owned.delete(o.host.name);
     o.stopped = true;
     o.subscription?.close();
+  }
+
+  /** Stops following the host, once the step under way ended; `release` gives up its lease. Never from inside `o.chain`. */
+  private async stop(o: Ownership, release: boolean): Promise<void> {
+    this.halt(o);
     await o.chain;
     if (release) {
       await this.redis

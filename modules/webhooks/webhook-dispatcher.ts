@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { duplicateConnection, type RedisClient } from '#src/redis/redis-connection.js';
 import { JobCallbacks } from '#jobs/job-callback.js';
+import { withDeadline } from '#jobs/queues.js';
 import { TERMINAL_STATES, type JobState } from '#jobs/job-types.js';
 import type { AppConfig } from '#src/config/config.js';
 import { APP_CONFIG } from '#src/config/config.module.js';
@@ -29,6 +30,8 @@ import { subscriptionMatcher, WebhookStore, type WebhookRecord } from './webhook
 export const DISPATCH_GROUP = 'webhook-dispatch';
 
 const READ_COUNT = 200;
+/** How long the shutdown waits for the loop to end. */
+const SHUTDOWN_WAIT_MS = 10_000;
 const MAX_BLOCK_MS = 2000;
 /** A consumer idle this long with nothing pending is forgotten (a worker that is gone). */
 const FORGET_CONSUMER_MS = 3_600_000;
@@ -84,7 +87,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     this.reader?.disconnect();
-    await this.running;
+    // The loop ends at its next turn; a batch it is handing out may take a while, not forever.
+    await withDeadline(this.running ?? Promise.resolve(), SHUTDOWN_WAIT_MS);
   }
 
   private async run(reader: RedisClient): Promise<void> {

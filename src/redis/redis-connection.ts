@@ -159,11 +159,28 @@ export function dataNodes(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
-/** Closes a connection: QUIT when it is up, at once otherwise (QUIT would wait in the offline queue). */
+/** How long `closeConnection` waits for QUIT's reply before dropping the connection. */
+const QUIT_WAIT_MS = 5000;
+
+/**
+ * Closes a connection: QUIT when it is up, at once otherwise (QUIT would wait
+ * in the offline queue). A server that does not answer the QUIT (stopped, or a
+ * connection without a command timeout) is not waited for longer than
+ * QUIT_WAIT_MS: the connection is dropped then, so a shutdown always ends.
+ */
 export async function closeConnection(client: RedisClient): Promise<void> {
   if (client.status !== 'ready') {
     client.disconnect();
     return;
   }
-  await client.quit().catch(() => client.disconnect());
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_WAIT_MS))),
+  ]);
+  clearTimeout(timer);
+  client.disconnect();
 }

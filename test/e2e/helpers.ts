@@ -134,6 +134,7 @@ export async function startApp(config: AppConfig): Promise<TestApp> {
     },
   });
   recordResponses(app.getHttpServer() as Server);
+  const shutdown = trackShutdown(app);
   const t: TestApp = {
     app,
     config,
@@ -142,11 +143,93 @@ export async function startApp(config: AppConfig): Promise<TestApp> {
     server: app.getHttpServer() as Server,
     close: async () => {
       if (!openApps.delete(t)) return;
-      await app.close();
+      await closeWatched(app, shutdown);
     },
   };
   openApps.add(t);
   return t;
+}
+
+/** The lifecycle hooks Nest runs when an application closes. */
+const SHUTDOWN_HOOKS = ['onModuleDestroy', 'beforeApplicationShutdown', 'onApplicationShutdown'];
+/**
+ * How long a close may take before the test fails naming what has not returned:
+ * a watchdog against a hang (the file would otherwise sit until the runner's
+ * timeout, saying nothing), far beyond any close that works.
+ */
+const CLOSE_WATCHDOG_MS = 60_000;
+
+/**
+ * Records which shutdown steps of `app` have started and not returned: every
+ * provider's shutdown hooks and the HTTP server's close. Returns the names of
+ * those still running.
+ */
+function trackShutdown(app: NestFastifyApplication): () => string[] {
+  const running = new Set<string>();
+  const track = <A extends unknown[]>(
+    name: string,
+    fn: (...args: A) => unknown,
+    self: unknown,
+  ): ((...args: A) => Promise<unknown>) => {
+    return async (...args: A) => {
+      running.add(name);
+      try {
+        return await fn.apply(self, args);
+      } finally {
+        running.delete(name);
+      }
+    };
+  };
+  // Nest keeps its modules in a container it does not type for applications.
+  const container = (
+    app as unknown as {
+      container: {
+        getModules(): Map<
+          string,
+          { name: string; providers: Map<unknown, { name: unknown; instance: unknown }> }
+        >;
+      };
+    }
+  ).container;
+  for (const mod of container.getModules().values()) {
+    for (const wrapper of mod.providers.values()) {
+      const instance = wrapper.instance as Record<string, unknown> | null | undefined;
+      if (!instance || typeof instance !== 'object') continue;
+      for (const hook of SHUTDOWN_HOOKS) {
+        const fn = instance[hook];
+        if (typeof fn !== 'function') continue;
+        const who = `${mod.name}/${String(wrapper.name)}.${hook}`;
+        instance[hook] = track(who, fn as (...args: unknown[]) => unknown, instance);
+      }
+    }
+  }
+  const adapter = app.getHttpAdapter() as unknown as { close: () => Promise<unknown> };
+  adapter.close = track('the HTTP server close', adapter.close, adapter);
+  return () => [...running];
+}
+
+/**
+ * Closes `app`; a close that has not ended after CLOSE_WATCHDOG_MS fails,
+ * naming the shutdown steps that have not returned (the close is not cut
+ * short: the failure is the point).
+ */
+async function closeWatched(app: NestFastifyApplication, pending: () => string[]): Promise<void> {
+  let watchdog: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    // eslint-disable-next-line no-restricted-syntax -- a watchdog against a hung close, which then fails naming it; nothing waits on it to synchronise
+    watchdog = setTimeout(() => {
+      reject(
+        new Error(
+          `the app's close has not ended after ${CLOSE_WATCHDOG_MS} ms; not returned: ${pending().join(', ') || '(no tracked step)'}`,
+        ),
+      );
+    }, CLOSE_WATCHDOG_MS);
+  });
+  try {
+    await Promise.race([app.close(), hung]);
+  } finally {
+    clearTimeout(watchdog);
+  }
 }
 
 /** Deletes every key under `prefix`; returns how many there were. */
