@@ -587,7 +587,12 @@ describe('jobs', () => {
           assert.equal(ended.state, 'completed', JSON.stringify(ended));
           assert.ok(ended.attempts >= 2, `attempts: ${ended.attempts}`);
           assert.equal(ended.error, null, 'what stopped the first attempt is past');
-          // The worker's own account, in order: a retry announced, then the job completed.
+          // The worker's own account, in order: a retry announced, then the job completed
+          // (its log line may reach the pipe after the record said so).
+          await waitFor(
+            () => w.linesOf(id).some((l) => l.includes(': completed')),
+            'the worker to log the completion',
+          );
           const lines = w.linesOf(id);
           const retry = lines.findIndex((l) => l.includes('will retry'));
           const completed = lines.findIndex((l) => l.includes(': completed'));
