@@ -99,6 +99,11 @@ describe('jobs whose queue entries were lost', () => {
       assert.equal(state.state, DomainState.RUNNING);
       assert.equal(worker.linesOf(`job ${id} (domain.start, queued): queue entry lost`).length, 1);
       assert.equal(worker.linesOf(`job ${id} (domain.start) on test`).length, 1, 'run once');
+      // The record can say completed before the worker's line reaches the pipe.
+      await waitFor(
+        () => worker!.linesOf(`job ${id}: completed`).length > 0,
+        `the worker to log job ${id}'s completion`,
+      );
       assert.equal(worker.linesOf(`job ${id}: completed`).length, 1);
     }
   });

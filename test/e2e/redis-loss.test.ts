@@ -196,6 +196,13 @@ describe('Redis loses its data under a running gateway', () => {
     assert.equal(ended.result?.forced, true, JSON.stringify(ended));
     const state = await client.rpc.domainGetState({ dom: stopped.dom, flags: 0 });
     assert.equal(state.state, DomainState.SHUTOFF);
+    // The record can say completed before the worker's line reaches the pipe.
+    await waitFor(
+      () => workers[0]!.linesOf(`job ${shutdownId}: completed`).length > 0,
+      "the worker to log the shutdown's completion",
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${workers[0]!.linesOf(shutdownId).join('\n')}`);
+    });
     const completions = workers[0]!.linesOf(`job ${shutdownId}: completed`);
     assert.equal(completions.length, 1, workers[0]!.linesOf(shutdownId).join('\n'));
 
