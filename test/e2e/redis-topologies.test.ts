@@ -44,6 +44,9 @@ describe('Redis topologies', () => {
   const loads: JobLoad[] = [];
 
   after(async () => {
+    // A test that failed midway left its load submitting: stopped before the apps close,
+    // so no request reaches a closing server.
+    for (const load of loads) await load.stopSubmitting();
     await closeAllApps();
     await stopAllRedisServers();
     for (const load of loads) await load.close();
@@ -370,12 +373,17 @@ describe('Redis topologies', () => {
       );
       // Jobs are accepted again.
       const resumed = load.accepted.length;
+      const refusedBefore = load.refused.length;
       await waitFor(
         () => load.accepted.length >= resumed + 10,
         'jobs accepted again after the failover',
         40_000,
         100,
-      );
+      ).catch((err: Error) => {
+        const since = load.refused.slice(refusedBefore);
+        const why = [...new Set(since.map((r) => `${r.status} ${r.code}`))].join(', ');
+        throw new Error(`${err.message}: ${since.length} refused since (${why})`);
+      });
       await stop();
       const jobs = await load.allEnded(t.server, ADMIN);
       ctx.diagnostic(

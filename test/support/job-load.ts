@@ -93,10 +93,20 @@ export class JobLoad {
         await new Promise((r) => setTimeout(r, everyMs));
       }
     })();
-    return async () => {
+    const stop = async (): Promise<void> => {
       stopped = true;
       await loop;
     };
+    this.running.add(stop);
+    return stop;
+  }
+
+  private readonly running = new Set<() => Promise<void>>();
+
+  /** Stops every submitting loop still running (a test that failed before stopping its own). */
+  async stopSubmitting(): Promise<void> {
+    for (const stop of this.running) await stop();
+    this.running.clear();
   }
 
   /** Waits until every accepted job is final; returns them. */
@@ -128,6 +138,7 @@ export class JobLoad {
 
   /** Closes the libvirt connection after undefining the domains. */
   async close(): Promise<void> {
+    await this.stopSubmitting();
     for (const dom of this.domains) {
       await this.client.rpc.domainUndefineFlags({ dom, flags: 0 }).catch(() => undefined);
     }
